@@ -1,0 +1,1 @@
+"""Loader shim: lets Nova find nova_vmware_ext as ``vmware_ext.driver``."""

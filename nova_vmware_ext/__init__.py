@@ -1,0 +1,1 @@
+"""nova-vmware-ext: an out-of-tree Nova compute driver for VMware vCenter."""

@@ -1,0 +1,1 @@
+"""Nova-facing operations: take Nova objects, call vsphere/ and images/."""

@@ -1,0 +1,1 @@
+"""Glance <-> datastore: image cache, transfer and conversion."""

@@ -1,0 +1,1 @@
+"""The vSphere API client layer over pyvmomi. Knows nothing of Nova."""

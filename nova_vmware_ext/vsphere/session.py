@@ -1,0 +1,324 @@
+"""The one door to vCenter: a pyvmomi session that logs in, retries and counts.
+
+Every SOAP request of the driver goes through ``_Door.InvokeMethod``: managed
+objects handed out by ``Session`` are bound to the door, so plain pyvmomi
+calls (``vm.PowerOnVM_Task()``) are counted, re-authenticated after a lost
+session, retried on connection errors and have their faults translated into
+``oslo_vmware.exceptions``.
+"""
+
+import collections
+import contextlib
+import contextvars
+import http.client
+import socket
+import ssl
+import threading
+import time
+
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+from pyVim import connect as pyvim_connect
+from pyVmomi import SoapAdapter
+from pyVmomi import vim
+from pyVmomi import vmodl
+from pyVmomi import VmomiSupport
+
+from nova_vmware_ext.vsphere import faults
+
+LOG = logging.getLogger(__name__)
+
+# Read-only methods: a request whose response was lost can be sent again.
+_SAFE_PREFIXES = ('Retrieve', 'ContinueRetrieve', 'CancelRetrieve',
+                  'WaitForUpdates', 'CancelWaitForUpdates', 'Find', 'Query',
+                  'Fetch', 'CurrentTime', 'SessionIsActive', 'Browse')
+
+# Idle pooled connections are dropped before vCenter's proxy would close
+# them, so a reused keep-alive connection is rarely found dead.
+_POOL_IDLE_SECONDS = 50
+
+_scopes = contextvars.ContextVar('nova_vmware_ext_call_scopes', default=())
+_logging_in = contextvars.ContextVar('nova_vmware_ext_logging_in',
+                                     default=False)
+
+
+class CallScope(object):
+    """SOAP calls made by one operation (in one thread or greenthread)."""
+
+    def __init__(self, counter):
+        self.counter = counter
+        self.by_method = collections.Counter()
+        self.login = 0
+
+    @property
+    def total(self):
+        """Calls of the operation itself; logins are counted apart."""
+        return sum(self.by_method.values())
+
+    def __repr__(self):
+        return '<CallScope total=%d login=%d %s>' % (
+            self.total, self.login, dict(self.by_method))
+
+
+class CallCounter(object):
+    """Counts SOAP round trips, for the whole session and per operation."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.by_method = collections.Counter()
+        self.login = 0
+
+    @property
+    def total(self):
+        return sum(self.by_method.values())
+
+    @contextlib.contextmanager
+    def scope(self):
+        """Count the calls made in this context until the block ends."""
+        scope = CallScope(self)
+        token = _scopes.set(_scopes.get() + (scope,))
+        try:
+            yield scope
+        finally:
+            _scopes.reset(token)
+
+    def record(self, method, login=False):
+        with self._lock:
+            if login:
+                self.login += 1
+            else:
+                self.by_method[method] += 1
+        for scope in _scopes.get():
+            if scope.counter is self:
+                if login:
+                    scope.login += 1
+                else:
+                    scope.by_method[method] += 1
+
+
+def _not_sent(exc):
+    """True when a connection error proves the request never left us."""
+    return isinstance(exc, (ConnectionRefusedError, socket.gaierror))
+
+
+def _is_connection_error(exc):
+    return isinstance(exc, (OSError, http.client.HTTPException))
+
+
+class _Door(SoapAdapter.StubAdapterBase):
+    """pyvmomi stub adapter wrapping the SOAP stub with our policies."""
+
+    def __init__(self, session, soap_stub):
+        super().__init__(version=soap_stub.version)
+        self._session = session
+        self.soap = soap_stub
+
+    def InvokeMethod(self, mo, info, args):
+        session = self._session
+        method = info.wsdlName
+        logging_in = _logging_in.get()
+        attempt = 0
+        relogged = False
+        while True:
+            generation = session._generation
+            session.calls.record(method, login=logging_in)
+            try:
+                status, obj = self.soap.InvokeMethod(mo, info, args, self)
+            except ssl.SSLCertVerificationError as exc:
+                raise vexc.VimConnectionException(
+                    'TLS verification of vCenter %s failed (%s); set '
+                    '[vmware] ca_file to the CA that signed its '
+                    'certificate' % (session.endpoint, exc.verify_message),
+                    cause=exc)
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                safe = _not_sent(exc) or method.startswith(_SAFE_PREFIXES)
+                if not safe or attempt >= session.retry_count:
+                    raise vexc.VimConnectionException(
+                        '%s on %s: connection to vCenter %s failed%s: %s' % (
+                            method, mo._moId, session.endpoint,
+                            '' if safe else ' (outcome unknown, not retried)',
+                            exc), cause=exc)
+                delay = session.retry_delay(attempt)
+                attempt += 1
+                LOG.warning('%(method)s on %(moid)s: connection to vCenter '
+                            '%(endpoint)s failed (%(err)s); retry %(n)d/%(max)d '
+                            'in %(delay).1fs',
+                            {'method': method, 'moid': mo._moId,
+                             'endpoint': session.endpoint, 'err': exc,
+                             'n': attempt, 'max': session.retry_count,
+                             'delay': delay})
+                time.sleep(delay)
+                continue
+            if status == 200:
+                return obj
+            if (isinstance(obj, vim.fault.NotAuthenticated)
+                    and not logging_in and not relogged):
+                LOG.info('vCenter %s session expired during %s; logging in '
+                         'again', session.endpoint, method)
+                session._relogin(generation)
+                relogged = True
+                continue
+            if isinstance(obj, vmodl.MethodFault):
+                raise faults.translate(obj, '%s on %s' % (method, mo._moId))
+            raise vexc.VimException('%s on %s: unexpected reply %r' % (
+                method, mo._moId, obj))
+
+
+class Session(object):
+    """A logged-in vCenter session.
+
+    :param host: vCenter address.
+    :param username, password: credentials; the password is kept only in
+        this object and never logged.
+    :param ca_file: CA bundle verifying the vCenter certificate.
+    :param insecure: skip verification (ignored when ca_file is set).
+    """
+
+    def __init__(self, host, username, password, port=443, ca_file=None,
+                 insecure=False, retry_count=10, retry_interval=0.5,
+                 retry_max_interval=10.0, pool_size=10, timeout=900):
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self.ca_file = ca_file
+        self.insecure = insecure and not ca_file
+        self.retry_count = retry_count
+        self.retry_interval = retry_interval
+        self.retry_max_interval = retry_max_interval
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self.calls = CallCounter()
+        self.content = None
+        self._door = None
+        self._login_lock = threading.Lock()
+        self._generation = 0
+
+    def __repr__(self):
+        return '<Session %s@%s>' % (self.username, self.endpoint)
+
+    @property
+    def endpoint(self):
+        return '%s:%s' % (self.host, self.port)
+
+    @property
+    def ssl_context(self):
+        if self.insecure:
+            return ssl._create_unverified_context()
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def retry_delay(self, attempt):
+        return min(self.retry_interval * (2 ** attempt),
+                   self.retry_max_interval)
+
+    def login(self):
+        """Connect, negotiate the API version and log in."""
+        if self.insecure:
+            LOG.warning('TLS verification of vCenter %s is disabled '
+                        '([vmware] insecure = True): anyone on the path can '
+                        'read the credentials', self.endpoint)
+        if self._door is None:
+            self._door = _Door(self, self._soap_stub())
+        with self._login_lock:
+            self._login()
+        return self
+
+    def _soap_stub(self):
+        attempt = 0
+        while True:
+            try:
+                stub = pyvim_connect.SmartStubAdapter(
+                    host=self.host, port=self.port,
+                    sslContext=self.ssl_context, poolSize=self.pool_size,
+                    httpConnectionTimeout=self.timeout,
+                    connectionPoolTimeout=_POOL_IDLE_SECONDS)
+                self.calls.record('vimServiceVersions', login=True)
+                return stub
+            except ssl.SSLCertVerificationError as exc:
+                raise vexc.VimConnectionException(
+                    'TLS verification of vCenter %s failed (%s); set '
+                    '[vmware] ca_file to the CA that signed its '
+                    'certificate' % (self.endpoint, exc.verify_message),
+                    cause=exc)
+            except Exception as exc:
+                if attempt >= self.retry_count:
+                    raise vexc.VimConnectionException(
+                        'vCenter %s is unreachable or is not a vSphere API '
+                        'endpoint: %s' % (self.endpoint, exc), cause=exc)
+                delay = self.retry_delay(attempt)
+                attempt += 1
+                LOG.warning('Cannot reach vCenter %(endpoint)s (%(err)s); '
+                            'retry %(n)d/%(max)d in %(delay).1fs',
+                            {'endpoint': self.endpoint, 'err': exc,
+                             'n': attempt, 'max': self.retry_count,
+                             'delay': delay})
+                time.sleep(delay)
+
+    def _login(self):
+        token = _logging_in.set(True)
+        try:
+            if self.content is None:
+                si = vim.ServiceInstance('ServiceInstance', self._door)
+                self.content = si.RetrieveContent()
+            self.content.sessionManager.Login(self.username, self._password)
+        except vexc.VimFaultException as exc:
+            if faults.is_fault(exc, 'InvalidLogin'):
+                raise vexc.VimFaultException(
+                    ['InvalidLogin'], 'vCenter %s rejected the login of user '
+                    '%r: check [vmware] host_username and host_password' % (
+                        self.endpoint, self.username), cause=exc.fault)
+            raise
+        finally:
+            _logging_in.reset(token)
+        self._generation += 1
+        LOG.info('Logged in to vCenter %s (%s, API %s) as %s',
+                 self.endpoint, self.content.about.fullName,
+                 self.content.about.apiVersion, self.username)
+
+    def _relogin(self, seen_generation):
+        """Log in again unless another thread already did since we failed."""
+        with self._login_lock:
+            if self._generation == seen_generation:
+                self._login()
+
+    def logout(self):
+        """End the vCenter session; never raises."""
+        if self._door is None:
+            return
+        token = _logging_in.set(True)
+        try:
+            self.content.sessionManager.Logout()
+            LOG.info('Logged out of vCenter %s', self.endpoint)
+        except Exception as exc:
+            LOG.debug('Logout from vCenter %s failed: %s', self.endpoint, exc)
+        finally:
+            _logging_in.reset(token)
+            self._door.soap.DropConnections()
+            self._door = None
+            self.content = None
+
+    @property
+    def session_cookie(self):
+        """The HTTP cookie of this session, for datastore HTTP transfers."""
+        return self._door.soap.cookie
+
+    @property
+    def session_key(self):
+        """Key of this session, as in SessionManager.currentSession."""
+        return self._door.soap.GetSessionId()
+
+    def mo(self, type_name, moid):
+        """A managed object reference bound to this session's door."""
+        return VmomiSupport.GetVmodlType('vim.' + type_name)(moid, self._door)
+
+    def bind(self, ref):
+        """Rebind a managed object reference from elsewhere to this door."""
+        return type(ref)(ref._moId, self._door)
+
+
+def moref_str(ref):
+    """'vim.VirtualMachine:vm-42' for logs and errors."""
+    return '%s:%s' % (type(ref).__name__, ref._moId)
+
