@@ -1,4 +1,4 @@
-"""Configuration: the operator's existing ``[vmware]`` section plus ``[vmware_ext]``.
+"""Configuration: the operator's ``[vmware]`` section plus ``[vmware_ext]``.
 
 Nova still registers ``[vmware]`` for its in-tree driver; a future Nova may
 not. We declare the same options (names, types, defaults) and register each

@@ -1,7 +1,10 @@
 """VCDriver: the Nova compute driver facade for one vCenter cluster.
 
 One short method per Nova call, each delegating to ``compute/``; no vSphere
-calls here. Load it with ``[DEFAULT] compute_driver = vmware_ext.driver.VCDriver``.
+calls here. Load it with::
+
+    [DEFAULT]
+    compute_driver = vmware_ext.driver.VCDriver
 """
 
 from nova.virt import driver

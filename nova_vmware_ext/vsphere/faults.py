@@ -1,4 +1,4 @@
-"""vmodl faults -> oslo_vmware exceptions, the classes OpenStack operators know.
+"""vmodl faults -> oslo_vmware exceptions, the classes operators know.
 
 Every fault raised by a vCenter call or carried by a failed task goes through
 ``translate`` so the layers above catch one family of exceptions. The original

@@ -1,4 +1,4 @@
-"""Where the driver's VMs live: datacenter, cluster, pool, folder, storage, networks.
+"""Where VMs live: datacenter, cluster, pool, folder, datastores, networks.
 
 Resolved in two property queries and kept: hot paths read the cached
 ``ClusterInventory``. Callers refresh it when vCenter reports a managed object
@@ -21,11 +21,8 @@ LOG = logging.getLogger(__name__)
 USABLE_DATASTORE_TYPES = frozenset(['VMFS', 'NFS', 'NFS41', 'vsan', 'VVOL'])
 
 
-class InventoryError(vexc.VMwareDriverConfigurationException):
+class InventoryError(vexc.VMwareDriverException):
     """The configured cluster, datastores or networks are not usable."""
-
-    def __init__(self, message):
-        super().__init__(message)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -93,7 +93,7 @@ class ContainerView(object):
         self.types = list(types)
         manager = session.content.viewManager
         self.view = manager.CreateContainerView(
-            container, [t._wsdlName for t in self.types], recursive)
+            container, self.types, recursive)
 
     def retrieve(self, properties, page_size=None):
         """Properties of every object in the view.

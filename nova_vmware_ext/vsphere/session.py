@@ -33,6 +33,9 @@ _SAFE_PREFIXES = ('Retrieve', 'ContinueRetrieve', 'CancelRetrieve',
                   'WaitForUpdates', 'CancelWaitForUpdates', 'Find', 'Query',
                   'Fetch', 'CurrentTime', 'SessionIsActive', 'Browse')
 
+_PROPERTY_READS = frozenset(['RetrieveProperties', 'RetrievePropertiesEx',
+                             'ContinueRetrievePropertiesEx'])
+
 # Idle pooled connections are dropped before vCenter's proxy would close
 # them, so a reused keep-alive connection is rarely found dead.
 _POOL_IDLE_SECONDS = 50
@@ -105,6 +108,29 @@ def _is_connection_error(exc):
     return isinstance(exc, (OSError, http.client.HTTPException))
 
 
+def _reports_unauthenticated(method, result):
+    """A property read whose properties all came back NotAuthenticated.
+
+    vCenter answers RetrieveProperties(Ex) of a dead session with a
+    MissingSet of NotAuthenticated faults instead of a SOAP fault.
+    """
+    if method not in _PROPERTY_READS or result is None:
+        return False
+    objects = getattr(result, 'objects', None)
+    if objects is None and isinstance(result, list):
+        objects = result
+    for content in objects or ():
+        for missing in content.missingSet or ():
+            if isinstance(missing.fault, vim.fault.NotAuthenticated):
+                return True
+    return False
+
+
+def _is_unauthenticated(obj, method):
+    return (isinstance(obj, vim.fault.NotAuthenticated)
+            or _reports_unauthenticated(method, obj))
+
+
 class _Door(SoapAdapter.StubAdapterBase):
     """pyvmomi stub adapter wrapping the SOAP stub with our policies."""
 
@@ -143,23 +169,27 @@ class _Door(SoapAdapter.StubAdapterBase):
                 delay = session.retry_delay(attempt)
                 attempt += 1
                 LOG.warning('%(method)s on %(moid)s: connection to vCenter '
-                            '%(endpoint)s failed (%(err)s); retry %(n)d/%(max)d '
-                            'in %(delay).1fs',
+                            '%(endpoint)s failed (%(err)s); retry '
+                            '%(n)d/%(max)d in %(delay).1fs',
                             {'method': method, 'moid': mo._moId,
                              'endpoint': session.endpoint, 'err': exc,
                              'n': attempt, 'max': session.retry_count,
                              'delay': delay})
                 time.sleep(delay)
                 continue
-            if status == 200:
+            if status == 200 and not _reports_unauthenticated(method, obj):
                 return obj
-            if (isinstance(obj, vim.fault.NotAuthenticated)
+            if (_is_unauthenticated(obj, method)
                     and not logging_in and not relogged):
                 LOG.info('vCenter %s session expired during %s; logging in '
                          'again', session.endpoint, method)
                 session._relogin(generation)
                 relogged = True
                 continue
+            if status == 200:  # still unauthenticated after a new login
+                raise vexc.NotAuthenticatedException(
+                    '%s on %s: vCenter %s rejects the session' % (
+                        method, mo._moId, session.endpoint))
             if isinstance(obj, vmodl.MethodFault):
                 raise faults.translate(obj, '%s on %s' % (method, mo._moId))
             raise vexc.VimException('%s on %s: unexpected reply %r' % (
@@ -321,4 +351,3 @@ class Session(object):
 def moref_str(ref):
     """'vim.VirtualMachine:vm-42' for logs and errors."""
     return '%s:%s' % (type(ref).__name__, ref._moId)
-

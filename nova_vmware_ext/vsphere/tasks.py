@@ -77,15 +77,13 @@ class TaskWaiter(object):
         return [state.result for state in states]
 
     def _task_error(self, state, what):
+        # pyvmomi hands TaskInfo.error (a LocalizedMethodFault on the wire)
+        # over as the MethodFault itself, localizedMessage in its msg.
         error = state.error
         context = what or 'vCenter task %s' % state.task._moId
-        if error is None or error.fault is None:
-            message = getattr(error, 'localizedMessage', None) or 'failed'
-            return vexc.VimException('%s: %s' % (context, message))
-        fault = error.fault
-        if not getattr(fault, 'msg', None) and error.localizedMessage:
-            fault.msg = error.localizedMessage
-        return faults.translate(fault, context)
+        if not isinstance(error, vmodl.MethodFault):
+            return vexc.VimException('%s failed: %s' % (context, error))
+        return faults.translate(error, context)
 
     def _wait(self, tasks, timeout, what):
         by_key = {}

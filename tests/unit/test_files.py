@@ -1,4 +1,4 @@
-"""DatastorePath: parsing, printing, joining, and paths that must be refused."""
+"""DatastorePath: parsing, printing, joining, and paths it refuses."""
 
 import testtools
 

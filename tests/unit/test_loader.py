@@ -15,7 +15,8 @@ import importlib.metadata, json, os
 import nova, nova.virt
 from nova.virt import driver, fake
 import nova_vmware_ext
-drv = driver.load_compute_driver(fake.FakeVirtAPI(), 'vmware_ext.driver.VCDriver')
+drv = driver.load_compute_driver(fake.FakeVirtAPI(),
+                                 'vmware_ext.driver.VCDriver')
 import nova.virt.vmware_ext.driver as shim
 files = [str(f) for f in importlib.metadata.files('nova-vmware-ext')]
 print(json.dumps({

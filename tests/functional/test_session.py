@@ -1,0 +1,121 @@
+"""Our vCenter session against vcsim: TLS, login, re-login, logout, secrecy."""
+
+import logging
+import socket
+
+import fixtures
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
+import testtools
+
+from nova_vmware_ext.vsphere import props
+from tests.functional import base
+from tests import vcsim
+
+
+class SessionTest(vcsim.VcsimClassMixin, testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+
+    def _login(self, **kwargs):
+        session = base.make_session(self.vcsim, **kwargs).login()
+        self.addCleanup(session.logout)
+        return session
+
+    def test_login_over_verified_tls(self):
+        session = self._login()
+        self.assertEqual('VirtualCenter', session.content.about.apiType)
+        self.assertGreaterEqual(session.calls.login, 2)
+        self.assertEqual(0, session.calls.total)  # logins counted apart
+        self.assertIn('Logged in to vCenter', self.logs.output)
+
+    def test_wrong_password(self):
+        session = base.make_session(self.vcsim)
+        session._password = 'not-the-password'
+        exc = self.assertRaises(vexc.VimFaultException, session.login)
+        self.assertEqual(['InvalidLogin'], exc.fault_list)
+        self.assertIn(self.vcsim.username, str(exc))
+        self.assertIn('host_password', str(exc))
+        self.assertNotIn('not-the-password', str(exc))
+
+    def test_untrusted_certificate_is_refused(self):
+        # The system store does not trust the simulator's fresh certificate.
+        session = base.make_session(self.vcsim, ca_file=None)
+        exc = self.assertRaises(vexc.VimConnectionException, session.login)
+        self.assertIn('ca_file', str(exc))
+        self.assertIn('%s:%s' % (self.vcsim.host, self.vcsim.port), str(exc))
+
+    def test_insecure_is_an_explicit_opt_in_with_a_warning(self):
+        session = self._login(ca_file=None, insecure=True)
+        self.assertEqual('VirtualCenter', session.content.about.apiType)
+        self.assertIn('TLS verification of vCenter', self.logs.output)
+        self.assertIn('disabled', self.logs.output)
+
+    def test_unreachable_vcenter(self):
+        sock = socket.socket()
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+        session = base.make_session(self.vcsim)
+        session.port = port
+        exc = self.assertRaises(vexc.VimConnectionException, session.login)
+        self.assertIn('127.0.0.1:%d' % port, str(exc))
+        self.assertIn('unreachable', str(exc))
+        self.assertEqual(2, self.logs.output.count('Cannot reach vCenter'))
+
+    def test_relogin_after_session_terminated(self):
+        session = self._login()
+        root = session.content.rootFolder
+        self.assertEqual('Datacenters',
+                         props.retrieve_one(session, root, ['name'])['name'])
+        logins = session.calls.login
+        other = self.vcsim.connect()
+        other.content.sessionManager.TerminateSession([session.session_key])
+
+        with session.calls.scope() as scope:
+            item = props.retrieve_one(session, root, ['name'])
+        self.assertEqual('Datacenters', item['name'])
+        self.assertGreater(session.calls.login, logins)
+        # The rejected call and its retry both count; the login does not.
+        self.assertEqual(2, scope.by_method['RetrievePropertiesEx'])
+        self.assertIn('session expired', self.logs.output)
+
+    def test_logout_ends_the_server_session(self):
+        session = base.make_session(self.vcsim).login()
+        key = session.session_key
+        other = self.vcsim.connect()
+        manager = other.content.sessionManager
+        self.assertTrue(manager.SessionIsActive(key, self.vcsim.username))
+        session.logout()
+        self.assertFalse(manager.SessionIsActive(key, self.vcsim.username))
+        session.logout()  # twice is harmless
+
+    def test_password_never_logged(self):
+        password = self.vcsim.password
+        session = self._login()
+        other = self.vcsim.connect()
+        other.content.sessionManager.TerminateSession([session.session_key])
+        props.retrieve_one(session, session.content.rootFolder, ['name'])
+        cookie, key = session.session_cookie, session.session_key
+        bad = base.make_session(self.vcsim)
+        bad._password = password + '-wrong'
+        self.assertRaises(vexc.VimFaultException, bad.login)
+        session.logout()
+        output = self.logs.output
+        self.assertIn('Logged in to vCenter', output)
+        self.assertIn('session expired', output)
+        self.assertNotIn(password, output)
+        self.assertTrue(cookie)
+        self.assertNotIn(cookie, output)
+        self.assertNotIn(key, output)
+
+    def test_managed_objects_are_bound_to_the_door(self):
+        session = self._login()
+        vm = session.mo('VirtualMachine', 'vm-404')
+        self.assertIsInstance(vm, vim.VirtualMachine)
+        with session.calls.scope() as scope:
+            self.assertRaises(vexc.ManagedObjectNotFoundException,
+                              vm.PowerOnVM_Task)
+        self.assertEqual({'PowerOnVM_Task': 1}, dict(scope.by_method))

@@ -1,0 +1,104 @@
+"""Waiting for vCenter tasks through WaitForUpdatesEx, against vcsim."""
+
+import threading
+
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
+
+from tests.functional import base
+
+
+class TaskWaiterTest(base.VcsimTestCase):
+
+    VCSIM_SHAPE = dict(hosts=2, vms=6)
+
+    def _vms(self):
+        found = self.query(vim.VirtualMachine, ['name', 'runtime.powerState'])
+        return sorted(found.items(), key=lambda kv: kv[1]['name'])
+
+    def _vm(self, index):
+        moid, _ = self._vms()[index]
+        return self.session.mo('VirtualMachine', moid), moid
+
+    def _power_state(self, moid):
+        return self.query(vim.VirtualMachine,
+                          ['runtime.powerState'])[moid]['runtime.powerState']
+
+    def _ensure(self, index, state):
+        vm, moid = self._vm(index)
+        if self._power_state(moid) != state:
+            task = (vm.PowerOnVM_Task() if state == 'poweredOn'
+                    else vm.PowerOffVM_Task())
+            self.waiter.wait(task)
+        return vm, moid
+
+    def test_wait_for_success(self):
+        vm, moid = self._ensure(0, 'poweredOn')
+        task = vm.PowerOffVM_Task()
+        with self.session.calls.scope() as scope:
+            self.assertIsNone(self.waiter.wait(task, 'power off'))
+        self.assertEqual('poweredOff', self._power_state(moid))
+        # A filter, at least one update, the teardown; never a task poll.
+        self.assertEqual(1, scope.by_method['CreateFilter'])
+        self.assertEqual(1, scope.by_method['DestroyPropertyFilter'])
+        self.assertGreaterEqual(scope.by_method['WaitForUpdatesEx'], 1)
+        self.assertEqual(0, scope.by_method['RetrievePropertiesEx'])
+
+    def test_task_result_is_returned(self):
+        vm, moid = self._ensure(1, 'poweredOff')
+        folder = self.session.mo('Folder', self.query(
+            vim.VirtualMachine, ['parent'])[moid]['parent']._moId)
+        task = vm.CloneVM_Task(folder, 'clone-of-%s' % moid,
+                               vim.vm.CloneSpec(location=vim.vm.RelocateSpec(),
+                                                powerOn=False,
+                                                template=False))
+        clone = self.waiter.wait(task, 'clone')
+        self.assertIsInstance(clone, vim.VirtualMachine)
+        found = self.query(vim.VirtualMachine, ['name'])
+        self.assertEqual('clone-of-%s' % moid, found[clone._moId]['name'])
+        self.waiter.wait(self.session.bind(clone).Destroy_Task())
+
+    def test_wait_for_failure_raises_translated_fault(self):
+        vm, moid = self._ensure(2, 'poweredOff')
+        task = vm.PowerOffVM_Task()  # already off: InvalidPowerState
+        exc = self.assertRaises(vexc.InvalidPowerStateException,
+                                self.waiter.wait, task, 'power off vm X')
+        self.assertIn('power off vm X failed', str(exc))
+        self.assertEqual('InvalidPowerState', exc.fault_name)
+
+    def test_wait_all_waits_for_every_task_then_raises_first_failure(self):
+        vm_off, off_id = self._ensure(3, 'poweredOff')
+        vm_on, on_id = self._ensure(4, 'poweredOn')
+        bad = vm_off.PowerOffVM_Task()  # fails
+        good = vm_on.PowerOffVM_Task()  # succeeds
+        self.assertRaises(vexc.InvalidPowerStateException,
+                          self.waiter.wait_all, [bad, good])
+        self.assertEqual('poweredOff', self._power_state(on_id))
+        self.assertEqual('error', self.read(bad, ['info.state'])['info.state'])
+        self.assertEqual('success',
+                         self.read(good, ['info.state'])['info.state'])
+
+    def test_concurrent_waiters(self):
+        results, errors = {}, []
+        vms = [self._ensure(i, 'poweredOff')[0] for i in range(4)]
+
+        def power_on(index, vm):
+            try:
+                results[index] = self.waiter.wait(vm.PowerOnVM_Task())
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=power_on, args=(i, vm))
+                   for i, vm in enumerate(vms)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual([], errors)
+        self.assertEqual(4, len(results))
+        states = self.query(vim.VirtualMachine, ['runtime.powerState'])
+        for vm in vms:
+            self.assertEqual('poweredOn',
+                             states[vm._moId]['runtime.powerState'])
+        # Collectors are pooled for reuse, one per concurrent waiter at most.
+        self.assertLessEqual(len(self.waiter._idle), 4)

@@ -1,0 +1,205 @@
+"""The door's policies for faults vcsim cannot produce on demand.
+
+Connection failures before and after a request was sent, expired sessions,
+certificate failures and the backoff schedule, against a scripted SOAP stub.
+"""
+
+import http.client
+import ssl
+import types
+
+import fixtures
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
+import testtools
+
+from nova_vmware_ext.vsphere import session as vsession
+
+
+class ScriptedStub(object):
+    """Plays back outcomes: an exception to raise or (status, object)."""
+
+    version = 'vim.version.version9'
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.calls = []
+        self.cookie = 'vmware_soap_session="abc"'
+
+    def InvokeMethod(self, mo, info, args, outer):
+        self.calls.append(info.wsdlName)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def DropConnections(self):
+        pass
+
+
+def _method(name):
+    return types.SimpleNamespace(wsdlName=name)
+
+
+class DoorTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.sleep = self.useFixture(fixtures.MockPatch(
+            'nova_vmware_ext.vsphere.session.time.sleep')).mock
+        self.session = vsession.Session('vc.example', 'admin', 'pw',
+                                        retry_count=3, retry_interval=0.5,
+                                        retry_max_interval=1.5)
+        self.logins = 0
+
+        def fake_login():
+            self.logins += 1
+            self.session._generation += 1
+        self.session._login = fake_login
+        self.vm = vim.VirtualMachine('vm-42')
+
+    def _door(self, *outcomes):
+        stub = ScriptedStub(*outcomes)
+        door = vsession._Door(self.session, stub)
+        self.session._door = door
+        return door, stub
+
+    def test_success_is_returned_and_counted(self):
+        door, stub = self._door((200, 'ok'))
+        with self.session.calls.scope() as scope:
+            self.assertEqual('ok', door.InvokeMethod(
+                self.vm, _method('PowerOnVM_Task'), ()))
+        self.assertEqual(1, scope.total)
+        self.assertEqual({'PowerOnVM_Task': 1}, dict(scope.by_method))
+
+    def test_refused_connection_is_retried_with_backoff(self):
+        door, stub = self._door(ConnectionRefusedError(),
+                                ConnectionRefusedError(), (200, 'ok'))
+        with self.session.calls.scope() as scope:
+            self.assertEqual('ok', door.InvokeMethod(
+                self.vm, _method('PowerOnVM_Task'), ()))
+        self.assertEqual(3, len(stub.calls))
+        self.assertEqual(3, scope.total)  # every round trip counts
+        self.assertEqual([0.5, 1.0], [c.args[0] for c in
+                                      self.sleep.call_args_list])
+
+    def test_lost_reply_of_a_change_is_not_resent(self):
+        door, stub = self._door(http.client.RemoteDisconnected('gone'),
+                                (200, 'ok'))
+        exc = self.assertRaises(vexc.VimConnectionException,
+                                door.InvokeMethod, self.vm,
+                                _method('PowerOnVM_Task'), ())
+        self.assertIn('outcome unknown', str(exc))
+        self.assertIn('PowerOnVM_Task on vm-42', str(exc))
+        self.assertEqual(1, len(stub.calls))
+
+    def test_lost_reply_of_a_read_is_resent(self):
+        door, stub = self._door(http.client.RemoteDisconnected('gone'),
+                                ConnectionResetError(), (200, 'ok'))
+        self.assertEqual('ok', door.InvokeMethod(
+            self.vm, _method('RetrievePropertiesEx'), ()))
+        self.assertEqual(3, len(stub.calls))
+
+    def test_retries_are_bounded(self):
+        door, stub = self._door(*[ConnectionRefusedError()] * 10)
+        exc = self.assertRaises(vexc.VimConnectionException,
+                                door.InvokeMethod, self.vm,
+                                _method('RetrievePropertiesEx'), ())
+        self.assertEqual(4, len(stub.calls))  # 1 + api_retry_count
+        self.assertIn('vc.example:443', str(exc))
+        self.assertEqual([0.5, 1.0, 1.5], [c.args[0] for c in
+                                           self.sleep.call_args_list])
+
+    def test_certificate_failure_is_not_retried_and_names_ca_file(self):
+        err = ssl.SSLCertVerificationError('certificate verify failed')
+        err.verify_message = 'self-signed certificate'
+        door, stub = self._door(err)
+        exc = self.assertRaises(vexc.VimConnectionException,
+                                door.InvokeMethod, self.vm,
+                                _method('RetrievePropertiesEx'), ())
+        self.assertIn('ca_file', str(exc))
+        self.assertIn('self-signed certificate', str(exc))
+        self.assertEqual(1, len(stub.calls))
+
+    def test_expired_session_logs_in_again_once(self):
+        door, stub = self._door((500, vim.fault.NotAuthenticated()),
+                                (200, 'ok'))
+        self.assertEqual('ok', door.InvokeMethod(
+            self.vm, _method('PowerOffVM_Task'), ()))
+        self.assertEqual(1, self.logins)
+        self.assertEqual(2, len(stub.calls))
+
+    def test_session_still_rejected_after_login(self):
+        door, stub = self._door((500, vim.fault.NotAuthenticated()),
+                                (500, vim.fault.NotAuthenticated()))
+        self.assertRaises(vexc.NotAuthenticatedException, door.InvokeMethod,
+                          self.vm, _method('PowerOffVM_Task'), ())
+        self.assertEqual(1, self.logins)
+
+    def test_concurrent_expiry_logs_in_once(self):
+        door, stub = self._door((200, 'ok'))
+        generation = self.session._generation
+        self.session._relogin(generation)
+        self.session._relogin(generation)  # a second thread that also failed
+        self.assertEqual(1, self.logins)
+
+    def test_faults_are_translated_with_context(self):
+        door, stub = self._door((500, vim.fault.InvalidPowerState(
+            msg='already on')))
+        exc = self.assertRaises(vexc.InvalidPowerStateException,
+                                door.InvokeMethod, self.vm,
+                                _method('PowerOnVM_Task'), ())
+        self.assertIn('PowerOnVM_Task on vm-42 failed', str(exc))
+
+    def test_other_exceptions_pass_through(self):
+        door, stub = self._door(ValueError('bug'))
+        self.assertRaises(ValueError, door.InvokeMethod, self.vm,
+                          _method('PowerOnVM_Task'), ())
+        self.assertEqual(1, len(stub.calls))
+
+
+class CallCounterTest(testtools.TestCase):
+
+    def test_scopes_nest_and_logins_are_apart(self):
+        counter = vsession.CallCounter()
+        with counter.scope() as outer:
+            counter.record('A')
+            with counter.scope() as inner:
+                counter.record('B')
+                counter.record('Login', login=True)
+            counter.record('A')
+        counter.record('C')
+        self.assertEqual({'A': 2, 'B': 1}, dict(outer.by_method))
+        self.assertEqual(3, outer.total)
+        self.assertEqual(1, inner.total)
+        self.assertEqual(1, inner.login)
+        self.assertEqual(4, counter.total)
+        self.assertEqual(1, counter.login)
+
+    def test_scope_of_another_counter_is_untouched(self):
+        first, second = vsession.CallCounter(), vsession.CallCounter()
+        with first.scope() as scope:
+            second.record('A')
+        self.assertEqual(0, scope.total)
+
+
+class SessionSettingsTest(testtools.TestCase):
+
+    def test_tls_verified_by_default(self):
+        session = vsession.Session('vc', 'u', 'p')
+        self.assertEqual(ssl.CERT_REQUIRED, session.ssl_context.verify_mode)
+        self.assertTrue(session.ssl_context.check_hostname)
+
+    def test_ca_file_wins_over_insecure(self):
+        session = vsession.Session('vc', 'u', 'p', ca_file='/x.pem',
+                                   insecure=True)
+        self.assertFalse(session.insecure)
+
+    def test_insecure_opt_in(self):
+        session = vsession.Session('vc', 'u', 'p', insecure=True)
+        self.assertEqual(ssl.CERT_NONE, session.ssl_context.verify_mode)
+
+    def test_password_not_in_repr(self):
+        session = vsession.Session('vc', 'admin', 'Sup3rS3cret')
+        self.assertNotIn('Sup3rS3cret', repr(session))
+        self.assertNotIn('Sup3rS3cret', str(vars(session).keys()))
