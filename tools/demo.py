@@ -1,4 +1,4 @@
-"""The main job on the embedded simulator: vcsim as vCenter, our driver in Nova.
+"""The main job on the embedded simulator: vcsim as vCenter, our driver.
 
 Builds and starts vcsim, loads ``vmware_ext.driver.VCDriver`` through Nova's
 own loader, connects it, and prints the node and the inventory it manages.

@@ -1,4 +1,4 @@
-"""Print the last stestr run as one closing line: 'N passed, N failed, N skipped'.
+"""Print the last stestr run as one line: 'N passed, N failed, N skipped'.
 
 CI reads that line; stestr's own summary is a table. Exits 1 when the run
 failed or ran no test, so it can close a test command.

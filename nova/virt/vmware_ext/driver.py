@@ -1,4 +1,4 @@
-"""Shim so that ``compute_driver = vmware_ext.driver.VCDriver`` loads our driver.
+"""Shim: ``compute_driver = vmware_ext.driver.VCDriver`` loads our driver.
 
 Nova only imports drivers from ``nova.virt.<compute_driver>``; this module
 re-exports the real class and nothing else.
