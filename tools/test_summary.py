@@ -25,7 +25,8 @@ class _FinalStatus(testtools.StreamResult):
 
 
 def main():
-    raw = subprocess.run(['stestr', 'last', '--subunit'], check=True,
+    raw = subprocess.run([sys.executable, '-m', 'stestr', 'last',
+                          '--subunit'], check=True,
                          stdout=subprocess.PIPE).stdout
     result = _FinalStatus()
     subunit.ByteStreamToStreamResult(io.BytesIO(raw)).run(result)

@@ -46,11 +46,13 @@ class LoaderTest(testtools.TestCase):
         found = json.loads(proc.stdout.strip().splitlines()[-1])
         self.assertEqual('nova_vmware_ext.driver.VCDriver', found['class'])
         self.assertTrue(found['is_compute_driver'])
+        source = tuple(os.path.join(TOP, d) + os.sep
+                       for d in ('nova', 'nova_vmware_ext'))
         for key in ('shim', 'package', 'nova'):
-            self.assertFalse(found[key].startswith(TOP + os.sep),
+            self.assertFalse(found[key].startswith(source),
                              '%s imported from the source tree: %s'
                              % (key, found[key]))
-        self.assertIn('site-packages', found['shim'])
+            self.assertIn('site-packages', found[key])
         # Nova is intact: its own package files, its in-tree drivers.
         self.assertTrue(found['in_tree_vmware'])
         self.assertEqual(os.path.dirname(found['nova']),
