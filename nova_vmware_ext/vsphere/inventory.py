@@ -147,9 +147,9 @@ def _network(item):
     return Network(ref, item.get('name'), 'Network')
 
 
-def _datastore(item):
-    summary = item['summary']
-    return Datastore(ref=item['obj'], name=summary.name, type=summary.type,
+def datastore_from_summary(ref, summary):
+    """A Datastore from its ``summary`` property."""
+    return Datastore(ref=ref, name=summary.name, type=summary.type,
                      url=summary.url, capacity=summary.capacity or 0,
                      free_space=summary.freeSpace or 0,
                      accessible=bool(summary.accessible),
@@ -203,7 +203,7 @@ def resolve(session, cluster_name):
                               bool(item.get('runtime.inMaintenanceMode')),
                               item.get('summary.hardware')))
         elif isinstance(ref, vim.Datastore):
-            datastores.append(_datastore(item))
+            datastores.append(datastore_from_summary(ref, item['summary']))
         else:
             switch = item.get('config.distributedVirtualSwitch')
             if switch is not None:

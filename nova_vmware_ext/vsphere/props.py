@@ -33,8 +33,8 @@ def _to_dict(obj_content):
     return item
 
 
-def _collect(session, spec, page_size):
-    """Run RetrievePropertiesEx and follow its continuation token."""
+def collect(session, spec, page_size=None):
+    """Run RetrievePropertiesEx on a FilterSpec; follow continuation tokens."""
     collector = session.content.propertyCollector
     options = PropertyCollector.RetrieveOptions(maxObjects=page_size or None)
     result = collector.RetrievePropertiesEx([spec], options)
@@ -70,7 +70,7 @@ def retrieve_objects(session, refs, properties, page_size=None):
                    for ref in refs],
         propSet=_property_specs(properties),
         reportMissingObjectsInResults=False)
-    return _collect(session, spec, page_size)
+    return collect(session, spec, page_size)
 
 
 def retrieve_one(session, ref, paths):
@@ -107,7 +107,7 @@ class ContainerView(object):
             objectSet=[PropertyCollector.ObjectSpec(
                 obj=self.view, skip=True, selectSet=[traverse])],
             propSet=_property_specs(properties))
-        return _collect(self.session, spec, page_size)
+        return collect(self.session, spec, page_size)
 
     def destroy(self):
         try:

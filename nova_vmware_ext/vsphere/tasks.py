@@ -1,12 +1,18 @@
 """Wait for vCenter tasks through property-collector updates, never by polling.
 
-A wait puts a filter on the tasks' ``info.state/error/result`` and blocks in
-WaitForUpdatesEx until vCenter reports them finished: one filter, one or a few
-long-held requests, one teardown. Each waiter borrows a private property
-collector from a small pool, because update versions belong to a collector
-and two waiters sharing one would steal each other's updates.
+Each session keeps one *task stream*: a private property collector with one
+filter on ``TaskManager.recentTask``, so every task the driver starts shows up
+in the next WaitForUpdatesEx without a call to register it. A wait therefore
+costs one long-held WaitForUpdatesEx (more only while the task runs). One
+waiting thread at a time holds the request open and hands the updates to all
+others (leader/followers), because update versions belong to a collector.
+
+Where the stream cannot be set up (a user without rights on the
+TaskManager), waits fall back to a filter per wait on a pooled collector:
+CreateFilter + WaitForUpdatesEx + DestroyPropertyFilter.
 """
 
+import collections
 import math
 import threading
 import time
@@ -24,13 +30,16 @@ PropertyCollector = vmodl.query.PropertyCollector
 
 _TASK_PATHS = ['info.state', 'info.error', 'info.result']
 _DONE = (vim.TaskInfo.State.success, vim.TaskInfo.State.error)
+# Finished tasks remembered for waiters that register after the update
+# arrived (a fast task can finish before its caller starts waiting).
+_REMEMBERED = 4096
 
 
 class _TaskState(object):
-    __slots__ = ('task', 'state', 'error', 'result')
+    __slots__ = ('moid', 'state', 'error', 'result')
 
-    def __init__(self, task):
-        self.task = task
+    def __init__(self, moid):
+        self.moid = moid
         self.state = None
         self.error = None
         self.result = None
@@ -39,20 +48,154 @@ class _TaskState(object):
     def done(self):
         return self.state in _DONE
 
+    def apply(self, change):
+        value = None if change.op == 'remove' else change.val
+        if change.name == 'info.state':
+            self.state = value
+        elif change.name == 'info.error':
+            self.error = value
+        elif change.name == 'info.result':
+            self.result = value
+        elif change.name == 'info' and value is not None:
+            self.state, self.error = value.state, value.error
+            self.result = value.result
+
+
+def _deadline_wait(deadline, update_wait):
+    remaining = deadline - time.monotonic()
+    return max(1, min(update_wait, math.ceil(remaining))), remaining
+
+
+def _apply_update(update, states):
+    """Fold an UpdateSet into {moid: _TaskState} (creating entries)."""
+    for filter_update in update.filterSet or ():
+        for obj_update in filter_update.objectSet or ():
+            moid = obj_update.obj._moId
+            state = states.get(moid)
+            if state is None:
+                state = states[moid] = _TaskState(moid)
+            for change in obj_update.changeSet or ():
+                state.apply(change)
+
+
+class _TaskStream(object):
+    """One filter on TaskManager.recentTask, shared by all waiters."""
+
+    def __init__(self, session, update_wait):
+        self.session = session
+        self.update_wait = update_wait
+        self._cond = threading.Condition()
+        self._busy = False
+        self._generation = None
+        self._collector = None
+        self._version = ''
+        self._states = collections.OrderedDict()
+
+    def _ensure(self):
+        """(Re)create the collector and filter; called by the leader."""
+        generation = self.session._generation
+        if self._collector is not None and self._generation == generation:
+            return self._collector
+        content = self.session.content
+        collector = content.propertyCollector.CreatePropertyCollector()
+        try:
+            collector.CreateFilter(PropertyCollector.FilterSpec(
+                objectSet=[PropertyCollector.ObjectSpec(
+                    obj=content.taskManager, skip=True,
+                    selectSet=[PropertyCollector.TraversalSpec(
+                        name='recentTask', type=vim.TaskManager,
+                        path='recentTask', skip=False)])],
+                propSet=[PropertyCollector.PropertySpec(
+                    type=vim.Task, pathSet=_TASK_PATHS)]), True)
+        except Exception:
+            _destroy(collector)
+            raise
+        self._collector, self._generation, self._version = (
+            collector, generation, '')
+        return collector
+
+    def _forget_old(self):
+        states = self._states
+        while len(states) > _REMEMBERED:
+            states.popitem(last=False)
+
+    def wait(self, moids, deadline, what):
+        """Block until every task in ``moids`` is done; return their states."""
+        cond = self._cond
+        while True:
+            with cond:
+                found = [self._states.get(m) for m in moids]
+                if all(s is not None and s.done for s in found):
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    pending = sorted(m for m, s in zip(moids, found)
+                                     if s is None or not s.done)
+                    raise faults.TaskTimeout(
+                        message='%s: still running after the timeout (%s)'
+                        % (what or 'vCenter task', ', '.join(pending)))
+                if self._busy:
+                    cond.wait(remaining)
+                    continue
+                self._busy = True
+            self._lead(deadline)
+
+    def _lead(self, deadline):
+        """Hold one WaitForUpdatesEx for everybody, then share the result."""
+        update, reset = None, False
+        try:
+            collector = self._ensure()
+            max_wait, _ = _deadline_wait(deadline, self.update_wait)
+            update = collector.WaitForUpdatesEx(
+                self._version,
+                PropertyCollector.WaitOptions(maxWaitSeconds=max_wait))
+        except (vexc.ManagedObjectNotFoundException,
+                vexc.NotAuthenticatedException):
+            # The session was renewed under us: its collectors are gone.
+            # Start over; the new snapshot still lists the tasks.
+            if self._generation == self.session._generation:
+                raise
+            reset = True
+        finally:
+            with self._cond:
+                self._busy = False
+                if reset:
+                    self._collector = None
+                if update is not None:
+                    self._version = update.version
+                    _apply_update(update, self._states)
+                    self._forget_old()
+                self._cond.notify_all()
+
+    def close(self):
+        with self._cond:
+            collector, self._collector = self._collector, None
+        if collector is not None:
+            _destroy(collector)
+
+
+def _destroy(collector):
+    try:
+        collector.DestroyPropertyCollector()
+    except Exception as exc:
+        LOG.debug('DestroyPropertyCollector failed: %s', exc)
+
 
 class TaskWaiter(object):
     """Waits for tasks of one session.
 
     :param update_wait: seconds vCenter may hold one WaitForUpdatesEx open.
     :param timeout: default limit for one wait, in seconds.
+    :param stream: use the shared task stream (else a filter per wait).
     """
 
-    def __init__(self, session, update_wait=60, timeout=3600):
+    def __init__(self, session, update_wait=60, timeout=3600, stream=True):
         self.session = session
         self.update_wait = update_wait
         self.timeout = timeout
+        self._stream = _TaskStream(session, update_wait) if stream else None
         self._lock = threading.Lock()
-        self._idle = []  # (login generation, collector)
+        self._idle = []  # (login generation, collector) for filter waits
 
     def wait(self, task, what=None, timeout=None):
         """Wait for one task; return its result or raise its fault."""
@@ -70,68 +213,65 @@ class TaskWaiter(object):
         tasks = list(tasks)
         if not tasks:
             return []
-        states = self._wait(tasks, timeout or self.timeout, what)
-        for state in states:
+        moids = [task._moId for task in tasks]
+        deadline = time.monotonic() + (timeout or self.timeout)
+        states = None
+        if self._stream is not None:
+            try:
+                states = self._stream.wait(moids, deadline, what)
+            except vexc.NoPermissionException as exc:
+                LOG.warning('Cannot follow vCenter tasks through '
+                            'TaskManager.recentTask (%s); waiting with a '
+                            'filter per task instead', exc)
+                self._stream = None
+        if states is None:
+            states = self._filter_wait(tasks, deadline, what)
+        for moid, state in zip(moids, states):
             if state.state == vim.TaskInfo.State.error:
-                raise self._task_error(state, what)
+                raise self._task_error(moid, state, what)
         return [state.result for state in states]
 
-    def _task_error(self, state, what):
+    def _task_error(self, moid, state, what):
         # pyvmomi hands TaskInfo.error (a LocalizedMethodFault on the wire)
         # over as the MethodFault itself, localizedMessage in its msg.
         error = state.error
-        context = what or 'vCenter task %s' % state.task._moId
+        context = what or 'vCenter task %s' % moid
         if not isinstance(error, vmodl.MethodFault):
             return vexc.VimException('%s failed: %s' % (context, error))
         return faults.translate(error, context)
 
-    def _wait(self, tasks, timeout, what):
-        by_key = {}
-        states = []
-        for task in tasks:
-            state = by_key.setdefault(task._moId, _TaskState(task))
-            states.append(state)
+    def _filter_wait(self, tasks, deadline, what):
+        states = collections.OrderedDict(
+            (task._moId, _TaskState(task._moId)) for task in tasks)
         generation, collector = self._borrow()
         healthy = False
         try:
             pfilter = collector.CreateFilter(PropertyCollector.FilterSpec(
-                objectSet=[PropertyCollector.ObjectSpec(obj=s.task)
-                           for s in by_key.values()],
+                objectSet=[PropertyCollector.ObjectSpec(obj=task)
+                           for task in tasks],
                 propSet=[PropertyCollector.PropertySpec(
                     type=vim.Task, pathSet=_TASK_PATHS)]), True)
             try:
-                self._consume(collector, by_key, timeout, what)
+                version = ''
+                while not all(s.done for s in states.values()):
+                    max_wait, remaining = _deadline_wait(deadline,
+                                                         self.update_wait)
+                    if remaining <= 0:
+                        raise faults.TaskTimeout(
+                            message='%s: still running after the timeout'
+                            % (what or 'vCenter task'))
+                    update = collector.WaitForUpdatesEx(
+                        version,
+                        PropertyCollector.WaitOptions(maxWaitSeconds=max_wait))
+                    if update is not None:
+                        version = update.version
+                        _apply_update(update, states)
             finally:
                 pfilter.DestroyPropertyFilter()
             healthy = True
         finally:
             self._give_back(generation, collector, healthy)
-        return states
-
-    def _consume(self, collector, by_key, timeout, what):
-        deadline = time.monotonic() + timeout
-        version = ''
-        while not all(s.done for s in by_key.values()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pending = sorted(k for k, s in by_key.items() if not s.done)
-                raise faults.TaskTimeout(
-                    message='%s: still running after %ds (%s)' % (
-                        what or 'vCenter task', timeout, ', '.join(pending)))
-            options = PropertyCollector.WaitOptions(
-                maxWaitSeconds=max(1, min(self.update_wait,
-                                          math.ceil(remaining))))
-            update = collector.WaitForUpdatesEx(version, options)
-            if update is None:
-                continue
-            version = update.version
-            for filter_update in update.filterSet or ():
-                for obj_update in filter_update.objectSet or ():
-                    state = by_key.get(obj_update.obj._moId)
-                    if state is None:
-                        continue
-                    for change in obj_update.changeSet or ():
-                        _apply_change(state, change)
+        return [states[task._moId] for task in tasks]
 
     def _borrow(self):
         generation = self.session._generation
@@ -148,27 +288,13 @@ class TaskWaiter(object):
             with self._lock:
                 self._idle.append((generation, collector))
             return
-        try:
-            collector.DestroyPropertyCollector()
-        except Exception as exc:
-            LOG.debug('DestroyPropertyCollector failed: %s', exc)
+        _destroy(collector)
 
     def close(self):
-        """Destroy the pooled collectors (before logout)."""
+        """Destroy this waiter's collectors (before logout)."""
+        if self._stream is not None:
+            self._stream.close()
         with self._lock:
             idle, self._idle = self._idle, []
         for _gen, collector in idle:
-            try:
-                collector.DestroyPropertyCollector()
-            except Exception as exc:
-                LOG.debug('DestroyPropertyCollector failed: %s', exc)
-
-
-def _apply_change(state, change):
-    value = None if change.op == 'remove' else change.val
-    if change.name == 'info.state':
-        state.state = value
-    elif change.name == 'info.error':
-        state.error = value
-    elif change.name == 'info.result':
-        state.result = value
+            _destroy(collector)

@@ -5,6 +5,7 @@ import threading
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
+from nova_vmware_ext.vsphere import tasks as vtasks
 from tests.functional import base
 
 
@@ -34,15 +35,37 @@ class TaskWaiterTest(base.VcsimTestCase):
 
     def test_wait_for_success(self):
         vm, moid = self._ensure(0, 'poweredOn')
+        self.waiter.wait(vm.PowerOffVM_Task())  # sets the task stream up
+        task = vm.PowerOnVM_Task()
+        with self.session.calls.scope() as scope:
+            self.assertIsNone(self.waiter.wait(task, 'power on'))
+        self.assertEqual('poweredOn', self._power_state(moid))
+        # Only long-held WaitForUpdatesEx: no filter per task, no task poll.
+        self.assertEqual(['WaitForUpdatesEx'], list(scope.by_method))
+        self.assertLessEqual(scope.total, 2)
+
+    def test_wait_with_a_filter_per_task(self):
+        waiter = vtasks.TaskWaiter(self.session, update_wait=5, timeout=60,
+                                   stream=False)
+        self.addCleanup(waiter.close)
+        vm, moid = self._ensure(5, 'poweredOn')
         task = vm.PowerOffVM_Task()
         with self.session.calls.scope() as scope:
-            self.assertIsNone(self.waiter.wait(task, 'power off'))
+            self.assertIsNone(waiter.wait(task, 'power off'))
         self.assertEqual('poweredOff', self._power_state(moid))
-        # A filter, at least one update, the teardown; never a task poll.
         self.assertEqual(1, scope.by_method['CreateFilter'])
         self.assertEqual(1, scope.by_method['DestroyPropertyFilter'])
         self.assertGreaterEqual(scope.by_method['WaitForUpdatesEx'], 1)
         self.assertEqual(0, scope.by_method['RetrievePropertiesEx'])
+
+    def test_stream_survives_a_new_login(self):
+        vm, moid = self._ensure(5, 'poweredOff')
+        self.waiter.wait(vm.PowerOnVM_Task())
+        self.si.content.sessionManager.TerminateSession(
+            [self.session.session_key])
+        task = vm.PowerOffVM_Task()  # logs in again first
+        self.assertIsNone(self.waiter.wait(task, 'power off'))
+        self.assertEqual('poweredOff', self._power_state(moid))
 
     def test_task_result_is_returned(self):
         vm, moid = self._ensure(1, 'poweredOff')

@@ -1,0 +1,166 @@
+"""What the cluster offers Nova: one snapshot feeds both resource reports.
+
+``get_available_resource`` (the ComputeNode record) and
+``update_provider_tree`` (placement) are computed from the same
+``ClusterCapacity``, read in one property query of the cluster, its hosts
+and its datastores, so the two always agree.
+"""
+
+import dataclasses
+import json
+import re
+
+from nova import conf as nova_conf
+from nova.compute import utils as compute_utils
+from nova.objects import fields
+import os_resource_classes as orc
+from oslo_utils import units
+from pyVmomi import vim
+from pyVmomi import vmodl
+
+from nova_vmware_ext.vsphere import inventory as vinventory
+from nova_vmware_ext.vsphere import props
+
+CONF = nova_conf.CONF
+
+HYPERVISOR_TYPE = 'VMware vCenter Server'
+
+_PC = vmodl.query.PropertyCollector
+
+_HOST_PATHS = ['name', 'runtime.connectionState', 'runtime.inMaintenanceMode',
+               'summary.hardware.numCpuThreads', 'summary.hardware.memorySize',
+               'summary.quickStats.overallMemoryUsage']
+_DATASTORE_PATHS = ['summary']
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterCapacity(object):
+    """Usable capacity of the cluster at one moment."""
+
+    vcpus: int
+    max_vcpus_per_host: int
+    memory_mb: int
+    memory_mb_used: int
+    max_memory_mb_per_host: int
+    disk_gb: int
+    disk_gb_free: int
+    max_free_disk_gb: int
+    hosts: int
+
+
+def _version_int(version):
+    """'7.0.3' -> 7000003, the form Nova stores as hypervisor_version."""
+    parts = [int(p) for p in re.findall(r'\d+', version or '')[:3]]
+    parts += [0] * (3 - len(parts))
+    return parts[0] * 1000000 + parts[1] * 1000 + parts[2]
+
+
+def read_capacity(session, cluster, datastore_regex=None):
+    """One RetrievePropertiesEx: the cluster, its hosts, its datastores.
+
+    Traversing from the cluster (not from cached host and datastore lists)
+    sees hosts and datastores added or removed since start-up.
+    """
+    spec = _PC.FilterSpec(
+        objectSet=[_PC.ObjectSpec(obj=cluster, skip=True, selectSet=[
+            _PC.TraversalSpec(name='hosts', type=vim.ClusterComputeResource,
+                              path='host', skip=False),
+            _PC.TraversalSpec(name='datastores',
+                              type=vim.ClusterComputeResource,
+                              path='datastore', skip=False)])],
+        propSet=[_PC.PropertySpec(type=vim.HostSystem, pathSet=_HOST_PATHS),
+                 _PC.PropertySpec(type=vim.Datastore,
+                                  pathSet=_DATASTORE_PATHS)])
+    items = props.collect(session, spec)
+    pattern = re.compile(datastore_regex) if datastore_regex else None
+    vcpus, memory, used, max_vcpus, max_memory, host_count = 0, 0, 0, 0, 0, 0
+    disk, free, max_free = 0, 0, 0
+    for item in items:
+        ref = item['obj']
+        if isinstance(ref, vim.HostSystem):
+            if (item.get('runtime.connectionState') != 'connected'
+                    or item.get('runtime.inMaintenanceMode')):
+                continue
+            threads = item.get('summary.hardware.numCpuThreads') or 0
+            mem_mb = (item.get('summary.hardware.memorySize') or 0) // units.Mi
+            host_count += 1
+            vcpus += threads
+            memory += mem_mb
+            used += item.get('summary.quickStats.overallMemoryUsage') or 0
+            max_vcpus = max(max_vcpus, threads)
+            max_memory = max(max_memory, mem_mb)
+        elif isinstance(ref, vim.Datastore):
+            ds = vinventory.datastore_from_summary(ref, item['summary'])
+            if not ds.usable or (pattern and not pattern.match(ds.name)):
+                continue
+            disk += ds.capacity // units.Gi
+            free += ds.free_space // units.Gi
+            max_free = max(max_free, ds.free_space // units.Gi)
+    return ClusterCapacity(vcpus=vcpus, max_vcpus_per_host=max_vcpus,
+                           memory_mb=memory, memory_mb_used=used,
+                           max_memory_mb_per_host=max_memory, disk_gb=disk,
+                           disk_gb_free=free, max_free_disk_gb=max_free,
+                           hosts=host_count)
+
+
+def available_resource(capacity, nodename, about):
+    """The dict ComputeDriver.get_available_resource returns."""
+    return {
+        'vcpus': capacity.vcpus,
+        'memory_mb': capacity.memory_mb,
+        'local_gb': capacity.disk_gb,
+        'vcpus_used': 0,
+        'memory_mb_used': capacity.memory_mb_used,
+        'local_gb_used': capacity.disk_gb - capacity.disk_gb_free,
+        'hypervisor_type': HYPERVISOR_TYPE,
+        'hypervisor_version': _version_int(about.version),
+        'hypervisor_hostname': nodename,
+        # A cluster mixes CPU models: no single cpu_info describes it.
+        'cpu_info': json.dumps({}),
+        'disk_available_least': capacity.disk_gb_free,
+        'supported_instances': [
+            (fields.Architecture.I686, fields.HVType.VMWARE,
+             fields.VMMode.HVM),
+            (fields.Architecture.X86_64, fields.HVType.VMWARE,
+             fields.VMMode.HVM)],
+        'numa_topology': None,
+    }
+
+
+def inventory(capacity, ratios):
+    """Placement inventory of the node, from the same snapshot.
+
+    :param ratios: {resource class: allocation ratio}, from
+        ComputeDriver._get_allocation_ratios.
+    """
+    result = {}
+    if capacity.vcpus:
+        result[orc.VCPU] = {
+            'total': capacity.vcpus,
+            'reserved': CONF.reserved_host_cpus,
+            'min_unit': 1,
+            'max_unit': capacity.max_vcpus_per_host,
+            'step_size': 1,
+            'allocation_ratio': ratios[orc.VCPU],
+        }
+    if capacity.memory_mb:
+        result[orc.MEMORY_MB] = {
+            'total': capacity.memory_mb,
+            'reserved': CONF.reserved_host_memory_mb,
+            'min_unit': 1,
+            'max_unit': capacity.max_memory_mb_per_host,
+            'step_size': 1,
+            'allocation_ratio': ratios[orc.MEMORY_MB],
+        }
+    if capacity.disk_gb:
+        result[orc.DISK_GB] = {
+            'total': capacity.disk_gb,
+            'reserved': compute_utils.convert_mb_to_ceil_gb(
+                CONF.reserved_host_disk_mb),
+            'min_unit': 1,
+            # The largest disk one datastore can still take.
+            'max_unit': max(capacity.max_free_disk_gb, 1),
+            'step_size': 1,
+            'allocation_ratio': ratios[orc.DISK_GB],
+        }
+    return result
