@@ -273,6 +273,48 @@ class TaskWaiter(object):
             self._give_back(generation, collector, healthy)
         return [states[task._moId] for task in tasks]
 
+    def wait_for_property(self, obj, path, predicate, timeout):
+        """Wait until ``predicate(value of obj.path)`` holds.
+
+        Watches the property with WaitForUpdatesEx (the first answer is the
+        current value). Returns True when the predicate held, False when
+        ``timeout`` seconds passed first.
+        """
+        deadline = time.monotonic() + timeout
+        generation, collector = self._borrow()
+        healthy = False
+        try:
+            pfilter = collector.CreateFilter(PropertyCollector.FilterSpec(
+                objectSet=[PropertyCollector.ObjectSpec(obj=obj)],
+                propSet=[PropertyCollector.PropertySpec(
+                    type=type(obj), pathSet=[path])]), True)
+            try:
+                version = ''
+                while True:
+                    max_wait, remaining = _deadline_wait(deadline,
+                                                         self.update_wait)
+                    if version and remaining <= 0:
+                        break
+                    update = collector.WaitForUpdatesEx(
+                        version,
+                        PropertyCollector.WaitOptions(maxWaitSeconds=max_wait))
+                    if update is None:
+                        continue
+                    version = update.version
+                    for filter_update in update.filterSet or ():
+                        for obj_update in filter_update.objectSet or ():
+                            for change in obj_update.changeSet or ():
+                                if (change.name == path
+                                        and predicate(change.val)):
+                                    healthy = True
+                                    return True
+            finally:
+                pfilter.DestroyPropertyFilter()
+            healthy = True
+            return False
+        finally:
+            self._give_back(generation, collector, healthy)
+
     def _borrow(self):
         generation = self.session._generation
         with self._lock:

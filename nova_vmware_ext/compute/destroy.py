@@ -1,0 +1,70 @@
+"""Destroy: power off, remove the VM and its folder; nothing else is touched.
+
+Idempotent: an instance whose VM is already gone is done. Destroy_Task
+deletes only the VM's own files (a linked clone's child disk, never its
+parent in the image cache); the instance folder is removed afterwards for
+what vSphere leaves there (config drive, logs).
+"""
+
+from nova import exception
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+
+from nova_vmware_ext.vsphere import files as vfiles
+
+LOG = logging.getLogger(__name__)
+
+
+class DestroyOps(object):
+
+    def __init__(self, session, waiter, instances, inventory):
+        self.session = session
+        self.waiter = waiter
+        self.instances = instances
+        self.inventory = inventory
+
+    def destroy(self, instance, destroy_disks=True):
+        if self.instances.find(instance.uuid) is None:
+            LOG.info('VM is already gone', instance=instance)
+            return
+        try:
+            item = self.instances.read(instance, ['runtime.powerState',
+                                                  'config.files.vmPathName'])
+        except exception.InstanceNotFound:
+            LOG.info('VM is already gone', instance=instance)
+            return
+        vm = item['obj']
+        what = 'instance %s' % instance.uuid
+        if item.get('runtime.powerState') != 'poweredOff':
+            try:
+                self.waiter.wait(vm.PowerOffVM_Task(), 'power off of ' + what)
+            except vexc.InvalidPowerStateException:
+                pass
+        folder = None
+        vmx = item.get('config.files.vmPathName')
+        if vmx:
+            folder = vfiles.DatastorePath.parse(vmx).parent
+        if destroy_disks:
+            self.waiter.wait(vm.Destroy_Task(), 'destroy of ' + what)
+            # Only the instance's own folder, named after it, goes.
+            if folder is not None and folder.rel_path == instance.uuid:
+                self._delete_folder(folder, instance)
+        else:
+            vm.UnregisterVM()
+        self.instances.forget(instance.uuid)
+        LOG.info('Destroyed VM %(vm)s%(files)s', {
+            'vm': vm._moId,
+            'files': '' if destroy_disks else ' (its files are kept)'},
+            instance=instance)
+
+    def _delete_folder(self, folder, instance):
+        manager = vfiles.FileManager(self.session, self.waiter,
+                                     self.inventory.get().datacenter)
+        try:
+            manager.delete(folder)
+        except vexc.FileNotFoundException:
+            pass
+        except vexc.VimException as exc:
+            LOG.warning('Could not delete the instance folder %(folder)s: '
+                        '%(err)s', {'folder': folder, 'err': exc},
+                        instance=instance)

@@ -1,0 +1,168 @@
+"""Which VM is which instance: lookup, listing and state of Nova's VMs.
+
+A VM belongs to Nova when vCenter says it is managed by the OpenStack
+extension (``config.managedBy``), as the in-tree driver marked its VMs too.
+An instance's VM is found by ``config.instanceUuid`` = the Nova UUID, and,
+for VMs whose instanceUuid was changed (restored, re-registered), by the
+``nvp.vm-uuid`` extraConfig key both drivers write. Found references are
+remembered, so a known instance costs no lookup call.
+"""
+
+import threading
+
+from nova.compute import power_state
+from nova import exception
+from nova.virt import hardware
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
+
+from nova_vmware_ext.vsphere import props
+
+LOG = logging.getLogger(__name__)
+
+EXTENSION_KEY = 'org.openstack.compute'
+EXTENSION_TYPE_INSTANCE = 'instance'
+UUID_KEY = 'nvp.vm-uuid'
+
+POWER_STATES = {
+    'poweredOn': power_state.RUNNING,
+    'poweredOff': power_state.SHUTDOWN,
+    'suspended': power_state.SUSPENDED,
+}
+
+_LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template']
+
+
+def is_nova_vm(item):
+    managed_by = item.get('config.managedBy')
+    return (managed_by is not None
+            and managed_by.extensionKey == EXTENSION_KEY
+            and not item.get('config.template'))
+
+
+class Instances(object):
+    """Nova's VMs in one cluster."""
+
+    def __init__(self, session, inventory, page_size=1000):
+        self.session = session
+        self.inventory = inventory
+        self.page_size = page_size
+        self._lock = threading.Lock()
+        self._view = None
+        self._refs = {}
+
+    def _vm_view(self):
+        """A long-lived view of every VM of the cluster."""
+        with self._lock:
+            if (self._view is None
+                    or self._view.session_generation
+                    != self.session._generation):
+                cluster = self.inventory.get().cluster
+                self._view = props.ContainerView(self.session, cluster,
+                                                 [vim.VirtualMachine])
+                self._view.session_generation = self.session._generation
+            return self._view
+
+    def _retrieve(self, paths):
+        try:
+            return self._vm_view().retrieve({vim.VirtualMachine: paths},
+                                            self.page_size)
+        except vexc.ManagedObjectNotFoundException:
+            with self._lock:  # the view died with a session: make another
+                self._view = None
+            return self._vm_view().retrieve({vim.VirtualMachine: paths},
+                                            self.page_size)
+
+    def list_uuids(self):
+        """Instance UUIDs of every Nova VM in the cluster (one query)."""
+        uuids = []
+        for item in self._retrieve(_LIST_PATHS):
+            uuid = item.get('config.instanceUuid')
+            if uuid and is_nova_vm(item):
+                uuids.append(uuid)
+                self._refs[uuid] = item['obj']
+        return uuids
+
+    def remember(self, instance_uuid, vm_ref):
+        self._refs[instance_uuid] = vm_ref
+
+    def forget(self, instance_uuid):
+        self._refs.pop(instance_uuid, None)
+
+    def find(self, instance_uuid):
+        """The VM of an instance, or None."""
+        ref = self._refs.get(instance_uuid)
+        if ref is not None:
+            return ref
+        ref = self._search(instance_uuid)
+        if ref is not None:
+            self._refs[instance_uuid] = ref
+        return ref
+
+    def _search(self, instance_uuid):
+        index = self.session.content.searchIndex
+        found = index.FindAllByUuid(datacenter=None, uuid=instance_uuid,
+                                    vmSearch=True, instanceUuid=True)
+        if found:
+            if len(found) > 1:
+                LOG.warning('%(n)d VMs have instanceUuid %(uuid)s; using '
+                            '%(vm)s', {'n': len(found), 'uuid': instance_uuid,
+                                       'vm': found[0]._moId})
+            return found[0]
+        # A VM whose instanceUuid no longer is the Nova UUID (restored from
+        # backup, re-registered): the in-tree driver's extraConfig key.
+        for item in self._retrieve(['config.extraConfig["%s"]' % UUID_KEY]):
+            option = item.get('config.extraConfig["%s"]' % UUID_KEY)
+            if option is not None and option.value == instance_uuid:
+                LOG.info('Found the VM of instance %(uuid)s by its %(key)s '
+                         'extraConfig key: %(vm)s', {'uuid': instance_uuid,
+                                                     'key': UUID_KEY,
+                                                     'vm': item['obj']._moId})
+                return item['obj']
+        return None
+
+    def get(self, instance):
+        """The VM of an instance; InstanceNotFound if there is none."""
+        ref = self.find(instance.uuid)
+        if ref is None:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return ref
+
+    def read(self, instance, paths):
+        """Properties of an instance's VM, re-finding a moved reference."""
+        item = self._read_ref(self.get(instance), paths)
+        if item is None:
+            self.forget(instance.uuid)  # stale reference: look it up again
+            item = self._read_ref(self.get(instance), paths)
+            if item is None:
+                raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return item
+
+    def _read_ref(self, ref, paths):
+        try:
+            return props.retrieve_one(self.session, ref, paths)
+        except vexc.ManagedObjectNotFoundException:
+            return None
+
+    def call(self, instance, operation):
+        """``operation(vm_ref)``, retried once if the reference was stale."""
+        try:
+            return operation(self.get(instance))
+        except vexc.ManagedObjectNotFoundException:
+            self.forget(instance.uuid)
+            return operation(self.get(instance))
+
+    def exists(self, instance):
+        try:
+            self.read(instance, ['runtime.powerState'])
+        except exception.InstanceNotFound:
+            return False
+        return True
+
+    def info(self, instance):
+        item = self.read(instance, ['runtime.powerState'])
+        state = POWER_STATES.get(str(item.get('runtime.powerState')),
+                                 power_state.NOSTATE)
+        return hardware.InstanceInfo(state=state,
+                                     internal_id=item['obj']._moId)

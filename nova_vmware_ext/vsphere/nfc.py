@@ -1,0 +1,132 @@
+"""HttpNfcLease: import a VM with its disks streamed in, or export its disks.
+
+vCenter hands out a lease with one URL per disk; the bytes go straight to
+(or come straight from) the ESXi host. The lease is kept alive with progress
+reports and always ends in Complete or Abort, so a failed import leaves no
+VM behind.
+"""
+
+import time
+
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
+
+from nova_vmware_ext.vsphere import props
+
+LOG = logging.getLogger(__name__)
+
+STREAM_VMDK = 'application/x-vnd.vmware-streamVmdk'
+# vCenter drops a lease that hears nothing for 5 minutes.
+_PROGRESS_EVERY = 60.0
+_READY_TIMEOUT = 300
+
+
+class LeaseError(vexc.ImageTransferException):
+    pass
+
+
+def _device_url(url, session):
+    # ESXi answers with '*' for the host when it does not know its name.
+    return url.replace('://*', '://%s' % session.host, 1)
+
+
+class Lease(object):
+    """A ready HttpNfcLease and the disk URLs it offers."""
+
+    def __init__(self, session, waiter, lease, what):
+        self.session = session
+        self.waiter = waiter
+        self.lease = lease
+        self.what = what
+        self.info = None
+        self._last_progress = 0.0
+        self._ended = False
+
+    def wait_ready(self):
+        ready = self.waiter.wait_for_property(
+            self.lease, 'state', lambda s: s in ('ready', 'error'),
+            _READY_TIMEOUT)
+        item = props.retrieve_one(self.session, self.lease,
+                                  ['state', 'info', 'error'])
+        if not ready or item.get('state') != 'ready':
+            error = item.get('error') if item else None
+            self._ended = True
+            raise LeaseError('%s: the NFC lease is %s%s' % (
+                self.what, item.get('state') if item else 'gone',
+                ': %s' % getattr(error, 'msg', error) if error else ''))
+        self.info = item['info']
+        return self
+
+    def disk_urls(self):
+        return [(d.key, _device_url(d.url, self.session), d)
+                for d in self.info.deviceUrl or () if d.disk]
+
+    def progress(self, percent):
+        now = time.monotonic()
+        if now - self._last_progress < _PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        try:
+            self.lease.HttpNfcLeaseProgress(percent)
+        except vexc.VimException as exc:
+            LOG.debug('%s: lease progress not accepted: %s', self.what, exc)
+
+    def complete(self):
+        self.lease.HttpNfcLeaseComplete()
+        self._ended = True
+
+    def abort(self, reason):
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self.lease.HttpNfcLeaseAbort(vim.fault.SystemError(
+                reason=str(reason)[:200]))
+        except vexc.VimException as exc:
+            LOG.debug('%s: lease abort failed: %s', self.what, exc)
+
+
+def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
+    """Create a VM from ``spec`` and stream its disks in.
+
+    :param spec: vim.vm.ImportSpec (VirtualMachineImportSpec).
+    :param uploads: list of (chunk iterator, size, content type), one per
+        disk, in the order of the spec's disks.
+    :returns: the new VM.
+    """
+    lease = Lease(session, waiter, pool.ImportVApp(spec, folder), what)
+    try:
+        lease.wait_ready()
+        urls = lease.disk_urls()
+        if len(urls) != len(uploads):
+            raise LeaseError('%s: the lease offers %d disk URLs for %d '
+                             'disks' % (what, len(urls), len(uploads)))
+        total = sum(size for _, size, _ in uploads) or 1
+        sent = 0
+        for (_key, url, _dev), (chunks, size, ctype) in zip(urls, uploads):
+            base = sent
+
+            def report(percent, base=base, size=size):
+                lease.progress(int((base + size * percent / 100) * 100
+                                   / total))
+            http.put(url, chunks, size, what, content_type=ctype,
+                     on_percent=report)
+            sent += size
+        vm = lease.info.entity
+        lease.complete()
+        return session.bind(vm)
+    except BaseException as exc:
+        lease.abort(exc)
+        raise
+
+
+def export_disks(session, waiter, vm, what):
+    """Open an export lease of a powered-off VM: (lease, [(url, device)])."""
+    lease = Lease(session, waiter, vm.ExportVm(), what)
+    try:
+        lease.wait_ready()
+    except BaseException as exc:
+        lease.abort(exc)
+        raise
+    return lease, [(url, dev) for _key, url, dev in lease.disk_urls()]

@@ -1,0 +1,146 @@
+"""Streaming HTTP transfers to and from vCenter: datastore /folder and NFC.
+
+Bodies are streamed chunk by chunk from an iterator (never read whole into
+memory), with the session cookie, TLS verified like the SOAP session, and
+progress logged in percent and MB/s.
+"""
+
+import time
+
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+import requests
+
+LOG = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+_LOG_EVERY = 10.0  # seconds between progress lines
+
+
+class Progress(object):
+    """Counts bytes of one transfer and logs how it goes."""
+
+    def __init__(self, what, total, on_percent=None):
+        self.what = what
+        self.total = total or 0
+        self.done = 0
+        self.on_percent = on_percent
+        self._start = time.monotonic()
+        self._last_log = self._start
+        self._last_percent = -1
+
+    @property
+    def percent(self):
+        if not self.total:
+            return 0
+        return min(100, self.done * 100 // self.total)
+
+    @property
+    def rate_mbps(self):
+        elapsed = max(time.monotonic() - self._start, 1e-6)
+        return self.done / elapsed / 1e6
+
+    def add(self, count):
+        self.done += count
+        now = time.monotonic()
+        percent = self.percent
+        if percent != self._last_percent and self.on_percent is not None:
+            self.on_percent(percent)
+        self._last_percent = percent
+        if now - self._last_log >= _LOG_EVERY:
+            self._last_log = now
+            self.log()
+
+    def log(self, final=False):
+        LOG.info('%(what)s: %(verb)s %(done).1f of %(total).1f MB '
+                 '(%(pct)d%%) at %(rate).1f MB/s', {
+                     'what': self.what, 'done': self.done / 1e6,
+                     'total': self.total / 1e6, 'pct': self.percent,
+                     'rate': self.rate_mbps,
+                     'verb': 'done,' if final else 'sent'})
+
+    def wrap(self, chunks):
+        """Yield the chunks, counting them."""
+        for chunk in chunks:
+            if chunk:
+                self.add(len(chunk))
+                yield chunk
+
+
+def _check(response, what):
+    if response.status_code == 401 or response.status_code == 403:
+        raise vexc.NotAuthenticatedException(
+            '%s: vCenter refused the session (HTTP %s)' % (
+                what, response.status_code))
+    if response.status_code == 404:
+        raise vexc.FileNotFoundException('%s: not found (HTTP 404)' % what)
+    if response.status_code >= 300:
+        raise vexc.ImageTransferException(
+            '%s: HTTP %s %s' % (what, response.status_code,
+                                response.text[:200]))
+
+
+class HttpClient(object):
+    """HTTP requests made with a vCenter session's cookie and TLS."""
+
+    def __init__(self, session, timeout=None):
+        self.session = session
+        self.timeout = timeout or session.timeout
+        self._http = requests.Session()
+
+    def _verify(self):
+        if self.session.insecure:
+            return False
+        return self.session.ca_file or True
+
+    def _headers(self, extra=None):
+        headers = {'Cookie': self.session.session_cookie}
+        headers.update(extra or {})
+        return headers
+
+    def put(self, url, chunks, size, what, content_type=None,
+            on_percent=None, method='PUT'):
+        """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
+        progress = Progress(what, size, on_percent)
+        headers = {'Content-Length': str(size),
+                   'Content-Type': content_type or 'application/octet-stream'}
+        try:
+            response = self._http.request(
+                method, url, data=progress.wrap(chunks),
+                headers=self._headers(headers), verify=self._verify(),
+                timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise vexc.ImageTransferException(
+                '%s: upload failed after %d of %d bytes: %s' % (
+                    what, progress.done, size, exc), cause=exc)
+        _check(response, what)
+        if progress.done != size:
+            raise vexc.ImageTransferException(
+                '%s: the source gave %d bytes, %d were announced' % (
+                    what, progress.done, size))
+        progress.log(final=True)
+        return progress.done
+
+    def get(self, url, what):
+        """Open a streamed download; returns (size or None, chunk iterator)."""
+        try:
+            response = self._http.get(url, headers=self._headers(),
+                                      verify=self._verify(), stream=True,
+                                      timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise vexc.ImageTransferException('%s: %s' % (what, exc),
+                                              cause=exc)
+        _check(response, what)
+        size = response.headers.get('Content-Length')
+        return (int(size) if size else None,
+                response.iter_content(chunk_size=CHUNK))
+
+    def exists(self, url, what):
+        """True if a datastore file exists (HTTP HEAD)."""
+        response = self._http.head(url, headers=self._headers(),
+                                   verify=self._verify(),
+                                   timeout=self.timeout)
+        if response.status_code == 404:
+            return False
+        _check(response, what)
+        return True
