@@ -1,4 +1,4 @@
-"""Glance -> datastore: fill an image cache entry, streaming, in constant memory.
+"""Glance -> datastore: fill image cache entries, streaming, constant memory.
 
 - streamOptimized VMDK: imported as a throw-away VM through an HttpNfcLease
   (vCenter inflates it into a regular disk), whose disk is then moved into
@@ -115,8 +115,8 @@ class Fetcher(object):
             adapterType=_disk_adapter(source.adapter_type),
             diskType='thin' if source.disk_type == 'thin' else 'preallocated',
             capacityKb=max(source.size // units.Ki, 1))
-        task = self._disk_manager().CreateVirtualDisk_Task(str(staged), dc,
-                                                          spec)
+        task = self._disk_manager().CreateVirtualDisk_Task(
+            str(staged), dc, spec)
         self.waiter.wait(task, 'descriptor of image %s' % source.image_id)
         flat = temp.join(entry.basename[:-len('.vmdk')] + '-flat.vmdk')
         self.http.put(self._url(flat), source.chunks(), source.size,
