@@ -105,6 +105,14 @@ ext_opts = [
     cfg.IntOpt('task_timeout', default=3600, min=1,
                help='Longest time, in seconds, to wait for one vCenter '
                     'task before giving up on it.'),
+    cfg.IntOpt('page_size', default=1000, min=1,
+               help='Objects asked per page of a property query of many '
+                    'VMs. Replaces [vmware] maximum_objects, whose default '
+                    '(100) makes large clusters slow to list.'),
+    cfg.IntOpt('image_fetch_timeout', default=3600, min=60,
+               help='Longest time, in seconds, a compute waits for another '
+                    'one that is filling the same image cache entry before '
+                    'taking its lock over.'),
     cfg.IntOpt('task_update_wait', default=60, min=1,
                help='Seconds vCenter may hold one WaitForUpdatesEx request '
                     'open while waiting for task progress.'),

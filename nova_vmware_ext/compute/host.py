@@ -12,10 +12,17 @@ import re
 from nova import exception
 from oslo_log import log as logging
 
+from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import power
+from nova_vmware_ext.compute import resources
 from nova_vmware_ext import conf as vmware_conf
+from nova_vmware_ext.images import cache as image_cache
+from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
+from nova_vmware_ext.vsphere import transfer
 
 LOG = logging.getLogger(__name__)
 CONF = vmware_conf.CONF
@@ -82,8 +89,31 @@ class Host(object):
         self.inventory = inventory
         self.nodename = '%s.%s' % (cluster.cluster._moId,
                                    session.content.about.instanceUuid)
+        self.http = transfer.HttpClient(session)
+        self.instances = vinstances.Instances(
+            session, inventory, self.conf.vmware_ext.page_size)
+        self.power = power.PowerOps(session, self.waiter, self.instances)
+        self.destroyer = destroy.DestroyOps(session, self.waiter,
+                                            self.instances, inventory)
+        self.cache = image_cache.ImageCache(
+            session, self.waiter, self.http, inventory, self.cache_folder,
+            fetch_timeout=self.conf.vmware_ext.image_fetch_timeout)
+        self.fetcher = fetch.Fetcher(session, self.waiter, self.http,
+                                     inventory, self.cache)
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
+
+    def capacity(self):
+        """A fresh snapshot of the cluster's usable capacity."""
+        return resources.read_capacity(
+            self.session, self.inventory.get().cluster,
+            self.conf.vmware.datastore_regex)
+
+    @property
+    def cache_folder(self):
+        """Image cache folder name on each datastore (as in-tree)."""
+        return '%s%s' % (self.conf.vmware.cache_prefix or '',
+                         self.conf.image_cache.subdirectory_name)
 
     def disconnect(self):
         if self.session is None:

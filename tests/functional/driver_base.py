@@ -1,0 +1,95 @@
+"""A VCDriver connected to a vcsim, for tests of driver operations."""
+
+from nova import conf as nova_conf
+from nova import objects
+from nova.virt import fake
+from oslo_config import fixture as config_fixture
+from oslo_utils import uuidutils
+from pyVim import task as task_util
+from pyVmomi import vim
+import testtools
+
+from nova_vmware_ext import driver as vc_driver
+from nova_vmware_ext.compute import instances as vinstances
+from tests import vcsim
+
+CONF = nova_conf.CONF
+objects.register_all()
+
+
+def wait_task(task):
+    """Test-side wait (pyVim's own), independent of the driver's waiter."""
+    task_util.WaitForTask(task)
+    return task.info.result
+
+
+class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
+    """``self.driver`` is connected to the class's vcsim (cluster DC0_C0);
+    ``self.si`` is an independent pyvmomi connection for assertions."""
+
+    CLUSTER = 'DC0_C0'
+
+    def setUp(self):
+        super().setUp()
+        self.flags = self.useFixture(config_fixture.Config(CONF))
+        fx = self.vcsim
+        for name, value in (('host_ip', fx.host), ('host_port', fx.port),
+                            ('host_username', fx.username),
+                            ('host_password', fx.password),
+                            ('ca_file', fx.ca_file),
+                            ('cluster_name', self.CLUSTER),
+                            ('api_retry_count', 2)):
+            self.flags.config(group='vmware', **{name: value})
+        self.flags.config(group='vmware_ext', task_update_wait=5,
+                          api_retry_interval=0.05)
+        self.driver = vc_driver.VCDriver(fake.FakeVirtAPI())
+        self.driver.init_host('compute-test')
+        self.addCleanup(self.driver.cleanup_host, 'compute-test')
+        self.si = fx.connect()
+
+    @property
+    def session(self):
+        return self.driver._host.session
+
+    def query(self, vimtype, paths, root=None):
+        return vcsim.query(self.si, vimtype, paths, root)
+
+    def vm_of(self, instance_uuid, paths=('name',)):
+        """Properties of the VM whose instanceUuid is ``instance_uuid``."""
+        found = self.query(vim.VirtualMachine,
+                           ['config.instanceUuid'] + list(paths))
+        for moid, item in found.items():
+            if item.get('config.instanceUuid') == instance_uuid:
+                item['moid'] = moid
+                return item
+        return None
+
+    def make_nova_vm(self, instance_uuid=None, managed=True, power_on=False,
+                     extra_config=None, instance_uuid_prop=None):
+        """A VM as the in-tree driver (or we) would have made it."""
+        instance_uuid = instance_uuid or uuidutils.generate_uuid()
+        content = self.si.RetrieveContent()
+        dc = content.rootFolder.childEntity[0]
+        cluster = [c for c in dc.hostFolder.childEntity
+                   if c.name == self.CLUSTER][0]
+        options = {vinstances.UUID_KEY: instance_uuid}
+        options.update(extra_config or {})
+        spec = vim.vm.ConfigSpec(
+            name=instance_uuid, guestId='otherGuest', numCPUs=1,
+            memoryMB=64,
+            instanceUuid=instance_uuid_prop or instance_uuid,
+            files=vim.vm.FileInfo(vmPathName='[LocalDS_0]'),
+            extraConfig=[vim.option.OptionValue(key=k, value=v)
+                         for k, v in options.items()])
+        if managed:
+            spec.managedBy = vim.ext.ManagedByInfo(
+                extensionKey=vinstances.EXTENSION_KEY,
+                type=vinstances.EXTENSION_TYPE_INSTANCE)
+        task = dc.vmFolder.CreateVM_Task(spec, cluster.resourcePool)
+        vm = wait_task(task)
+        if power_on:
+            wait_task(vm.PowerOnVM_Task())
+        return instance_uuid, vm
+
+    def instance(self, instance_uuid, **kwargs):
+        return objects.Instance(uuid=instance_uuid, **kwargs)
