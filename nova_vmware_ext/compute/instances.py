@@ -102,14 +102,11 @@ class Instances(object):
 
     def _search(self, instance_uuid):
         index = self.session.content.searchIndex
-        found = index.FindAllByUuid(datacenter=None, uuid=instance_uuid,
-                                    vmSearch=True, instanceUuid=True)
-        if found:
-            if len(found) > 1:
-                LOG.warning('%(n)d VMs have instanceUuid %(uuid)s; using '
-                            '%(vm)s', {'n': len(found), 'uuid': instance_uuid,
-                                       'vm': found[0]._moId})
-            return found[0]
+        found = index.FindByUuid(datacenter=self.inventory.get().datacenter,
+                                 uuid=instance_uuid, vmSearch=True,
+                                 instanceUuid=True)
+        if found is not None:
+            return found
         # A VM whose instanceUuid no longer is the Nova UUID (restored from
         # backup, re-registered): the in-tree driver's extraConfig key.
         for item in self._retrieve(['config.extraConfig["%s"]' % UUID_KEY]):
