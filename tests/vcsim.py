@@ -161,7 +161,8 @@ class VcsimFixture(fixtures.Fixture):
     After setUp: ``host``, ``port``, ``url`` (https://127.0.0.1:PORT/sdk),
     ``username``, ``password``, ``ca_file`` (the server certificate, for
     verified TLS), ``pid``, ``tmpdir`` (removed on cleanup) and ``log_file``
-    (vcsim's stderr).
+    (vcsim's stderr), ``control_url`` and ``control_token`` (the fault
+    injection endpoint: see ``inject`` and ``server_calls``).
     """
 
     def __init__(self, clusters=1, hosts=3, standalone_hosts=0, vms=0,
@@ -184,12 +185,14 @@ class VcsimFixture(fixtures.Fixture):
         self.ca_file = os.path.join(self.tmpdir, 'cert.pem')
         self.pidfile = os.path.join(self.tmpdir, 'vcsim.pid')
         self.log_file = os.path.join(self.tmpdir, 'vcsim.log')
+        self.control_token_file = os.path.join(self.tmpdir, 'control-token')
         stdout_file = os.path.join(self.tmpdir, 'stdout')
 
         cmd = [binary, '-listen', '127.0.0.1:0',
                '-username', self.username, '-password', self.password,
                '-tmpdir', os.path.join(self.tmpdir, 'datastores'),
                '-pidfile', self.pidfile, '-cert-out', self.ca_file,
+               '-control-token-file', self.control_token_file,
                # vcsim exits when our end of its stdin closes, even if this
                # process is killed before any cleanup can run.
                '-exit-on-stdin-eof']
@@ -212,6 +215,10 @@ class VcsimFixture(fixtures.Fixture):
         self.url = self._wait_for_url(stdout_file)
         parsed = urllib.parse.urlsplit(self.url)
         self.host, self.port = parsed.hostname, parsed.port
+        # Written before VCSIM_URL is printed.
+        with open(self.control_token_file) as f:
+            self.control_token = f.read().strip()
+        self.control_url = 'https://%s:%d/_control' % (self.host, self.port)
 
     def _wait_for_url(self, stdout_file):
         deadline = time.monotonic() + READY_TIMEOUT
@@ -247,6 +254,75 @@ class VcsimFixture(fixtures.Fixture):
         si = service_instance(self, username, password)
         self.addCleanup(_disconnect, si)
         return si
+
+    # Fault injection and call counts: the control endpoint of
+    # tools/vcsim/fault_inject.go, which documents the rules.
+    def _control(self, method, path, body=None):
+        import requests
+
+        resp = requests.request(
+            method, '%s/%s' % (self.control_url, path), json=body,
+            headers={'Authorization': 'Bearer ' + self.control_token},
+            verify=self.ca_file, timeout=30)
+        if resp.status_code >= 400:
+            raise VcsimError('%s /_control/%s: HTTP %d: %s' % (
+                method, path, resp.status_code, resp.text.strip()))
+        return resp.json()
+
+    def inject(self, method, action='fault', fault=None, count=1,
+               delay_ms=None, moid=None, message=None, fault_fields=None):
+        """Make the next ``count`` SOAP calls of ``method`` misbehave.
+
+        ``method``: a vim25 method name (``'PowerOnVM_Task'``) or ``'*'``.
+        ``action``: ``'fault'`` (a SOAP fault of type ``fault``),
+        ``'delay'`` (serve it ``delay_ms`` late), ``'drop'`` (close the
+        connection unanswered), ``'reset'`` (TCP RST) or ``'task_error'``
+        (a Task that fails with ``fault``; nothing is done).
+        ``fault``: a fault type name (``'InvalidPowerState'``,
+        ``'vim.fault.NoDiskSpace'``) or a pyvmomi fault class.
+        ``count``: calls to hit; None for every call until cleared.
+        ``delay_ms``: for ``'fault'``, ``'drop'`` and ``'reset'``, a wait
+        before; for ``'task_error'``, how long the task runs before it
+        fails. ``moid``: only calls on this object (a moid or a managed
+        object). ``message``: the fault's message. ``fault_fields``: the
+        fault's properties, e.g. ``{'file': '[LocalDS_0] x.vmdk'}``.
+
+        Returns the rule, a dict with its ``id``.
+        """
+        rule = {'method': method, 'action': action,
+                'count': -1 if count is None else count}
+        if fault is not None:
+            rule['fault'] = getattr(fault, '_wsdlName', fault)
+        if delay_ms is not None:
+            rule['delay_ms'] = int(delay_ms)
+        if moid is not None:
+            rule['moid'] = getattr(moid, '_moId', moid)
+        if message is not None:
+            rule['message'] = message
+        if fault_fields is not None:
+            rule['fault_fields'] = fault_fields
+        return self._control('POST', 'faults', rule)
+
+    def faults(self):
+        """The rules not used up yet, with their ``remaining`` counts (-1:
+        unlimited) and ``hits``, in matching order."""
+        return self._control('GET', 'faults')['rules']
+
+    def remove_fault(self, rule_id):
+        self._control('DELETE', 'faults/%d' % rule_id)
+
+    def clear_faults(self):
+        """Remove all rules; returns how many there were."""
+        return self._control('DELETE', 'faults')['removed']
+
+    def server_calls(self):
+        """{SOAP method: number of requests received} since the start or
+        the last reset, including requests answered by an injected rule."""
+        return self._control('GET', 'calls')['methods']
+
+    def reset_server_calls(self):
+        """Zero the counts; returns them as they were."""
+        return self._control('DELETE', 'calls')['methods']
 
 
 def service_instance(fx, username=None, password=None):
