@@ -310,8 +310,26 @@ class Session(object):
     def _relogin(self, seen_generation):
         """Log in again unless another thread already did since we failed."""
         with self._login_lock:
-            if self._generation == seen_generation:
-                self._login()
+            if self._generation != seen_generation:
+                return
+            # A new session from scratch: vCenter refuses a second Login on
+            # a session it still knows.
+            old_key = self._door.soap.GetSessionId()
+            self._door.soap.cookie = ''
+            self._door.soap.SetSessionId(None)
+            self._login()
+            if old_key and old_key != self.session_key:
+                self._terminate(old_key)
+
+    def _terminate(self, key):
+        """End a session we no longer use, if vCenter still has it."""
+        token = _logging_in.set(True)
+        try:
+            self.content.sessionManager.TerminateSession([key])
+        except Exception as exc:
+            LOG.debug('Old vCenter session already gone: %s', exc)
+        finally:
+            _logging_in.reset(token)
 
     def logout(self):
         """End the vCenter session; never raises."""

@@ -119,3 +119,52 @@ class SessionTest(vcsim.VcsimClassMixin, testtools.TestCase):
             self.assertRaises(vexc.ManagedObjectNotFoundException,
                               vm.PowerOnVM_Task)
         self.assertEqual({'PowerOnVM_Task': 1}, dict(scope.by_method))
+
+
+class InjectedFaultsTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """Faults vCenter produces that the plain simulator does not."""
+
+    VCSIM_SHAPE = dict(hosts=1, vms=1)
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(self.vcsim.clear_faults)
+        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.INFO))
+        self.session = base.make_session(self.vcsim).login()
+        self.addCleanup(self.session.logout)
+        self.root = self.session.content.rootFolder
+
+    def test_expired_session_fault_logs_in_again(self):
+        self.vcsim.inject('RetrievePropertiesEx', fault='NotAuthenticated')
+        logins = self.session.calls.login
+        item = props.retrieve_one(self.session, self.root, ['name'])
+        self.assertEqual('Datacenters', item['name'])
+        self.assertGreater(self.session.calls.login, logins)
+
+    def test_dropped_read_is_retried(self):
+        self.vcsim.inject('RetrievePropertiesEx', action='drop', count=2)
+        self.vcsim.reset_server_calls()
+        item = props.retrieve_one(self.session, self.root, ['name'])
+        self.assertEqual('Datacenters', item['name'])
+        self.assertEqual(3, self.vcsim.server_calls()['RetrievePropertiesEx'])
+        self.assertEqual(2, self.logs.output.count('retry'))
+
+    def test_dropped_change_is_not_resent(self):
+        vms = vcsim.query(self.vcsim.connect(), vim.VirtualMachine, ['name'])
+        vm = self.session.mo('VirtualMachine', sorted(vms)[0])
+        self.vcsim.inject('PowerOffVM_Task', action='drop')
+        self.vcsim.reset_server_calls()
+        exc = self.assertRaises(vexc.VimConnectionException,
+                                vm.PowerOffVM_Task)
+        self.assertIn('outcome unknown', str(exc))
+        self.assertEqual(1, self.vcsim.server_calls()['PowerOffVM_Task'])
+
+    def test_vcenter_going_away_is_a_clear_error(self):
+        self.vcsim.inject('*', action='drop', count=None)
+        exc = self.assertRaises(vexc.VimConnectionException,
+                                props.retrieve_one, self.session, self.root,
+                                ['name'])
+        self.assertIn('%s:%s' % (self.vcsim.host, self.vcsim.port), str(exc))
+        self.vcsim.clear_faults()
+        self.assertEqual('Datacenters', props.retrieve_one(
+            self.session, self.root, ['name'])['name'])

@@ -125,3 +125,18 @@ class TaskWaiterTest(base.VcsimTestCase):
                              states[vm._moId]['runtime.powerState'])
         # Collectors are pooled for reuse, one per concurrent waiter at most.
         self.assertLessEqual(len(self.waiter._idle), 4)
+
+    def test_timeout(self):
+        vm, moid = self._ensure(5, 'poweredOn')
+        self.vcsim.inject('PowerOffVM_Task', action='task_error',
+                          fault='InvalidPowerState', delay_ms=4000)
+        self.addCleanup(self.vcsim.clear_faults)
+        task = vm.PowerOffVM_Task()
+        exc = self.assertRaises(vtasks.faults.TaskTimeout, self.waiter.wait,
+                                task, 'slow power off', timeout=1)
+        self.assertIn('slow power off', str(exc))
+        self.assertIn(task._moId, str(exc))
+        # The task still ends, in its own time, and is reported then.
+        self.assertRaises(vexc.InvalidPowerStateException, self.waiter.wait,
+                          task, 'slow power off', timeout=30)
+        self.assertEqual('poweredOn', self._power_state(moid))

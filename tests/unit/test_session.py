@@ -36,6 +36,14 @@ class ScriptedStub(object):
     def DropConnections(self):
         pass
 
+    session_id = 'old-session'
+
+    def GetSessionId(self):
+        return self.session_id
+
+    def SetSessionId(self, session_id):
+        self.session_id = session_id
+
 
 def _method(name):
     return types.SimpleNamespace(wsdlName=name)
@@ -55,6 +63,7 @@ class DoorTest(testtools.TestCase):
         def fake_login():
             self.logins += 1
             self.session._generation += 1
+            self.session._door.soap.session_id = 'session-%d' % self.logins
         self.session._login = fake_login
         self.vm = vim.VirtualMachine('vm-42')
 
@@ -128,6 +137,7 @@ class DoorTest(testtools.TestCase):
             self.vm, _method('PowerOffVM_Task'), ()))
         self.assertEqual(1, self.logins)
         self.assertEqual(2, len(stub.calls))
+        self.assertEqual('session-1', stub.session_id)  # a new session
 
     def test_session_still_rejected_after_login(self):
         door, stub = self._door((500, vim.fault.NotAuthenticated()),
