@@ -7,18 +7,24 @@ from ``vmwareapi.VMwareVCDriver`` keeps its ComputeNode record and resource
 provider.
 """
 
+import datetime
 import re
 
 from nova import exception
 from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
 
 from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
+from nova_vmware_ext.compute import spawn
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
+from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
@@ -67,6 +73,7 @@ class Host(object):
         self.waiter = None
         self.inventory = None
         self.nodename = None
+        self._datastore_free = {}
 
     def connect(self):
         """Log in, resolve the cluster and its datastores; fail loudly."""
@@ -100,14 +107,50 @@ class Host(object):
             fetch_timeout=self.conf.vmware_ext.image_fetch_timeout)
         self.fetcher = fetch.Fetcher(session, self.waiter, self.http,
                                      inventory, self.cache)
+        self.folders = folders.ProjectFolders(session, inventory)
+        self.spawner = spawn.SpawnOps(self)
+        self._register_extension()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
-        return resources.read_capacity(
+        capacity = resources.read_capacity(
             self.session, self.inventory.get().cluster,
             self.conf.vmware.datastore_regex)
+        self._datastore_free = dict(capacity.datastore_free)
+        return capacity
+
+    def datastore_free(self):
+        """{datastore name: free bytes} from the last capacity snapshot."""
+        return dict(self._datastore_free)
+
+    def _register_extension(self):
+        """Register the extension our VMs name in config.managedBy."""
+        manager = self.session.content.extensionManager
+        if manager is None:
+            LOG.info('vCenter %s has no ExtensionManager: VMs are marked '
+                     'managed by %s without registering it',
+                     self.session.endpoint, vinstances.EXTENSION_KEY)
+            return
+        try:
+            if manager.FindExtension(vinstances.EXTENSION_KEY) is not None:
+                return
+        except vexc.VimFaultException as exc:
+            if not faults.is_fault(exc, 'MethodNotFound'):
+                raise
+            LOG.info('vCenter %s cannot register extensions (%s): VMs are '
+                     'marked managed by %s without it', self.session.endpoint,
+                     exc.fault_name, vinstances.EXTENSION_KEY)
+            return
+        manager.RegisterExtension(vim.Extension(
+            key=vinstances.EXTENSION_KEY, version='1.0', company='OpenStack',
+            lastHeartbeatTime=datetime.datetime.now(datetime.timezone.utc),
+            description=vim.Description(label='OpenStack Compute',
+                                        summary='OpenStack services'),
+            shownInSolutionManager=True))
+        LOG.info('Registered the vCenter extension %s',
+                 vinstances.EXTENSION_KEY)
 
     @property
     def cache_folder(self):

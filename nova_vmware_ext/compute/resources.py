@@ -46,6 +46,7 @@ class ClusterCapacity(object):
     disk_gb_free: int
     max_free_disk_gb: int
     hosts: int
+    datastore_free: tuple = ()  # ((name, free bytes), ...)
 
 
 def _version_int(version):
@@ -75,6 +76,7 @@ def read_capacity(session, cluster, datastore_regex=None):
     pattern = re.compile(datastore_regex) if datastore_regex else None
     vcpus, memory, used, max_vcpus, max_memory, host_count = 0, 0, 0, 0, 0, 0
     disk, free, max_free = 0, 0, 0
+    datastore_free = []
     for item in items:
         ref = item['obj']
         if isinstance(ref, vim.HostSystem):
@@ -93,6 +95,7 @@ def read_capacity(session, cluster, datastore_regex=None):
             ds = vinventory.datastore_from_summary(ref, item['summary'])
             if not ds.usable or (pattern and not pattern.match(ds.name)):
                 continue
+            datastore_free.append((ds.name, ds.free_space))
             disk += ds.capacity // units.Gi
             free += ds.free_space // units.Gi
             max_free = max(max_free, ds.free_space // units.Gi)
@@ -100,7 +103,8 @@ def read_capacity(session, cluster, datastore_regex=None):
                            memory_mb=memory, memory_mb_used=used,
                            max_memory_mb_per_host=max_memory, disk_gb=disk,
                            disk_gb_free=free, max_free_disk_gb=max_free,
-                           hosts=host_count)
+                           hosts=host_count,
+                           datastore_free=tuple(datastore_free))
 
 
 def available_resource(capacity, nodename, about):

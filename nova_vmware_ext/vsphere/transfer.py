@@ -67,6 +67,24 @@ class Progress(object):
                 yield chunk
 
 
+class _SizedBody(object):
+    """An iterable body whose length requests can see.
+
+    Without ``__len__`` requests sends a generator chunked, which vCenter's
+    datastore and NFC endpoints do not accept; with it, Content-Length.
+    """
+
+    def __init__(self, chunks, size):
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return iter(self._chunks)
+
+
 def _check(response, what):
     if response.status_code == 401 or response.status_code == 403:
         raise vexc.NotAuthenticatedException(
@@ -102,11 +120,10 @@ class HttpClient(object):
             on_percent=None, method='PUT'):
         """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
         progress = Progress(what, size, on_percent)
-        headers = {'Content-Length': str(size),
-                   'Content-Type': content_type or 'application/octet-stream'}
+        headers = {'Content-Type': content_type or 'application/octet-stream'}
         try:
             response = self._http.request(
-                method, url, data=progress.wrap(chunks),
+                method, url, data=_SizedBody(progress.wrap(chunks), size),
                 headers=self._headers(headers), verify=self._verify(),
                 timeout=self.timeout)
         except requests.RequestException as exc:

@@ -32,6 +32,9 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.flags = self.useFixture(config_fixture.Config(CONF))
+        # nova-compute parses its configuration before loading a driver;
+        # Nova's version string (in each VM's annotation) needs that.
+        CONF([], project='nova', default_config_files=[])
         fx = self.vcsim
         for name, value in (('host_ip', fx.host), ('host_port', fx.port),
                             ('host_username', fx.username),

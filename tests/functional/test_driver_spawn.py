@@ -1,0 +1,234 @@
+"""Spawn, power and destroy through VCDriver against vcsim.
+
+Every outcome is checked through an independent pyvmomi query of the
+simulator, never through the driver.
+"""
+
+import collections
+
+from nova.compute import power_state
+from nova import context as nova_context
+from nova import exception
+from nova import objects
+from oslo_utils import uuidutils
+from pyVmomi import vim
+import requests
+
+from tests.functional import driver_base
+from tests import vcsim
+
+MiB = 1024 * 1024
+
+
+class FakeImageAPI(object):
+    """Glance as Nova's image API sees it: metadata and streamed bytes."""
+
+    def __init__(self):
+        self.data = {}
+        self.downloads = collections.Counter()
+
+    def add(self, data, disk_format='vmdk', **properties):
+        image_id = uuidutils.generate_uuid()
+        self.data[image_id] = data
+        meta = objects.ImageMeta.from_dict({
+            'id': image_id, 'name': 'image-%s' % image_id[:8],
+            'disk_format': disk_format, 'container_format': 'bare',
+            'size': len(data), 'properties': properties})
+        return meta
+
+    def download(self, context, image_id):
+        self.downloads[image_id] += 1
+        data = self.data[image_id]
+        for offset in range(0, len(data), 256 * 1024):
+            yield data[offset:offset + 256 * 1024]
+
+
+class SpawnTest(driver_base.DriverTestCase):
+
+    VCSIM_SHAPE = dict(hosts=2, datastores=2, portgroups=1)
+
+    def setUp(self):
+        super().setUp()
+        self.context = nova_context.get_admin_context()
+        self.images = FakeImageAPI()
+        self.driver._host.spawner.image_api = self.images
+        self.flat = self.images.add(b'\x5a' * MiB,
+                                    vmware_disktype='preallocated',
+                                    vmware_adaptertype='lsiLogic',
+                                    vmware_ostype='ubuntu64Guest')
+
+    def make_instance(self, root_gb=0, memory_mb=128, vcpus=1,
+                      extra_specs=None, **kwargs):
+        flavor = objects.Flavor(
+            name='m1.test', memory_mb=memory_mb, vcpus=vcpus,
+            root_gb=root_gb, ephemeral_gb=0, swap=0, flavorid='42',
+            extra_specs=extra_specs or {})
+        instance = objects.Instance(
+            uuid=uuidutils.generate_uuid(), project_id='p-' + 'a' * 30,
+            user_id='u1', display_name='vm-one', hostname='vm-one',
+            flavor=flavor, vcpus=vcpus, memory_mb=memory_mb,
+            root_gb=root_gb, ephemeral_gb=0, config_drive='',
+            system_metadata={}, metadata={}, image_ref='', **kwargs)
+        return instance
+
+    def spawn(self, instance, image_meta, network_info=None,
+              power_on=True):
+        self.driver.spawn(self.context, instance, image_meta, [], None, {},
+                          network_info or [], power_on=power_on)
+        self.addCleanup(self._destroy_quietly, instance)
+
+    def _destroy_quietly(self, instance):
+        try:
+            self.driver.destroy(self.context, instance, [])
+        except Exception:
+            pass
+
+    def vm(self, instance):
+        return self.vm_of(instance.uuid, [
+            'name', 'runtime.powerState', 'config.hardware.numCPU',
+            'config.hardware.memoryMB', 'config.hardware.device',
+            'config.extraConfig', 'config.managedBy', 'config.guestId',
+            'config.files.vmPathName', 'resourcePool', 'parent',
+            'config.annotation'])
+
+    def datastore_file(self, path):
+        """Bytes of a datastore file, read over /folder, or None."""
+        datastore, rel = path[1:].split('] ', 1)
+        url = vcsim.datastore_url(self.vcsim, rel, datastore=datastore)
+        response = requests.get(url, verify=self.vcsim.ca_file, headers={
+            'Cookie': vcsim.session_cookie(self.si)})
+        return response.content if response.status_code == 200 else None
+
+    def disks(self, vm):
+        return [d for d in vm['config.hardware.device']
+                if isinstance(d, vim.vm.device.VirtualDisk)]
+
+    def test_spawn_from_flat_vmdk_as_linked_clone(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        vm = self.vm(instance)
+        self.assertIsNotNone(vm, 'no VM with instanceUuid %s' % instance.uuid)
+        self.assertEqual(instance.uuid, vm['name'])
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        self.assertEqual(1, vm['config.hardware.numCPU'])
+        self.assertEqual(128, vm['config.hardware.memoryMB'])
+        self.assertEqual('ubuntu64Guest', vm['config.guestId'])
+        self.assertEqual('org.openstack.compute',
+                         vm['config.managedBy'].extensionKey)
+        extra = {o.key: o.value for o in vm['config.extraConfig']}
+        self.assertEqual(instance.uuid, extra['nvp.vm-uuid'])
+        self.assertIn('name:vm-one', vm['config.annotation'])
+        disks = self.disks(vm)
+        self.assertEqual(1, len(disks))
+        parent = disks[0].backing.parent
+        self.assertIsNotNone(parent, 'root disk is not a linked clone')
+        image_id = self.flat.id
+        self.assertEqual('%s/%s/%s.vmdk' % ('_base', image_id, image_id),
+                         parent.fileName.split('] ', 1)[1])
+        # The cache holds the image's bytes as the flat extent.
+        flat = parent.fileName.replace('.vmdk', '-flat.vmdk')
+        self.assertEqual(b'\x5a' * MiB, self.datastore_file(flat))
+        # The VM lives in the project's folder and the cluster's pool.
+        folders = self.query(vim.Folder, ['name'])
+        self.assertEqual('Instances', folders[vm['parent']._moId]['name'])
+        info = self.driver.get_info(instance)
+        self.assertEqual(power_state.RUNNING, info.state)
+
+    def test_cached_spawn_downloads_once_and_stays_within_ceiling(self):
+        first = self.make_instance()
+        self.spawn(first, self.flat)
+        second = self.make_instance()
+        with self.session.calls.scope() as scope:
+            self.spawn(second, self.flat)
+        self.assertEqual(1, self.images.downloads[self.flat.id])
+        self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
+        self.assertLessEqual(scope.total, 6, dict(scope.by_method))
+        self.assertEqual(0, scope.by_method['RetrievePropertiesEx'])
+
+    def test_power_ops_within_ceiling(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        for op, expected in (
+                (lambda: self.driver.power_off(instance), 'poweredOff'),
+                (lambda: self.driver.power_on(self.context, instance, []),
+                 'poweredOn'),
+                (lambda: self.driver.reboot(self.context, instance, [],
+                                            'HARD'), 'poweredOn')):
+            with self.session.calls.scope() as scope:
+                op()
+            self.assertLessEqual(scope.total, 2, dict(scope.by_method))
+            self.assertEqual(expected, self.vm(instance)['runtime.powerState'])
+
+    def test_power_on_and_off_are_idempotent(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        self.driver.power_on(self.context, instance, [])
+        self.driver.power_off(instance)
+        self.driver.power_off(instance)
+        self.assertEqual('poweredOff', self.vm(instance)['runtime.powerState'])
+
+    def test_spawn_powered_off(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat, power_on=False)
+        self.assertEqual('poweredOff', self.vm(instance)['runtime.powerState'])
+
+    def test_destroy_removes_vm_and_folder_but_not_the_cache(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        vm = self.vm(instance)
+        vmx = vm['config.files.vmPathName']
+        parent = self.disks(vm)[0].backing.parent.fileName
+        self.driver.destroy(self.context, instance, [])
+        self.assertIsNone(self.vm(instance))
+        self.assertIsNone(self.datastore_file(vmx))
+        self.assertIsNotNone(self.datastore_file(
+            parent.replace('.vmdk', '-flat.vmdk')))
+        self.assertFalse(self.driver.instance_exists(instance))
+        # Again: already gone is fine.
+        self.driver.destroy(self.context, instance, [])
+
+    def test_bad_image_property_is_refused_before_any_change(self):
+        bad = self.images.add(b'\0' * MiB, vmware_disktype='bogus')
+        instance = self.make_instance()
+        before = set(self.query(vim.VirtualMachine, ['name']))
+        exc = self.assertRaises(exception.ImageUnacceptable,
+                                self.driver.spawn, self.context, instance,
+                                bad, [], None, {}, [])
+        self.assertIn('bogus', str(exc))
+        self.assertEqual(before, set(self.query(vim.VirtualMachine,
+                                                ['name'])))
+        self.assertEqual(0, self.images.downloads[bad.id])
+
+    def test_flavor_smaller_than_image(self):
+        big = self.images.add(b'\0' * MiB, vmware_disktype='preallocated')
+        big = objects.ImageMeta.from_dict(dict(
+            big.obj_to_primitive()['nova_object.data'],
+            virtual_size=3 * 1024 * MiB))
+        self.images.data[big.id] = b'\0' * MiB
+        instance = self.make_instance(root_gb=1)
+        self.assertRaises(exception.FlavorDiskSmallerThanImage,
+                          self.driver.spawn, self.context, instance, big,
+                          [], None, {}, [])
+        self.assertIsNone(self.vm(instance))
+
+    def test_failed_create_leaves_nothing_behind(self):
+        instance = self.make_instance()
+        self.vcsim.inject('CreateVM_Task', action='task_error',
+                          fault='NoDiskSpace')
+        self.addCleanup(self.vcsim.clear_faults)
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                self.flat, [], None, {}, [])
+        self.assertIn('NoDiskSpace', str(exc))
+        self.assertIsNone(self.vm(instance))
+
+    def test_failed_power_on_removes_the_vm(self):
+        instance = self.make_instance()
+        self.vcsim.inject('PowerOnVM_Task', action='task_error',
+                          fault='InsufficientResourcesFault')
+        self.addCleanup(self.vcsim.clear_faults)
+        self.assertRaises(exception.InstanceDeployFailure,
+                          self.driver.spawn, self.context, instance,
+                          self.flat, [], None, {}, [])
+        self.assertIsNone(self.vm(instance))
+        self.assertFalse(self.driver.instance_exists(instance))
