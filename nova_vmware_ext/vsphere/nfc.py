@@ -27,8 +27,11 @@ class LeaseError(vexc.ImageTransferException):
 
 
 def _device_url(url, session):
-    # ESXi answers with '*' for the host when it does not know its name.
-    return url.replace('://*', '://%s' % session.host, 1)
+    # ESXi answers with '*' for the host when it does not know its name:
+    # the data then goes through vCenter's own address.
+    host = session.host if session.port in (None, 443) else '%s:%s' % (
+        session.host, session.port)
+    return url.replace('://*/', '://%s/' % host, 1)
 
 
 class Lease(object):
