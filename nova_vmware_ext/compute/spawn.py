@@ -221,7 +221,7 @@ class SpawnOps(object):
         metadata = instance_metadata.InstanceMetadata(
             instance, content=injected_files, extra_md={
                 'admin_pass': admin_password} if admin_password else {},
-            network_info=network_info, request_context=context)
+            network_info=network_info)
         with tempfile.TemporaryDirectory() as tmp:
             iso = os.path.join(tmp, CONFIG_DRIVE)
             with configdrive.ConfigDriveBuilder(instance_md=metadata) as cdb:

@@ -164,8 +164,11 @@ def disk_device_change(disk, controller_key, unit_number, key=-100):
     device = vim.vm.device.VirtualDisk(
         key=key, controllerKey=controller_key, unitNumber=unit_number,
         backing=backing, connectable=_connected(False))
-    if disk.create:
-        size_kb = disk.create_size_kb or disk.size_kb
+    # An existing file keeps its own size; stating it (as the in-tree
+    # driver did) lets vCenter check it and report it at once.
+    size_kb = (disk.create_size_kb or disk.size_kb) if disk.create \
+        else disk.size_kb
+    if size_kb:
         device.capacityInKB = size_kb
         device.capacityInBytes = size_kb * 1024
     if disk.io_limits.is_set:

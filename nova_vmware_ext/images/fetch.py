@@ -187,4 +187,4 @@ def _import_spec(name, folder, disk_path, capacity, adapter_type):
             vim.vm.device.VirtualDeviceSpec(operation='add',
                                             fileOperation='create',
                                             device=disk)])
-    return vim.vm.VirtualMachineImportSpec(configSpec=config)
+    return vim.vm.VmImportSpec(configSpec=config)

@@ -93,7 +93,7 @@ class Lease(object):
 def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
     """Create a VM from ``spec`` and stream its disks in.
 
-    :param spec: vim.vm.ImportSpec (VirtualMachineImportSpec).
+    :param spec: vim.vm.VmImportSpec (VirtualMachineImportSpec).
     :param uploads: list of (chunk iterator, size, content type), one per
         disk, in the order of the spec's disks.
     :returns: the new VM.

@@ -43,7 +43,8 @@ class FakeImageAPI(object):
             yield data[offset:offset + 256 * 1024]
 
 
-class SpawnTest(driver_base.DriverTestCase):
+class SpawnTestBase(driver_base.DriverTestCase):
+    """A driver, a fake Glance with a flat VMDK, and VM inspection."""
 
     VCSIM_SHAPE = dict(hosts=2, datastores=2, portgroups=1)
 
@@ -58,7 +59,7 @@ class SpawnTest(driver_base.DriverTestCase):
                                     vmware_ostype='ubuntu64Guest')
 
     def make_instance(self, root_gb=0, memory_mb=128, vcpus=1,
-                      extra_specs=None, **kwargs):
+                      extra_specs=None, config_drive='', **kwargs):
         flavor = objects.Flavor(
             name='m1.test', memory_mb=memory_mb, vcpus=vcpus,
             root_gb=root_gb, ephemeral_gb=0, swap=0, flavorid='42',
@@ -67,7 +68,7 @@ class SpawnTest(driver_base.DriverTestCase):
             uuid=uuidutils.generate_uuid(), project_id='p-' + 'a' * 30,
             user_id='u1', display_name='vm-one', hostname='vm-one',
             flavor=flavor, vcpus=vcpus, memory_mb=memory_mb,
-            root_gb=root_gb, ephemeral_gb=0, config_drive='',
+            root_gb=root_gb, ephemeral_gb=0, config_drive=config_drive,
             system_metadata={}, metadata={}, image_ref='', **kwargs)
         return instance
 
@@ -102,6 +103,9 @@ class SpawnTest(driver_base.DriverTestCase):
     def disks(self, vm):
         return [d for d in vm['config.hardware.device']
                 if isinstance(d, vim.vm.device.VirtualDisk)]
+
+
+class SpawnTest(SpawnTestBase):
 
     def test_spawn_from_flat_vmdk_as_linked_clone(self):
         instance = self.make_instance()
@@ -232,3 +236,219 @@ class SpawnTest(driver_base.DriverTestCase):
                           self.flat, [], None, {}, [])
         self.assertIsNone(self.vm(instance))
         self.assertFalse(self.driver.instance_exists(instance))
+
+
+def stream_optimized_vmdk(size_mb=8):
+    """A real streamOptimized VMDK made by qemu-img (Debian qemu-utils)."""
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.truncate(size_mb * MiB)
+            f.seek(0)
+            f.write(b'nova-vmware-ext' * 1000)
+        out = os.path.join(tmp, 'disk.vmdk')
+        subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk',
+                        '-o', 'subformat=streamOptimized', raw, out],
+                       check=True)
+        with open(out, 'rb') as f:
+            return f.read()
+
+
+class SpawnVariantsTest(SpawnTestBase):
+    """Image kinds, disk layouts, networks and concurrency."""
+
+    def test_stream_optimized_image_through_nfc(self):
+        data = stream_optimized_vmdk(8)
+        image = self.images.add(data, vmware_disktype='streamOptimized')
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        vm = self.vm(instance)
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        parent = self.disks(vm)[0].backing.parent
+        self.assertTrue(parent.fileName.endswith(
+            '_base/%s/%s.vmdk' % (image.id, image.id)))
+        # The cache holds exactly what Glance served; the import VM is gone.
+        self.assertEqual(data, self.datastore_file(parent.fileName))
+        names = [v['name'] for v in self.query(vim.VirtualMachine,
+                                               ['name']).values()]
+        self.assertFalse([n for n in names if n.startswith('tmp-')], names)
+
+    def test_root_disk_grown_to_flavor_through_a_sized_cache_entry(self):
+        instance = self.make_instance(root_gb=1)
+        self.spawn(instance, self.flat)
+        disk = self.disks(self.vm(instance))[0]
+        self.assertEqual(1024 * 1024, disk.capacityInKB)
+        self.assertTrue(disk.backing.parent.fileName.endswith(
+            '%s.1.vmdk' % self.flat.id))
+        # The next instance of that size reuses the sized entry.
+        other = self.make_instance(root_gb=1)
+        with self.session.calls.scope() as scope:
+            self.spawn(other, self.flat)
+        self.assertEqual(0, scope.by_method['CopyVirtualDisk_Task'])
+        self.assertLessEqual(scope.total, 6)
+
+    def test_full_copy_when_linked_clones_are_off(self):
+        self.flags.config(group='vmware', use_linked_clone=False)
+        instance = self.make_instance(root_gb=1)
+        self.spawn(instance, self.flat)
+        disk = self.disks(self.vm(instance))[0]
+        self.assertIsNone(disk.backing.parent)
+        self.assertEqual('[LocalDS_0] %s/%s.vmdk' % (
+            instance.uuid, instance.uuid), disk.backing.fileName)
+        self.assertEqual(1024 * 1024, disk.capacityInKB)
+
+    def test_image_property_turns_linked_clone_off(self):
+        image = self.images.add(b'\x11' * MiB, vmware_disktype='thin',
+                                img_linked_clone=False)
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        self.assertIsNone(self.disks(self.vm(instance))[0].backing.parent)
+
+    def test_iso_image_boots_from_cdrom_with_blank_root_disk(self):
+        iso = self.images.add(b'\x42' * (2 * MiB), disk_format='iso')
+        instance = self.make_instance(root_gb=1)
+        self.spawn(instance, iso)
+        vm = self.vm(instance)
+        cdroms = [d for d in vm['config.hardware.device']
+                  if isinstance(d, vim.vm.device.VirtualCdrom)]
+        isos = [c.backing.fileName for c in cdroms
+                if isinstance(c.backing,
+                              vim.vm.device.VirtualCdrom.IsoBackingInfo)]
+        self.assertEqual(['[LocalDS_0] _base/%s/%s.iso' % (iso.id, iso.id)],
+                         [i.replace('LocalDS_1', 'LocalDS_0') for i in isos])
+        self.assertEqual(b'\x42' * (2 * MiB), self.datastore_file(isos[0]))
+        disks = self.disks(vm)
+        self.assertEqual(1, len(disks))
+        self.assertIsNone(disks[0].backing.parent)
+        self.assertEqual(1024 * 1024, disks[0].capacityInKB)
+
+    def test_ephemeral_and_swap_disks(self):
+        instance = self.make_instance()
+        instance.flavor.ephemeral_gb = 1
+        instance.flavor.swap = 512
+        self.spawn(instance, self.flat)
+        sizes = sorted(d.capacityInKB for d in self.disks(self.vm(instance)))
+        self.assertEqual(sorted([1024, 1024 * 1024, 512 * 1024]), sizes)
+
+    def test_nic_on_distributed_portgroup(self):
+        from nova.network import model as network_model
+        port = uuidutils.generate_uuid()
+        vif = network_model.VIF(
+            id=port, address='fa:16:3e:00:00:01', type='dvs',
+            details={'dvs_port_group_name': 'DC0_DVPG0'},
+            network=network_model.Network(id='net-1', bridge='DC0_DVPG0',
+                                          label='private'))
+        instance = self.make_instance()
+        self.spawn(instance, self.flat,
+                   network_info=network_model.NetworkInfo([vif]))
+        vm = self.vm(instance)
+        nics = [d for d in vm['config.hardware.device']
+                if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+        self.assertEqual(1, len(nics))
+        self.assertEqual('fa:16:3e:00:00:01', nics[0].macAddress)
+        pgs = self.query(vim.dvs.DistributedVirtualPortgroup,
+                         ['name', 'key', 'config.distributedVirtualSwitch'])
+        pg = [p for p in pgs.values() if p['name'] == 'DC0_DVPG0'][0]
+        switch = self.query(vim.DistributedVirtualSwitch, ['uuid'])[
+            pg['config.distributedVirtualSwitch']._moId]
+        self.assertEqual(pg['key'], nics[0].backing.port.portgroupKey)
+        self.assertEqual(switch['uuid'], nics[0].backing.port.switchUuid)
+        extra = {o.key: o.value for o in vm['config.extraConfig']}
+        self.assertEqual(port, extra['nvp.iface-id.0'])
+
+    def test_unknown_network_is_refused_and_leaves_nothing(self):
+        from nova.network import model as network_model
+        vif = network_model.VIF(
+            id=uuidutils.generate_uuid(), address='fa:16:3e:00:00:02',
+            type='dvs', details={'dvs_port_group_name': 'no-such-pg'},
+            network=network_model.Network(id='n', bridge='no-such-pg'))
+        instance = self.make_instance()
+        exc = self.assertRaises(
+            exception.NetworkNotFoundForBridge, self.driver.spawn,
+            self.context, instance, self.flat, [], None, {},
+            network_model.NetworkInfo([vif]))
+        self.assertIn('no-such-pg', str(exc))
+        self.assertIsNone(self.vm(instance))
+
+    def test_concurrent_spawns_of_one_image_download_it_once(self):
+        import threading
+        image = self.images.add(b'\x33' * MiB, vmware_disktype='thin')
+        instances = [self.make_instance() for _ in range(3)]
+        errors = []
+
+        def spawn(instance):
+            try:
+                self.spawn(instance, image)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=spawn, args=(i,))
+                   for i in instances]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.assertEqual([], errors)
+        self.assertEqual(1, self.images.downloads[image.id])
+        for instance in instances:
+            self.assertEqual('poweredOn',
+                             self.vm(instance)['runtime.powerState'])
+
+    def test_two_computes_share_the_cache_and_download_once(self):
+        import threading
+        from nova.virt import fake
+        from nova_vmware_ext import driver as vc_driver
+        other = vc_driver.VCDriver(fake.FakeVirtAPI())
+        other.init_host('compute-2')
+        self.addCleanup(other.cleanup_host, 'compute-2')
+        other._host.spawner.image_api = self.images
+        image = self.images.add(b'\x44' * MiB, vmware_disktype='thin')
+        first, second = self.make_instance(), self.make_instance()
+        errors = []
+
+        def spawn(drv, instance):
+            try:
+                drv.spawn(self.context, instance, image, [], None, {}, [])
+            except Exception as exc:  # reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=spawn, args=(self.driver, first)),
+                   threading.Thread(target=spawn, args=(other, second))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.addCleanup(self._destroy_quietly, first)
+        self.addCleanup(other.destroy, self.context, second, [])
+        self.assertEqual([], errors)
+        self.assertEqual(1, self.images.downloads[image.id])
+        self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
+
+    def test_config_drive(self):
+        import fixtures
+
+        class Metadata(object):
+            # Nova's InstanceMetadata reads the cell database; the ISO
+            # building and upload are what is tested here.
+            def __init__(self, instance, **kwargs):
+                self.uuid = instance.uuid
+
+            def metadata_for_config_drive(self):
+                yield ('openstack/latest/meta_data.json',
+                       ('{"uuid": "%s"}' % self.uuid).encode())
+        self.useFixture(fixtures.MockPatch(
+            'nova.api.metadata.base.InstanceMetadata', Metadata))
+        instance = self.make_instance(config_drive='True')
+        self.spawn(instance, self.flat)
+        vm = self.vm(instance)
+        isos = [d.backing.fileName for d in vm['config.hardware.device']
+                if isinstance(d, vim.vm.device.VirtualCdrom)
+                and isinstance(d.backing,
+                               vim.vm.device.VirtualCdrom.IsoBackingInfo)]
+        self.assertEqual(1, len(isos))
+        self.assertTrue(isos[0].endswith('%s/configdrive.iso'
+                                         % instance.uuid))
+        data = self.datastore_file(isos[0])
+        self.assertIsNotNone(data)
+        self.assertIn(b'CD001', data[32768:32775])  # an ISO 9660 volume
