@@ -1,0 +1,203 @@
+"""Benchmarks, run on demand: SOAP round trips, wall time, throughput, memory.
+
+    tox -e bench            (or: python bench/run.py [--vms 2000])
+
+Each figure is measured beside a baseline in the same run, on the same
+simulator:
+- round trips per driver operation (the session's own counter, cross-checked
+  by the simulator's request counter), at two inventory sizes, so that
+  growth with the inventory shows;
+- listing all VMs: our paged ContainerView query against the in-tree
+  driver's paging (maximum_objects = 100) and against lazy pyvmomi reads
+  (one Fetch per VM), in calls and seconds;
+- image upload: MB/s and peak Python memory of a streamed NFC import
+  against reading the image into memory first.
+Nothing here asserts a time: the output is for people (and the closing note).
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+import tracemalloc
+
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _table(title, rows):
+    print('\n%s' % title)
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print('  ' + '  '.join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def bench_operations(vms):
+    """Round trips of each driver operation with ``vms`` VMs in vCenter."""
+    import testtools
+
+    from tests.functional import test_driver_spawn as tds
+
+    results = {}
+
+    class Bench(tds.SpawnTestBase):
+        VCSIM_SHAPE = dict(hosts=4, datastores=2, vms=vms)
+
+        def test_measure(self):
+            warm = self.make_instance()
+            self.spawn(warm, self.flat)
+            instance = self.make_instance()
+            ops = [
+                ('spawn (image cached)', lambda: self.spawn(instance,
+                                                            self.flat)),
+                ('get_info', lambda: self.driver.get_info(instance)),
+                ('power_off (hard)', lambda: self.driver.power_off(instance)),
+                ('power_on', lambda: self.driver.power_on(self.context,
+                                                          instance, [])),
+                ('reboot HARD', lambda: self.driver.reboot(
+                    self.context, instance, [], 'HARD')),
+                ('list_instance_uuids', self.driver.list_instance_uuids),
+                ('update_provider_tree', self._provider_tree),
+                ('destroy', lambda: self.driver.destroy(self.context,
+                                                        instance, [])),
+            ]
+            for name, op in ops:
+                self.vcsim.reset_server_calls()
+                start = time.monotonic()
+                with self.session.calls.scope() as scope:
+                    op()
+                elapsed = time.monotonic() - start
+                server = sum(self.vcsim.server_calls().values())
+                results[name] = (scope.total, server, elapsed)
+
+        def _provider_tree(self):
+            from nova.compute import provider_tree
+            node = self.driver.get_available_nodes()[0]
+            tree = provider_tree.ProviderTree()
+            tree.new_root(node, 'bench')
+            self.driver.update_provider_tree(tree, node)
+
+    Bench.setUpClass()
+    try:
+        result = testtools.TestResult()
+        Bench('test_measure').run(result)
+        if result.errors or result.failures:
+            for _, err in result.errors + result.failures:
+                print(err)
+            raise SystemExit('benchmark failed')
+    finally:
+        Bench.tearDownClass()
+    return results
+
+
+def bench_listing(vms):
+    """Listing every VM: ours vs in-tree paging vs lazy pyvmomi reads."""
+    from pyVmomi import vim
+
+    from nova_vmware_ext.vsphere import props
+    from tests.functional import base
+    from tests import vcsim
+
+    fx = vcsim.VcsimFixture(hosts=4, vms=vms)
+    fx.setUp()
+    try:
+        session = base.make_session(fx).login()
+        paths = {vim.VirtualMachine: ['config.instanceUuid',
+                                      'config.managedBy']}
+        rows = []
+        for label, page in (('ours (page 1000, one view)', 1000),
+                            ('in-tree paging (maximum_objects 100)', 100)):
+            start = time.monotonic()
+            with session.calls.scope() as scope:
+                found = props.retrieve_all(session, paths, page_size=page)
+            rows.append((label, len(found), scope.total,
+                         '%.2fs' % (time.monotonic() - start)))
+        # Lazy reads: what plain pyvmomi code does (one Fetch per VM).
+        si = fx.connect()
+        view = si.content.viewManager.CreateContainerView(
+            si.content.rootFolder, [vim.VirtualMachine], True)
+        start = time.monotonic()
+        fx.reset_server_calls()
+        count = 0
+        for vm in view.view[:200]:
+            vm.config.instanceUuid
+            count += 1
+        calls = sum(fx.server_calls().values())
+        elapsed = time.monotonic() - start
+        rows.append(('lazy pyvmomi reads (first 200 VMs, scaled)',
+                     vms, int(calls * vms / max(count, 1)),
+                     '%.2fs' % (elapsed * vms / max(count, 1))))
+        session.logout()
+        return rows
+    finally:
+        fx.cleanUp()
+
+
+def bench_upload(size_mb):
+    """Streamed datastore upload vs reading the image into memory first."""
+    from nova_vmware_ext.vsphere import transfer
+
+    data_file = '/tmp/nova-vmware-ext-bench-%dmb.img' % size_mb
+    if not os.path.exists(data_file):
+        with open(data_file, 'wb') as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(1024 * 1024))
+    size = os.path.getsize(data_file)
+    from tests import vcsim
+    from tests.functional import base
+    fx = vcsim.VcsimFixture(hosts=1)
+    fx.setUp()
+    rows = []
+    try:
+        session = base.make_session(fx).login()
+        http = transfer.HttpClient(session)
+        url = vcsim.datastore_url(fx, 'bench/upload-flat.vmdk')
+
+        def chunks():
+            with open(data_file, 'rb') as f:
+                while True:
+                    chunk = f.read(transfer.CHUNK)
+                    if not chunk:
+                        return
+                    yield chunk
+        for label, source in (('streamed (ours)', chunks),
+                              ('read whole first (baseline)',
+                               lambda: [open(data_file, 'rb').read()])):
+            tracemalloc.start()
+            start = time.monotonic()
+            http.put(url, source(), size, 'bench upload')
+            elapsed = time.monotonic() - start
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            rows.append((label, '%.1f MB' % (size / 1e6),
+                         '%.1f MB/s' % (size / 1e6 / elapsed),
+                         'peak %.1f MB' % (peak / 1e6)))
+        session.logout()
+    finally:
+        fx.cleanUp()
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--vms', type=int, default=2000)
+    parser.add_argument('--upload-mb', type=int, default=256)
+    args = parser.parse_args()
+    threading.current_thread().name = 'bench'
+    small = bench_operations(20)
+    large = bench_operations(args.vms)
+    rows = [('operation', 'calls (20 VMs)', 'calls (%d VMs)' % args.vms,
+             'server saw', 'seconds (%d VMs)' % args.vms)]
+    for name in small:
+        rows.append((name, small[name][0], large[name][0], large[name][1],
+                     '%.2f' % large[name][2]))
+    _table('SOAP round trips per operation (login excluded)', rows)
+    _table('Listing %d VMs' % args.vms,
+           [('method', 'VMs', 'calls', 'time')] + bench_listing(args.vms))
+    _table('Image upload over datastore HTTP',
+           [('method', 'size', 'rate', 'python memory')] +
+           bench_upload(args.upload_mb))
+
+
+if __name__ == '__main__':
+    main()
