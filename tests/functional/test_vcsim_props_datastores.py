@@ -12,6 +12,7 @@ import time
 
 import requests
 import testtools
+from pyVim import task as task_util
 from pyVmomi import vim
 from pyVmomi import vmodl
 
@@ -703,3 +704,38 @@ class PlacementTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertIn(('HostSystem', target._moId), lists)
         self.assertNotIn(('HostSystem', host._moId), lists)
         self.assertIn(('ResourcePool', pool._moId), lists)
+
+
+class KeyedPathTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """vCenter reads one element of a keyed array through its key."""
+
+    VCSIM_SHAPE = dict(hosts=1, vms=2)
+
+    def test_extra_config_option_by_key(self):
+        si = self.vcsim.connect()
+        vms = sorted(vcsim.query(si, vim.VirtualMachine, ['name']))
+        vm = vim.VirtualMachine(vms[0], si._stub)
+        task = vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
+            vim.option.OptionValue(key='nvp.vm-uuid', value='uuid-1'),
+            vim.option.OptionValue(key='other', value='x')]))
+        task_util.WaitForTask(task)
+        path = 'config.extraConfig["nvp.vm-uuid"]'
+        found = vcsim.query(si, vim.VirtualMachine, [path, 'name'])
+        self.assertEqual('uuid-1', found[vms[0]][path].value)
+        self.assertEqual('nvp.vm-uuid', found[vms[0]][path].key)
+        # Only the element asked for, not the whole array.
+        self.assertNotIn('config.extraConfig', found[vms[0]])
+        # A VM without that key has no such property.
+        self.assertNotIn(path, found[vms[1]])
+        self.assertIn('name', found[vms[1]])
+
+    def test_device_by_numeric_key(self):
+        si = self.vcsim.connect()
+        vms = sorted(vcsim.query(si, vim.VirtualMachine,
+                                 ['config.hardware.device']).items())
+        moid, item = vms[0]
+        device = item['config.hardware.device'][0]
+        path = 'config.hardware.device[%d]' % device.key
+        found = vcsim.query(si, vim.VirtualMachine, [path])
+        self.assertEqual(device.key, found[moid][path].key)
+        self.assertEqual(type(device), type(found[moid][path]))

@@ -517,10 +517,11 @@ func pcRetrieve(ctx *simulator.Context, stock *simulator.PropertyCollector, spec
 		for j, ref := range refs {
 			set[j] = types.ObjectSpec{Obj: ref}
 		}
+		propSet, keyed, extra := pcKeyedPaths(spec.PropSet)
 		res := stock.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{
 			This: stock.Self,
 			SpecSet: []types.PropertyFilterSpec{{
-				PropSet:                       spec.PropSet,
+				PropSet:                       propSet,
 				ObjectSet:                     set,
 				ReportMissingObjectsInResults: types.NewBool(true),
 			}},
@@ -535,6 +536,7 @@ func pcRetrieve(ctx *simulator.Context, stock *simulator.PropertyCollector, spec
 		if r == nil {
 			continue
 		}
+		pcKeyedResults(r.Objects, keyed, extra)
 		for _, o := range r.Objects {
 			j, seen := index[o.Obj]
 			if !seen {
