@@ -70,3 +70,20 @@ class InstancesTest(driver_base.DriverTestCase):
         self.assertTrue(self.driver.instance_exists(instance))
         driver_base.wait_task(vm.Destroy_Task())
         self.assertFalse(self.driver.instance_exists(instance))
+
+
+class ListCeilingTest(driver_base.DriverTestCase):
+
+    VCSIM_SHAPE = dict(hosts=4, vms=2500)
+
+    def test_list_2500_vms_within_four_calls(self):
+        ours = [self.make_nova_vm()[0] for _ in range(3)]
+        with self.session.calls.scope() as scope:
+            uuids = self.driver.list_instance_uuids()
+        self.assertEqual(sorted(ours), sorted(uuids))
+        self.assertLessEqual(scope.total, 4, dict(scope.by_method))
+        # The view stays: the next listing is only the paged read.
+        with self.session.calls.scope() as scope:
+            self.driver.list_instance_uuids()
+        self.assertEqual(0, scope.by_method['CreateContainerView'])
+        self.assertLessEqual(scope.total, 3, dict(scope.by_method))
