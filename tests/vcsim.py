@@ -5,10 +5,11 @@ that query it independently of nova_vmware_ext.
     si = fx.connect()                        # verified TLS, logged in
     hosts = query(si, vim.HostSystem, ['name', 'parent'])
 
-or one simulator per test class with ``VcsimClassMixin``. Read vSphere
-properties through ``query`` (PropertyCollector), not through attributes of
-managed objects: pyvmomi's lazy attribute reads send ``Fetch``, which vcsim
-0.24 mishandles for unset properties.
+or one simulator per test class with ``VcsimClassMixin``. Prefer reading
+vSphere properties through ``query`` (one PropertyCollector call) over
+attributes of managed objects: each lazy attribute read is a ``Fetch``
+round trip (our tools/vcsim answers those faithfully; stock vcsim 0.24
+panicked on unset properties).
 """
 
 import atexit
