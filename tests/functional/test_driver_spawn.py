@@ -452,3 +452,35 @@ class SpawnVariantsTest(SpawnTestBase):
         data = self.datastore_file(isos[0])
         self.assertIsNotNone(data)
         self.assertIn(b'CD001', data[32768:32775])  # an ISO 9660 volume
+
+
+class SparseImageTest(SpawnTestBase):
+
+    def test_sparse_vmdk_is_converted_by_copy(self):
+        import os
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = os.path.join(tmp, 'disk.raw')
+            with open(raw, 'wb') as f:
+                f.truncate(4 * MiB)
+            out = os.path.join(tmp, 'disk.vmdk')
+            subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
+                            'vmdk', '-o', 'subformat=monolithicSparse', raw,
+                            out], check=True)
+            with open(out, 'rb') as f:
+                data = f.read()
+        image = self.images.add(data, vmware_disktype='sparse')
+        instance = self.make_instance()
+        with self.session.calls.scope() as scope:
+            self.spawn(instance, image)
+        self.assertEqual(1, scope.by_method['CopyVirtualDisk_Task'])
+        vm = self.vm(instance)
+        parent = self.disks(vm)[0].backing.parent.fileName
+        self.assertTrue(parent.endswith('_base/%s/%s.vmdk'
+                                        % (image.id, image.id)))
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        # The uploaded sparse file was a temporary: only the entry remains.
+        listing = self.datastore_file(
+            '[LocalDS_0] _base/%s/%s-sparse.vmdk' % (image.id, image.id))
+        self.assertIsNone(listing)

@@ -710,3 +710,30 @@ class ExtendVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):
                           datacenter=False)
         self.assertRaises(vim.fault.InvalidDatastore, self.extend,
                           '[NoSuchDS] x/x.vmdk', 4096)
+
+
+class CopyVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """CopyVirtualDisk_Task of a one-file (hosted sparse) disk."""
+
+    VCSIM_SHAPE = dict(hosts=1, vms=0, datastores=1)
+
+    def test_one_file_disk_is_copied(self):
+        si = self.vcsim.connect()
+        dc = si.content.rootFolder.childEntity[0]
+        data = b'KDMV' + b'\x01' * 4092
+        http(self.vcsim, si, 'PUT', 'copy/src-sparse.vmdk', data=data)
+        wait(si, si.content.virtualDiskManager.CopyVirtualDisk_Task(
+            sourceName='[LocalDS_0] copy/src-sparse.vmdk', sourceDatacenter=dc,
+            destName='[LocalDS_0] copy/dest.vmdk', destDatacenter=dc))
+        self.assertEqual(data, http(self.vcsim, si, 'GET',
+                                    'copy/dest.vmdk')[2])
+        self.assertEqual(200, http(self.vcsim, si, 'HEAD',
+                                   'copy/dest-flat.vmdk')[0])
+        # The source is left as it was.
+        self.assertEqual(data, http(self.vcsim, si, 'GET',
+                                    'copy/src-sparse.vmdk')[2])
+        # Copying onto an existing disk needs force, as in vSphere.
+        task = si.content.virtualDiskManager.CopyVirtualDisk_Task(
+            sourceName='[LocalDS_0] copy/src-sparse.vmdk', sourceDatacenter=dc,
+            destName='[LocalDS_0] copy/dest.vmdk', destDatacenter=dc)
+        self.assertRaises(vim.fault.FileAlreadyExists, wait, si, task)
