@@ -117,7 +117,7 @@ class Host(object):
         """A fresh snapshot of the cluster's usable capacity."""
         capacity = resources.read_capacity(
             self.session, self.inventory.get().cluster,
-            self.conf.vmware.datastore_regex)
+            self.inventory.datastore_regex)
         self._datastore_free = dict(capacity.datastore_free)
         return capacity
 

@@ -50,6 +50,14 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
         self.addCleanup(self.driver.cleanup_host, 'compute-test')
         self.si = fx.connect()
 
+    def restart_driver(self):
+        """nova-compute restarted: a new driver reads the options again."""
+        self.driver.cleanup_host('compute-test')
+        self.driver = vc_driver.VCDriver(fake.FakeVirtAPI())
+        self.driver.init_host('compute-test')
+        self.addCleanup(self.driver.cleanup_host, 'compute-test')
+        return self.driver
+
     @property
     def session(self):
         return self.driver._host.session

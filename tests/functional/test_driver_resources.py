@@ -81,6 +81,7 @@ class ResourcesTest(driver_base.DriverTestCase):
 
     def test_maintenance_host_and_regex(self):
         self.flags.config(group='vmware', datastore_regex='LocalDS_[0-3]$')
+        self.restart_driver()
         hosts = self.query(vim.HostSystem, ['name', 'parent'])
         host = sorted(m for m, h in hosts.items()
                       if h['name'].startswith(self.CLUSTER))[0]

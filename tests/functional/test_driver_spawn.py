@@ -484,3 +484,105 @@ class SparseImageTest(SpawnTestBase):
         listing = self.datastore_file(
             '[LocalDS_0] _base/%s/%s-sparse.vmdk' % (image.id, image.id))
         self.assertIsNone(listing)
+
+
+class PlacementAndHardwareTest(SpawnTestBase):
+    """Where the VM goes and what hardware the flavor gives it."""
+
+    VCSIM_SHAPE = dict(hosts=2, datastores=3, portgroups=1,
+                       extra_args=('-nsx', '1'))
+
+    def test_datastore_regex_pool_and_project_folder(self):
+        self.flags.config(group='vmware', datastore_regex='LocalDS_2')
+        self.restart_driver()._host.spawner.image_api = self.images
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        vm = self.vm(instance)
+        self.assertTrue(vm['config.files.vmPathName'].startswith(
+            '[LocalDS_2] '), vm['config.files.vmPathName'])
+        clusters = self.query(vim.ClusterComputeResource,
+                              ['name', 'resourcePool'])
+        pool = [c['resourcePool'] for c in clusters.values()
+                if c['name'] == self.CLUSTER][0]
+        self.assertEqual(pool._moId, vm['resourcePool']._moId)
+        folders = self.query(vim.Folder, ['name', 'parent'])
+        names = []
+        ref = vm['parent']
+        while ref._moId in folders:
+            names.append(folders[ref._moId]['name'])
+            ref = folders[ref._moId]['parent']
+        self.assertEqual(['Instances', 'Project (%s)' % instance.project_id,
+                          'OpenStack', 'vm'], names[:4])
+
+    def test_most_free_datastore_is_chosen(self):
+        stores = self.query(vim.Datastore, ['summary'])
+        free = {s['summary'].name: s['summary'].freeSpace
+                for s in stores.values()}
+        self.driver.get_available_resource(
+            self.driver.get_available_nodes()[0])  # the periodic refresh
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        chosen = self.vm(instance)['config.files.vmPathName'][1:].split(']')[0]
+        self.assertEqual(max(free.values()), free[chosen])
+
+    def test_flavor_quotas_topology_and_hw_version(self):
+        instance = self.make_instance(vcpus=4, extra_specs={
+            'quota:cpu_limit': '2000', 'quota:cpu_reservation': '500',
+            'quota:memory_shares_level': 'custom',
+            'quota:memory_shares_share': '1500',
+            'hw:cpu_sockets': '2', 'vmware:hw_version': 'vmx-13'})
+        self.spawn(instance, self.flat)
+        vm = self.vm_of(instance.uuid, [
+            'config.cpuAllocation', 'config.memoryAllocation',
+            'config.hardware.numCPU', 'config.hardware.numCoresPerSocket',
+            'config.version'])
+        self.assertEqual(4, vm['config.hardware.numCPU'])
+        self.assertEqual(2, vm['config.hardware.numCoresPerSocket'])
+        self.assertEqual(2000, vm['config.cpuAllocation'].limit)
+        self.assertEqual(500, vm['config.cpuAllocation'].reservation)
+        shares = vm['config.memoryAllocation'].shares
+        self.assertEqual(('custom', 1500), (shares.level, shares.shares))
+        self.assertEqual('vmx-13', vm['config.version'])
+
+    def test_bad_extra_spec_is_refused_before_any_change(self):
+        instance = self.make_instance(extra_specs={
+            'quota:cpu_shares_level': 'loud'})
+        exc = self.assertRaises(exception.InvalidInput, self.driver.spawn,
+                                self.context, instance, self.flat, [], None,
+                                {}, [])
+        self.assertIn('quota:cpu_shares_level', str(exc))
+        self.assertIn('loud', str(exc))
+        self.assertIsNone(self.vm(instance))
+
+    def _nic(self, vif):
+        from nova.network import model as network_model
+        instance = self.make_instance()
+        self.spawn(instance, self.flat,
+                   network_info=network_model.NetworkInfo([vif]))
+        return [d for d in self.vm(instance)['config.hardware.device']
+                if isinstance(d, vim.vm.device.VirtualEthernetCard)][0]
+
+    def test_nic_on_standard_portgroup(self):
+        from nova.network import model as network_model
+        nic = self._nic(network_model.VIF(
+            id=uuidutils.generate_uuid(), address='fa:16:3e:00:00:11',
+            type='dvs', details={},
+            network=network_model.Network(id='n', bridge='VM Network')))
+        self.assertIsInstance(
+            nic.backing, vim.vm.device.VirtualEthernetCard.NetworkBackingInfo)
+        self.assertEqual('VM Network', nic.backing.deviceName)
+
+    def test_nic_on_nsx_opaque_network(self):
+        from nova.network import model as network_model
+        opaque = self.query(vim.OpaqueNetwork, ['summary'])
+        summary = list(opaque.values())[0]['summary']
+        port = uuidutils.generate_uuid()
+        nic = self._nic(network_model.VIF(
+            id=port, address='fa:16:3e:00:00:12', type='ovs',
+            details={'nsx-logical-switch-id': summary.opaqueNetworkId},
+            network=network_model.Network(id='n', bridge='br-int')))
+        self.assertIsInstance(
+            nic.backing,
+            vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo)
+        self.assertEqual(summary.opaqueNetworkId, nic.backing.opaqueNetworkId)
+        self.assertEqual(port, nic.externalId)
