@@ -182,7 +182,12 @@ class SpawnOps(object):
             config = vm_config.create_spec(
                 spec, '%s/' % vm_path if created.folder_made else vm_path,
                 networks=networks, managed_by=vinstances.EXTENSION_KEY)
-            vm = self._create_vm(instance, config, root)
+
+            def refill():
+                self.host.cache.forget(root.parent)
+                self._root_disk(context, instance, image, datastore)
+            vm = self._create_vm(instance, config,
+                                 refill if root.parent is not None else None)
             created.vm = vm
             self.host.instances.remember(instance.uuid, vm)
             LOG.info('Created VM %(vm)s on datastore %(ds)s from image '
@@ -201,20 +206,34 @@ class SpawnOps(object):
             raise exception.InstanceDeployFailure(
                 reason='vCenter could not build the VM: %s' % exc) from exc
 
-    def _create_vm(self, instance, config, root):
-        inv = self.host.inventory.get()
-        folder = self.host.folders.instances_folder(instance.project_id)
+    def _create_vm(self, instance, config, refill):
+        """CreateVM_Task, retried once after either of two stale states.
+
+        The cached parent disk was aged out by another compute since we saw
+        it (FileNotFound): ``refill()`` fills the entry again. The pool or
+        folder we remembered was re-created (ManagedObjectNotFound): the
+        inventory and folders are resolved again.
+        """
         what = 'creation of the VM of instance %s' % instance.uuid
-        try:
-            task = folder.CreateVM_Task(config, inv.resource_pool)
-            return self.session.bind(self.host.waiter.wait(task, what))
-        except vexc.FileNotFoundException:
-            if root.parent is None:
-                raise
-            # The cached parent disk was aged out by another compute:
-            # forget it; the caller's retry (a new build) fills it again.
-            self.host.cache.forget(root.parent)
-            raise
+        for attempt in (1, 2):
+            inv = self.host.inventory.get()
+            folder = self.host.folders.instances_folder(instance.project_id)
+            try:
+                task = folder.CreateVM_Task(config, inv.resource_pool)
+                return self.session.bind(self.host.waiter.wait(task, what))
+            except vexc.FileNotFoundException as exc:
+                if attempt == 2 or refill is None:
+                    raise
+                LOG.info('A cached image disk vanished (%s): filling the '
+                         'cache again', exc, instance=instance)
+                refill()
+            except vexc.ManagedObjectNotFoundException as exc:
+                if attempt == 2:
+                    raise
+                LOG.info('vCenter inventory changed (%s): resolving it '
+                         'again', exc, instance=instance)
+                self.host.inventory.refresh()
+                self.host.folders.forget()
 
     def _config_drive(self, context, instance, injected_files,
                       admin_password, network_info, folder, created):

@@ -77,8 +77,10 @@ class ImageCache(object):
         return False
 
     def forget(self, path):
-        """An entry vanished (aged out by another compute): look again."""
-        self._known.discard(path)
+        """An entry vanished (aged out by another compute): look again at
+        it and at every other entry of the same image."""
+        folder = path.parent
+        self._known = {p for p in self._known if p.parent != folder}
 
     # Filling
 

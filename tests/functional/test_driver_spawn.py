@@ -586,3 +586,29 @@ class PlacementAndHardwareTest(SpawnTestBase):
             vim.vm.device.VirtualEthernetCard.OpaqueNetworkBackingInfo)
         self.assertEqual(summary.opaqueNetworkId, nic.backing.opaqueNetworkId)
         self.assertEqual(port, nic.externalId)
+
+
+class VanishedCacheTest(SpawnTestBase):
+
+    def test_entry_aged_out_by_another_compute_is_filled_again(self):
+        first = self.make_instance(root_gb=1)
+        self.spawn(first, self.flat)
+        parent = self.disks(self.vm(first))[0].backing.parent.fileName
+        self.driver.destroy(self.context, first, [])
+        # Another compute sharing the datastore removed the image's folder.
+        # (pyVim cannot read vcsim's FileManager tasks, whose entity is not
+        # a ManagedEntity: our own session does the deleting.)
+        from nova_vmware_ext.vsphere import files as vfiles
+        host = self.driver._host
+        vfiles.FileManager(host.session, host.waiter,
+                           host.inventory.get().datacenter).delete(
+            vfiles.DatastorePath.parse(parent).parent)
+        self.assertIsNone(self.datastore_file(parent))
+        second = self.make_instance(root_gb=1)
+        self.spawn(second, self.flat)
+        vm = self.vm(second)
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        self.assertEqual(parent, self.disks(vm)[0].backing.parent.fileName)
+        self.assertIsNotNone(self.datastore_file(
+            parent.replace('.vmdk', '-flat.vmdk')))
+        self.assertEqual(2, self.images.downloads[self.flat.id])

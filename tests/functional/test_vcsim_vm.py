@@ -737,3 +737,38 @@ class CopyVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):
             sourceName='[LocalDS_0] copy/src-sparse.vmdk', sourceDatacenter=dc,
             destName='[LocalDS_0] copy/dest.vmdk', destDatacenter=dc)
         self.assertRaises(vim.fault.FileAlreadyExists, wait, si, task)
+
+
+class ChildDiskParentTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """A child disk whose parent file is missing cannot be created."""
+
+    VCSIM_SHAPE = dict(hosts=1, vms=0, datastores=1)
+
+    def test_create_vm_with_missing_parent_fails(self):
+        si = self.vcsim.connect()
+        dc = si.content.rootFolder.childEntity[0]
+        pool = dc.hostFolder.childEntity[0].resourcePool
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            fileName='', diskMode='persistent',
+            parent=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                fileName='[LocalDS_0] gone/gone.vmdk',
+                diskMode='persistent'))
+        spec = vim.vm.ConfigSpec(
+            name='orphan-child', guestId='otherGuest', numCPUs=1,
+            memoryMB=32, files=vim.vm.FileInfo(vmPathName='[LocalDS_0]'),
+            deviceChange=[
+                vim.vm.device.VirtualDeviceSpec(
+                    operation='add',
+                    device=vim.vm.device.VirtualLsiLogicController(
+                        key=-1, busNumber=0, sharedBus='noSharing')),
+                vim.vm.device.VirtualDeviceSpec(
+                    operation='add', fileOperation='create',
+                    device=vim.vm.device.VirtualDisk(
+                        key=-2, controllerKey=-1, unitNumber=0,
+                        capacityInKB=1024, backing=backing))])
+        task = dc.vmFolder.CreateVM_Task(spec, pool)
+        exc = self.assertRaises(vim.fault.FileNotFound, wait, si, task)
+        self.assertEqual('[LocalDS_0] gone/gone.vmdk', exc.file)
+        names = [v['name'] for v in vcsim.query(
+            si, vim.VirtualMachine, ['name']).values()]
+        self.assertNotIn('orphan-child', names)
