@@ -7,6 +7,7 @@ calls here. Load it with::
     compute_driver = vmware_ext.driver.VCDriver
 """
 
+import nova.conf
 from nova.virt import driver
 from oslo_log import log as logging
 
@@ -14,6 +15,7 @@ from nova_vmware_ext.compute import host as compute_host
 from nova_vmware_ext.compute import resources
 
 LOG = logging.getLogger(__name__)
+CONF = nova.conf.CONF
 
 
 class VCDriver(driver.ComputeDriver):
@@ -43,6 +45,11 @@ class VCDriver(driver.ComputeDriver):
 
     def get_available_nodes(self, refresh=False):
         return [self._host.nodename]
+
+    def get_host_ip_addr(self):
+        # The address of this nova-compute (migration records), not of
+        # vCenter.
+        return self._host.conf.my_ip
 
     def get_available_resource(self, nodename):
         return resources.available_resource(
@@ -89,6 +96,13 @@ class VCDriver(driver.ComputeDriver):
         # destroy() removed the VM and its files; nothing is left on the
         # compute host itself.
         pass
+
+    def manage_image_cache(self, context, all_instances):
+        # The cache is shared by the computes of a datastore: what is in use
+        # is asked of vCenter, not taken from this host's instances.
+        if CONF.image_cache.remove_unused_base_images:
+            self._host.aging.run(
+                CONF.image_cache.remove_unused_original_minimum_age_seconds)
 
     # Power
 

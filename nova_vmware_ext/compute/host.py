@@ -22,6 +22,7 @@ from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext import conf as vmware_conf
+from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import faults
@@ -108,6 +109,7 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, self.waiter, self.http,
                                      inventory, self.cache)
         self.folders = folders.ProjectFolders(session, inventory)
+        self.aging = aging.CacheAging(self)
         self.spawner = spawn.SpawnOps(self)
         self._register_extension()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',

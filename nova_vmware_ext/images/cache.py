@@ -23,7 +23,7 @@ from nova_vmware_ext.vsphere import files as vfiles
 
 LOG = logging.getLogger(__name__)
 
-_LOCK_DIR = 'fetch-lock'
+LOCK_PREFIX = 'fetch-lock'
 _WAIT_MAX_STEP = 10.0
 
 
@@ -111,7 +111,7 @@ class ImageCache(object):
 
     def _datastore_lock(self, path):
         return _DatastoreLock(self, path.parent.join(
-            '%s.%s' % (_LOCK_DIR, path.basename)))
+            '%s.%s' % (LOCK_PREFIX, path.basename)))
 
     def move_into_place(self, source, path):
         """Move a finished file (not a disk) to its cache entry name."""
