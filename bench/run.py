@@ -153,14 +153,8 @@ def bench_upload(size_mb):
         http = transfer.HttpClient(session)
         url = vcsim.datastore_url(fx, 'bench/upload-flat.vmdk')
 
-        def chunks():
-            with open(data_file, 'rb') as f:
-                while True:
-                    chunk = f.read(transfer.CHUNK)
-                    if not chunk:
-                        return
-                    yield chunk
-        for label, source in (('streamed (ours)', chunks),
+        for label, source in (('streamed (ours)',
+                               lambda: transfer.file_chunks(data_file)),
                               ('read whole first (baseline)',
                                lambda: [open(data_file, 'rb').read()])):
             tracemalloc.start()

@@ -30,6 +30,7 @@ from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
+from nova_vmware_ext.vsphere import transfer
 
 LOG = logging.getLogger(__name__)
 
@@ -251,14 +252,7 @@ class SpawnOps(object):
             url = target.http_url(self.session.host, self.session.port,
                                   self.host.inventory.get().datacenter_path)
 
-            def chunks():
-                with open(iso, 'rb') as f:
-                    while True:
-                        chunk = f.read(units.Mi)
-                        if not chunk:
-                            return
-                        yield chunk
-            self.host.http.put(url, chunks(), size,
+            self.host.http.put(url, transfer.file_chunks(iso), size,
                                'config drive of instance %s' % instance.uuid)
         return target
 

@@ -17,6 +17,16 @@ CHUNK = 1024 * 1024
 _LOG_EVERY = 10.0  # seconds between progress lines
 
 
+def file_chunks(path, chunk=CHUNK):
+    """A local file as an iterator of chunks, for the put() methods."""
+    with open(path, 'rb') as f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                return
+            yield data
+
+
 class Progress(object):
     """Counts bytes of one transfer and logs how it goes."""
 
