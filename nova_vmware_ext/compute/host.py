@@ -99,7 +99,7 @@ class Host(object):
                                    session.content.about.instanceUuid)
         self.http = transfer.HttpClient(session)
         self.instances = vinstances.Instances(
-            session, inventory, self.conf.vmware_ext.page_size)
+            session, inventory, self.waiter, self.conf.vmware_ext.page_size)
         self.power = power.PowerOps(session, self.waiter, self.instances)
         self.destroyer = destroy.DestroyOps(session, self.waiter,
                                             self.instances, inventory)

@@ -31,22 +31,32 @@ POWER_STATES = {
     'suspended': power_state.SUSPENDED,
 }
 
-_LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template']
+_UUID_PATH = 'config.extraConfig["%s"]' % UUID_KEY
+_LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template',
+               _UUID_PATH]
 
 
-def is_nova_vm(item):
+def nova_uuid(item):
+    """The instance UUID of a VM Nova made (ours or the in-tree
+    driver's), or None for any other VM."""
+    if item.get('config.template'):
+        return None
+    option = item.get(_UUID_PATH)
+    if option is not None and option.value:
+        return option.value
     managed_by = item.get('config.managedBy')
-    return (managed_by is not None
-            and managed_by.extensionKey == EXTENSION_KEY
-            and not item.get('config.template'))
+    if managed_by is not None and managed_by.extensionKey == EXTENSION_KEY:
+        return item.get('config.instanceUuid')
+    return None
 
 
 class Instances(object):
     """Nova's VMs in one cluster."""
 
-    def __init__(self, session, inventory, page_size=1000):
+    def __init__(self, session, inventory, waiter, page_size=1000):
         self.session = session
         self.inventory = inventory
+        self.waiter = waiter
         self.page_size = page_size
         self._lock = threading.Lock()
         self._view = None
@@ -78,8 +88,8 @@ class Instances(object):
         """Instance UUIDs of every Nova VM in the cluster (one query)."""
         uuids = []
         for item in self._retrieve(_LIST_PATHS):
-            uuid = item.get('config.instanceUuid')
-            if uuid and is_nova_vm(item):
+            uuid = nova_uuid(item)
+            if uuid:
                 uuids.append(uuid)
                 self._refs[uuid] = item['obj']
         return uuids
@@ -109,15 +119,30 @@ class Instances(object):
             return found
         # A VM whose instanceUuid no longer is the Nova UUID (restored from
         # backup, re-registered): the in-tree driver's extraConfig key.
-        for item in self._retrieve(['config.extraConfig["%s"]' % UUID_KEY]):
-            option = item.get('config.extraConfig["%s"]' % UUID_KEY)
+        for item in self._retrieve([_UUID_PATH]):
+            option = item.get(_UUID_PATH)
             if option is not None and option.value == instance_uuid:
-                LOG.info('Found the VM of instance %(uuid)s by its %(key)s '
-                         'extraConfig key: %(vm)s', {'uuid': instance_uuid,
-                                                     'key': UUID_KEY,
-                                                     'vm': item['obj']._moId})
+                self._adopt(instance_uuid, item['obj'])
                 return item['obj']
         return None
+
+    def _adopt(self, instance_uuid, vm):
+        """Make a VM found by its nvp.vm-uuid key findable the fast way."""
+        LOG.info('Adopting VM %(vm)s, found by its %(key)s extraConfig key, '
+                 'as instance %(uuid)s: setting its instanceUuid and '
+                 'managedBy', {'vm': vm._moId, 'key': UUID_KEY,
+                               'uuid': instance_uuid})
+        spec = vim.vm.ConfigSpec(
+            instanceUuid=instance_uuid,
+            managedBy=vim.ext.ManagedByInfo(
+                extensionKey=EXTENSION_KEY, type=EXTENSION_TYPE_INSTANCE))
+        try:
+            self.waiter.wait(vm.ReconfigVM_Task(spec),
+                             'adoption of VM %s' % vm._moId)
+        except vexc.VimException as exc:
+            # Still usable through the extraConfig key; try again next time.
+            LOG.warning('Could not adopt VM %(vm)s: %(err)s',
+                        {'vm': vm._moId, 'err': exc})
 
     def get(self, instance):
         """The VM of an instance; InstanceNotFound if there is none."""

@@ -76,14 +76,15 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
         return None
 
     def make_nova_vm(self, instance_uuid=None, managed=True, power_on=False,
-                     extra_config=None, instance_uuid_prop=None):
+                     extra_config=None, instance_uuid_prop=None,
+                     nova_key=True):
         """A VM as the in-tree driver (or we) would have made it."""
         instance_uuid = instance_uuid or uuidutils.generate_uuid()
         content = self.si.RetrieveContent()
         dc = content.rootFolder.childEntity[0]
         cluster = [c for c in dc.hostFolder.childEntity
                    if c.name == self.CLUSTER][0]
-        options = {vinstances.UUID_KEY: instance_uuid}
+        options = {vinstances.UUID_KEY: instance_uuid} if nova_key else {}
         options.update(extra_config or {})
         spec = vim.vm.ConfigSpec(
             name=instance_uuid, guestId='otherGuest', numCPUs=1,

@@ -23,7 +23,8 @@ class InstancesTest(driver_base.DriverTestCase):
 
     def test_list_only_nova_vms(self):
         mine, _ = self.make_nova_vm()
-        other, _ = self.make_nova_vm(managed=False)  # an admin's own VM
+        # An admin's own VM: neither managed by OpenStack nor keyed.
+        other, _ = self.make_nova_vm(managed=False, nova_key=False)
         uuids = self.driver.list_instance_uuids()
         self.assertIn(mine, uuids)
         self.assertNotIn(other, uuids)
@@ -55,6 +56,16 @@ class InstancesTest(driver_base.DriverTestCase):
                                   instance_uuid_prop=uuidutils.generate_uuid())
         info = self.driver.get_info(self.instance(nova_uuid))
         self.assertEqual(vm._moId, info.internal_id)
+        # Adopted: findable by instanceUuid from now on, and listed.
+        found = self.vm_of(nova_uuid, ['config.managedBy'])
+        self.assertEqual(vm._moId, found['moid'])
+        self.assertEqual('org.openstack.compute',
+                         found['config.managedBy'].extensionKey)
+        self.assertIn(nova_uuid, self.driver.list_instance_uuids())
+
+    def test_in_tree_vm_without_managed_by_is_listed(self):
+        uuid, _ = self.make_nova_vm(managed=False)  # has nvp.vm-uuid only
+        self.assertIn(uuid, self.driver.list_instance_uuids())
 
     def test_known_instance_costs_one_call(self):
         uuid, _ = self.make_nova_vm()
