@@ -121,6 +121,17 @@ class Host(object):
             self.session, self.inventory.get().cluster,
             self.inventory.datastore_regex)
         self._datastore_free = dict(capacity.datastore_free)
+        known = {ds.name for ds in self.inventory.get().usable_datastores(
+            self.inventory.datastore_regex)}
+        if known != set(self._datastore_free):
+            # Datastores came or went (or changed state): pick among the
+            # current ones from now on.
+            LOG.info('Datastores of cluster %(cluster)s changed (%(old)s -> '
+                     '%(new)s): resolving the inventory again', {
+                         'cluster': self.inventory.cluster_name,
+                         'old': ', '.join(sorted(known)),
+                         'new': ', '.join(sorted(self._datastore_free))})
+            self.inventory.refresh()
         return capacity
 
     def datastore_free(self):

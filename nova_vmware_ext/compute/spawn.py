@@ -175,8 +175,13 @@ class SpawnOps(object):
                 instance, instance.flavor, image_meta, network_info,
                 root_disk=root, image=image, context=context, cdroms=cdroms,
                 integration_bridge=self.host.conf.vmware.integration_bridge)
-            resolved, networks = vnetworks.resolve(
-                self.host.inventory.get(), spec.nics)
+            try:
+                resolved, networks = vnetworks.resolve(
+                    self.host.inventory.get(), spec.nics)
+            except exception.NetworkNotFoundForBridge:
+                # A port group made since we last looked?
+                resolved, networks = vnetworks.resolve(
+                    self.host.inventory.refresh(), spec.nics)
             spec = spec.with_networks(resolved)
             vm_path = (folder if created.folder_made
                        else vfiles.DatastorePath(datastore.name))

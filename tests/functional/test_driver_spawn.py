@@ -612,3 +612,29 @@ class VanishedCacheTest(SpawnTestBase):
         self.assertIsNotNone(self.datastore_file(
             parent.replace('.vmdk', '-flat.vmdk')))
         self.assertEqual(2, self.images.downloads[self.flat.id])
+
+
+class InventoryChangesTest(SpawnTestBase):
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1, portgroups=1)
+
+    def test_new_port_group_is_found_without_restart(self):
+        from nova.network import model as network_model
+        dvs = [m for m in self.query(vim.DistributedVirtualSwitch,
+                                     ['name'])][0]
+        switch = vim.DistributedVirtualSwitch(dvs, self.si._stub)
+        driver_base.wait_task(switch.AddDVPortgroup_Task([
+            vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+                name='late-pg', type='earlyBinding', numPorts=8)]))
+        vif = network_model.VIF(
+            id=uuidutils.generate_uuid(), address='fa:16:3e:00:00:21',
+            type='dvs', details={'dvs_port_group_name': 'late-pg'},
+            network=network_model.Network(id='n', bridge='late-pg'))
+        instance = self.make_instance()
+        self.spawn(instance, self.flat,
+                   network_info=network_model.NetworkInfo([vif]))
+        nics = [d for d in self.vm(instance)['config.hardware.device']
+                if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+        pgs = self.query(vim.dvs.DistributedVirtualPortgroup, ['name', 'key'])
+        key = [p['key'] for p in pgs.values() if p['name'] == 'late-pg'][0]
+        self.assertEqual(key, nics[0].backing.port.portgroupKey)
