@@ -1,0 +1,22 @@
+"""Test packages: unit, functional and nova.
+
+Discovery from ``tests/`` (stestr's default) collects ``tests.unit`` and
+``tests.functional`` only. ``tests.nova`` runs Nova's own harnesses, which
+choose eventlet or native threads for the whole process when first
+imported, so it runs in processes of its own:
+``stestr --test-path ./tests/nova run`` (see ``tools/test_suites.py``).
+"""
+
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_DISCOVERED_HERE = ('unit', 'functional')
+
+
+def load_tests(loader, tests, pattern):
+    top = os.path.dirname(_HERE)
+    for name in _DISCOVERED_HERE:
+        tests.addTests(loader.discover(os.path.join(_HERE, name),
+                                       pattern=pattern or 'test*.py',
+                                       top_level_dir=top))
+    return tests

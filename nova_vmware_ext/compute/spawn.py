@@ -35,6 +35,8 @@ from nova_vmware_ext.vsphere import transfer
 LOG = logging.getLogger(__name__)
 
 CONFIG_DRIVE = 'configdrive.iso'
+# Images whose file size is not their disk's size.
+_SPARSE_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED, vimage.DISK_TYPE_SPARSE)
 
 
 class SpawnOps(object):
@@ -64,9 +66,35 @@ class SpawnOps(object):
         return fetch.ImageSource(image.image_id, image.size,
                                  image.disk_type, image.adapter_type, chunks)
 
-    def _image_kb(self, image, entry):
-        size = image.virtual_size or self._sizes.get(entry) or image.size
-        return max(size // units.Ki, 1)
+    def _image_kb(self, context, image, entry):
+        """Virtual size of the image's disk in KB (``_sizes`` is in KB)."""
+        if image.virtual_size:
+            return max(image.virtual_size // units.Ki, 1)
+        if entry in self._sizes:
+            return self._sizes[entry]
+        if image.disk_type in _SPARSE_TYPES:
+            # Glance did not record the virtual size, and the file holds
+            # only the disk's allocated grains: its header has the size.
+            capacity = self._sparse_capacity(context, image)
+            if capacity:
+                self._sizes[entry] = max(capacity // units.Ki, 1)
+                return self._sizes[entry]
+        return max(image.size // units.Ki, 1)
+
+    def _sparse_capacity(self, context, image):
+        """Virtual size in bytes from the image's sparse VMDK header."""
+        chunks = iter(self.image_api.download(context, image.image_id))
+        head = b''
+        try:
+            for chunk in chunks:
+                head += chunk
+                if len(head) >= 512:
+                    break
+        finally:
+            close = getattr(chunks, 'close', None)
+            if close is not None:
+                close()
+        return fetch.sparse_capacity(head)
 
     def _root_disk(self, context, instance, image, datastore):
         """(RootDisk, [CD-ROM ISO paths]) after filling the cache."""
@@ -84,7 +112,7 @@ class SpawnOps(object):
                        % image.disk_format)
         base = cache.disk_path(datastore.name, image.image_id)
         cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
-        image_kb = self._image_kb(image, base)
+        image_kb = self._image_kb(context, image, base)
         flavor_kb = instance.flavor.root_gb * units.Mi
         if flavor_kb and flavor_kb < image_kb:
             raise exception.FlavorDiskSmallerThanImage(

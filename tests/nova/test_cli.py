@@ -1,0 +1,72 @@
+"""The standard ``openstack`` client against the in-process compute API.
+
+python-openstackclient runs as a subprocess, as an operator would run it,
+against Nova's API served on 127.0.0.1 (tests/nova/cli.py); what it does is
+checked in vcsim over a separate pyvmomi connection.
+"""
+
+import time
+
+from tests.nova import base
+from tests.nova import cli
+from tests.nova import test_servers
+
+
+class OpenStackClientTest(test_servers.VcsimServersTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.assertIsNotNone(cli.openstack_command(),
+                             'python-openstackclient is not installed')
+        self.cloud = cli.serve(self)
+
+    def osc(self, *args):
+        code, out, err = cli.openstack(self.cloud, *args)
+        self.assertEqual(0, code, 'openstack %s: %s' % (
+            ' '.join(args), err[-2000:]))
+        return out
+
+    def wait_for(self, server_id, status, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.osc('server', 'show', server_id, '-f', 'json')
+            if shown['status'] == status or time.monotonic() > deadline:
+                self.assertEqual(status, shown['status'])
+                return shown
+            time.sleep(0.5)
+
+    def power_state(self, server_id):
+        return self.vms()[server_id]['runtime.powerState']
+
+    def test_create_list_show_stop_start_delete(self):
+        self._create_flavor(name='m1.cli', memory_mb=256, vcpu=1, disk=1,
+                            ephemeral=0)
+        created = self.osc('server', 'create', '--image', self.image['id'],
+                           '--flavor', 'm1.cli',
+                           '--nic', 'net-id=%s' % test_servers.NETWORK,
+                           '-f', 'json', 'cli-server')
+        server_id = created['id']
+        shown = self.wait_for(server_id, 'ACTIVE')
+        self.assertEqual('compute', shown['OS-EXT-SRV-ATTR:host'])
+        vm = self.vms()[server_id]
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        self.assertEqual(256, vm['config.hardware.memoryMB'])
+        self.assertEqual(1, len(base.nics(vm)))
+
+        listed = self.osc('server', 'list', '-f', 'json')
+        self.assertEqual([('cli-server', 'ACTIVE')],
+                         [(s['Name'], s['Status']) for s in listed
+                          if s['ID'] == server_id])
+
+        self.osc('server', 'stop', server_id)
+        self.wait_for(server_id, 'SHUTOFF')
+        self.assertEqual('poweredOff', self.power_state(server_id))
+        self.osc('server', 'start', server_id)
+        self.wait_for(server_id, 'ACTIVE')
+        self.assertEqual('poweredOn', self.power_state(server_id))
+
+        self.osc('server', 'delete', '--wait', server_id)
+        self.assertNotIn(server_id, self.vms())
+        self.assertEqual([], [s for s in self.osc('server', 'list', '-f',
+                                                  'json')
+                              if s['ID'] == server_id])
