@@ -67,6 +67,10 @@ def split(argv):
 
 def main(argv):
     options, filters = split(argv)
+    if not os.path.isdir('.stestr'):
+        # A fresh clone: `stestr list` needs the repository `run` makes.
+        subprocess.run([sys.executable, '-m', 'stestr', 'init'], check=True,
+                       stdout=subprocess.DEVNULL)
     ran = False
     for title, test_path, extra_env in SUITES:
         env = dict(os.environ, **extra_env)
