@@ -72,6 +72,10 @@ class SpawnOps(object):
             return max(image.virtual_size // units.Ki, 1)
         if entry in self._sizes:
             return self._sizes[entry]
+        filled = self.host.fetcher.capacities.get(entry)
+        if filled:
+            self._sizes[entry] = max(filled // units.Ki, 1)
+            return self._sizes[entry]
         if image.disk_type in _SPARSE_TYPES:
             # Glance did not record the virtual size, and the file holds
             # only the disk's allocated grains: its header has the size.

@@ -65,6 +65,9 @@ class Fetcher(object):
         self.http = http
         self.inventory = inventory
         self.cache = cache
+        # Virtual size (bytes) of entries filled here from a sparse header,
+        # so that sizing a root disk needs no second look at the image.
+        self.capacities = {}
 
     def _url(self, path):
         return path.http_url(self.session.host, self.session.port,
@@ -127,7 +130,13 @@ class Fetcher(object):
         """Upload the sparse file, let vCenter copy it into a regular disk."""
         sparse = temp.join('%s-sparse.vmdk' % source.image_id)
         self.cache._file_manager().make_directory(temp)
-        self.http.put(self._url(sparse), source.chunks(), source.size,
+        head, chunks = _peek(source.chunks())
+        capacity = sparse_capacity(head)
+        if capacity is None:
+            raise vexc.ImageTransferException(
+                'image %s is declared sparse but is not a sparse VMDK (no '
+                'sparse extent header)' % source.image_id)
+        self.http.put(self._url(sparse), chunks, source.size,
                       'upload of image %s' % source.image_id)
         staged = temp.join(entry.basename)
         dc = self.inventory.get().datacenter
@@ -136,6 +145,7 @@ class Fetcher(object):
         self.waiter.wait(task, 'conversion of sparse image %s'
                          % source.image_id)
         self._move_disk(staged, entry)
+        self.capacities[entry] = capacity
 
     def _stream_optimized(self, source, entry, temp):
         """Import as a VM through NFC, keep its disk, drop the VM."""
@@ -159,6 +169,7 @@ class Fetcher(object):
             self.waiter.wait(vm.Destroy_Task(), 'removal of import VM')
             raise
         self._move_disk(staged, entry)
+        self.capacities[entry] = capacity
 
 
 def _disk_adapter(adapter_type):

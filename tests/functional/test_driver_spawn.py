@@ -272,6 +272,9 @@ class SpawnVariantsTest(SpawnTestBase):
             '_base/%s/%s.vmdk' % (image.id, image.id)))
         # The cache holds exactly what Glance served; the import VM is gone.
         self.assertEqual(data, self.datastore_file(parent.fileName))
+        # Sized from the VMDK header read while filling: one download.
+        self.assertEqual(8 * 1024, self.disks(vm)[0].capacityInKB)
+        self.assertEqual(1, self.images.downloads[image.id])
         names = [v['name'] for v in self.query(vim.VirtualMachine,
                                                ['name']).values()]
         self.assertFalse([n for n in names if n.startswith('tmp-')], names)
