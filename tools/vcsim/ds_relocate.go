@@ -394,7 +394,7 @@ func dsRelocate(w http.ResponseWriter, r *http.Request, next http.Handler, vm *s
 		if dsNotLoggedIn(w, r, next) {
 			return
 		}
-		dsWriteFault(w, "", fault)
+		writeSOAPFault(w, "", fault)
 		return
 	}
 	rec := dsRecord(next, r)
@@ -1084,7 +1084,7 @@ func dsMarkAsVirtualMachine(w http.ResponseWriter, r *http.Request, next http.Ha
 		if dsNotLoggedIn(w, r, next) {
 			return
 		}
-		dsWriteFault(w, "", fault)
+		writeSOAPFault(w, "", fault)
 		return
 	}
 

@@ -14,12 +14,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
-	vimxml "github.com/vmware/govmomi/vim25/xml"
 )
 
 // dsSOAPRequest decodes r when it is a SOAP call of one of the named
@@ -123,44 +120,4 @@ func dsNotLoggedIn(w http.ResponseWriter, r *http.Request, next http.Handler) bo
 	}
 	dsReplay(w, rec)
 	return true
-}
-
-// dsWriteFault answers a SOAP fault, as the stock server encodes them.
-func dsWriteFault(w http.ResponseWriter, msg string, fault types.BaseMethodFault) {
-	var out bytes.Buffer
-	out.WriteString(xml.Header)
-	out.WriteString(`<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"` +
-		` xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"` +
-		` xmlns:xsd="http://www.w3.org/2001/XMLSchema"` +
-		` xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
-		`<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>`)
-	_ = xml.EscapeText(&out, []byte(msg))
-	out.WriteString(`</faultstring><detail>`)
-	if err := dsEncodeFault(&out, fault); err != nil {
-		out.Reset()
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	out.WriteString(`</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = w.Write(out.Bytes())
-}
-
-// dsEncodeFault writes the detail element of a fault:
-// <InvalidArgumentFault xmlns="urn:vim25" xsi:type="InvalidArgument">.
-func dsEncodeFault(out *bytes.Buffer, fault types.BaseMethodFault) error {
-	kind := reflect.TypeOf(fault).Elem().Name()
-	enc := vimxml.NewEncoder(out)
-	start := vimxml.StartElement{
-		Name: vimxml.Name{Local: kind + "Fault"},
-		Attr: []vimxml.Attr{
-			{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:" + vim25.Namespace},
-			{Name: vimxml.Name{Local: "xsi:type"}, Value: kind},
-		},
-	}
-	if err := enc.EncodeElement(fault, start); err != nil {
-		return err
-	}
-	return enc.Flush()
 }

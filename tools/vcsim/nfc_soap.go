@@ -19,7 +19,6 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +28,6 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-	vimxml "github.com/vmware/govmomi/vim25/xml"
 )
 
 type nfcRouter struct {
@@ -164,7 +162,7 @@ func nfcWrapSDK(next http.Handler) http.Handler {
 						break // not authenticated: the simulator says so
 					}
 					msg := fmt.Sprintf("The method is disabled by '%s'", nfcDisabledSource)
-					nfcWriteFault(w, msg, &types.MethodDisabled{Source: nfcDisabledSource})
+					writeSOAPFault(w, msg, &types.MethodDisabled{Source: nfcDisabledSource})
 					return
 				}
 			}
@@ -194,36 +192,4 @@ func (r *nfcRouter) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.H
 func nfcNotFound(ref types.ManagedObjectReference) *soap.Fault {
 	return simulator.Fault(fmt.Sprintf("managed object not found: %s", ref),
 		&types.ManagedObjectNotFound{Obj: ref})
-}
-
-// nfcWriteFault answers a SOAP request with a fault, as vCenter does:
-// HTTP 500 and a soapenv:Fault whose detail is <XFault xsi:type="X">.
-func nfcWriteFault(w http.ResponseWriter, msg string, fault types.BaseMethodFault) {
-	var out bytes.Buffer
-	out.WriteString(vimxml.Header)
-	out.WriteString(`<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"` +
-		` xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"` +
-		` xmlns:xsd="http://www.w3.org/2001/XMLSchema"` +
-		` xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
-		`<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>`)
-	_ = xml.EscapeText(&out, []byte(msg))
-	out.WriteString(`</faultstring><detail>`)
-	kind := reflect.TypeOf(fault).Elem().Name()
-	start := vimxml.StartElement{
-		Name: vimxml.Name{Local: kind + "Fault"},
-		Attr: []vimxml.Attr{
-			{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:vim25"},
-			{Name: vimxml.Name{Local: "xsi:type"}, Value: kind},
-		},
-	}
-	e := vimxml.NewEncoder(&out)
-	if err := e.EncodeElement(fault, start); err != nil {
-		log.Printf("encoding %s: %s", kind, err)
-	}
-	_ = e.Flush()
-	out.WriteString(`</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
-
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = w.Write(out.Bytes())
 }

@@ -287,32 +287,7 @@ func (c *vmCall) reply(name string, res interface{}) {
 // replyFault answers with a SOAP fault whose detail is fault, as vCenter
 // does (pyvmomi raises it as vim.fault.<Type>).
 func (c *vmCall) replyFault(fault types.BaseMethodFault) {
-	kind := reflect.TypeOf(fault).Elem().Name()
-	var out bytes.Buffer
-	out.WriteString(vimxml.Header + vmEnvelope)
-	out.WriteString(`<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>`)
-	_ = vimxml.EscapeText(&out, []byte(vmFaultMessage(fault)))
-	out.WriteString(`</faultstring><detail>`)
-	enc := vimxml.NewEncoder(&out)
-	err := enc.EncodeElement(fault, vimxml.StartElement{
-		Name: vimxml.Name{Local: kind + "Fault"},
-		Attr: []vimxml.Attr{
-			{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:vim25"},
-			{Name: vimxml.Name{Local: "xsi:type"}, Value: kind},
-		},
-	})
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil {
-		log.Printf("vm: encoding %s: %s", kind, err)
-		c.w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	out.WriteString(`</detail></soapenv:Fault>` + vmEnvelopeEnd)
-	c.w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	c.w.WriteHeader(http.StatusInternalServerError)
-	_, _ = c.w.Write(out.Bytes())
+	writeSOAPFault(c.w, vmFaultMessage(fault), fault)
 }
 
 // vmFaultMessage is a short faultstring, e.g. "ToolsUnavailable".

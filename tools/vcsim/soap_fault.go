@@ -1,0 +1,48 @@
+// One way to answer a SOAP request with a vSphere fault, shared by the
+// files that answer requests themselves (ds_, nfc_, vm_).
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"reflect"
+
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+	vimxml "github.com/vmware/govmomi/vim25/xml"
+)
+
+// writeSOAPFault answers with HTTP 500 and a soapenv:Fault whose detail is
+// <TypeFault xmlns="urn:vim25" xsi:type="Type">, as vCenter (and the stock
+// simulator) encode faults; pyvmomi raises it as vim.fault.<Type>.
+func writeSOAPFault(w http.ResponseWriter, msg string, fault types.BaseMethodFault) {
+	var out bytes.Buffer
+	out.WriteString(vimxml.Header)
+	out.WriteString(`<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"` +
+		` xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"` +
+		` xmlns:xsd="http://www.w3.org/2001/XMLSchema"` +
+		` xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+		`<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>`)
+	_ = vimxml.EscapeText(&out, []byte(msg))
+	out.WriteString(`</faultstring><detail>`)
+	kind := reflect.TypeOf(fault).Elem().Name()
+	enc := vimxml.NewEncoder(&out)
+	err := enc.EncodeElement(fault, vimxml.StartElement{
+		Name: vimxml.Name{Local: kind + "Fault"},
+		Attr: []vimxml.Attr{
+			{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:" + vim25.Namespace},
+			{Name: vimxml.Name{Local: "xsi:type"}, Value: kind},
+		},
+	})
+	if err == nil {
+		err = enc.Flush()
+	}
+	if err != nil {
+		http.Error(w, "encoding "+kind+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	out.WriteString(`</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write(out.Bytes())
+}
