@@ -117,9 +117,8 @@ class Host(object):
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
-        capacity = resources.read_capacity(
-            self.session, self.inventory.get().cluster,
-            self.inventory.datastore_regex)
+        capacity = self.inventory.call(lambda inv: resources.read_capacity(
+            self.session, inv.cluster, self.inventory.datastore_regex))
         self._datastore_free = dict(capacity.datastore_free)
         known = {ds.name for ds in self.inventory.get().usable_datastores(
             self.inventory.datastore_regex)}

@@ -90,6 +90,7 @@ class _TaskStream(object):
         self._collector = None
         self._version = ''
         self._states = collections.OrderedDict()
+        self._waited = collections.Counter()  # moid -> waiters
 
     def _ensure(self):
         """(Re)create the collector and filter; called by the leader."""
@@ -115,12 +116,26 @@ class _TaskStream(object):
         return collector
 
     def _forget_old(self):
-        states = self._states
-        while len(states) > _REMEMBERED:
-            states.popitem(last=False)
+        """Drop the oldest finished tasks nobody waits for, over the bound."""
+        excess = len(self._states) - _REMEMBERED
+        if excess <= 0:
+            return
+        for moid in [m for m, state in self._states.items()
+                     if state.done and m not in self._waited][:excess]:
+            del self._states[moid]
 
     def wait(self, moids, deadline, what):
         """Block until every task in ``moids`` is done; return their states."""
+        with self._cond:
+            self._waited.update(moids)
+        try:
+            return self._wait(moids, deadline, what)
+        finally:
+            with self._cond:
+                self._waited.subtract(moids)
+                self._waited += collections.Counter()  # drop zero counts
+
+    def _wait(self, moids, deadline, what):
         cond = self._cond
         while True:
             with cond:

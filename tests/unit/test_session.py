@@ -213,3 +213,22 @@ class SessionSettingsTest(testtools.TestCase):
         session = vsession.Session('vc', 'admin', 'Sup3rS3cret')
         self.assertNotIn('Sup3rS3cret', repr(session))
         self.assertNotIn('Sup3rS3cret', str(vars(session).keys()))
+
+
+class TaskStreamMemoryTest(testtools.TestCase):
+    """The stream forgets old finished tasks, never one being waited for."""
+
+    def test_forgets_finished_tasks_beyond_the_bound(self):
+        from nova_vmware_ext.vsphere import tasks
+        self.useFixture(fixtures.MockPatchObject(tasks, '_REMEMBERED', 3))
+        stream = tasks._TaskStream(session=None, update_wait=1)
+        for n in range(6):
+            state = stream._states['task-%d' % n] = tasks._TaskState(
+                'task-%d' % n)
+            state.state = 'success' if n != 1 else 'running'
+        stream._waited.update(['task-0'])
+        stream._forget_old()
+        # task-0 is waited for and task-1 still runs: both stay; of the
+        # others the oldest go until the bound holds.
+        self.assertEqual(['task-0', 'task-1', 'task-5'],
+                         sorted(stream._states))
