@@ -641,3 +641,62 @@ class InventoryChangesTest(SpawnTestBase):
         pgs = self.query(vim.dvs.DistributedVirtualPortgroup, ['name', 'key'])
         key = [p['key'] for p in pgs.values() if p['name'] == 'late-pg'][0]
         self.assertEqual(key, nics[0].backing.port.portgroupKey)
+
+
+class BrokenImageTest(SpawnTestBase):
+
+    def _listing(self, image_id):
+        from nova_vmware_ext.vsphere import props
+        host = self.driver._host
+        ds = host.inventory.datastores()[0]
+        browser = props.retrieve_one(host.session, ds.ref,
+                                     ['browser'])['browser']
+        task = browser.SearchDatastoreSubFolders_Task(
+            '[%s] _base' % ds.name, vim.host.DatastoreBrowser.SearchSpec())
+        results = host.waiter.wait(task) or []
+        return [(r.folderPath, f.path) for r in results
+                for f in r.file or () if image_id in r.folderPath]
+
+    def test_glance_failing_mid_stream_leaves_nothing(self):
+        image = self.images.add(b'\x07' * (4 * MiB), vmware_disktype='thin')
+        real = self.images.download
+
+        def failing(context, image_id):
+            for n, chunk in enumerate(real(context, image_id)):
+                if n == 3:
+                    raise IOError('glance went away')
+                yield chunk
+        self.images.download = failing
+        instance = self.make_instance()
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                image, [], None, {}, [])
+        self.assertIn('glance went away', str(exc))
+        self.assertIsNone(self.vm(instance))
+        # No entry, no temporary folder, no lock left in the cache.
+        self.assertEqual([], [p for p in self._listing(image.id)
+                              if not p[1].endswith('/')])
+        self.assertFalse([p for p in self._listing(image.id)
+                          if 'tmp-' in p[0] + p[1]
+                          or 'fetch-lock' in p[0] + p[1]])
+        # A later spawn, with Glance back, works.
+        self.images.download = real
+        again = self.make_instance()
+        self.spawn(again, image)
+        self.assertEqual('poweredOn', self.vm(again)['runtime.powerState'])
+        # (and the listing above could have shown files: now it does)
+        self.assertIn('%s.vmdk' % image.id,
+                      [f for _, f in self._listing(image.id)])
+
+    def test_not_a_vmdk_declared_stream_optimized(self):
+        image = self.images.add(b'not a vmdk' * 100,
+                                vmware_disktype='streamOptimized')
+        instance = self.make_instance()
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                image, [], None, {}, [])
+        self.assertIn('not a VMDK', str(exc))
+        self.assertIsNone(self.vm(instance))
+        names = [v['name'] for v in self.query(vim.VirtualMachine,
+                                               ['name']).values()]
+        self.assertFalse([n for n in names if n.startswith('tmp-')])
