@@ -18,8 +18,10 @@ import uuid
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
+from pyVmomi import vim
 
 from nova_vmware_ext.vsphere import files as vfiles
+from nova_vmware_ext.vsphere import props
 
 LOG = logging.getLogger(__name__)
 
@@ -113,6 +115,28 @@ class ImageCache(object):
         return _DatastoreLock(self, path.parent.join(
             '%s.%s' % (LOCK_PREFIX, path.basename)))
 
+    def age_of(self, path):
+        """Seconds since a datastore file or folder changed; None if gone."""
+        datastore = [ds for ds in self.inventory.get().datastores
+                     if ds.name == path.datastore]
+        if not datastore:
+            return None
+        item = props.retrieve_one(self.session, datastore[0].ref, ['browser'])
+        spec = vim.host.DatastoreBrowser.SearchSpec(
+            matchPattern=[path.basename],
+            details=vim.host.DatastoreBrowser.FileInfo.Details(
+                modification=True, fileType=True))
+        try:
+            results = self.waiter.wait(
+                item['browser'].SearchDatastore_Task(str(path.parent), spec),
+                'age of %s' % path)
+        except vexc.FileNotFoundException:
+            return None
+        for info in getattr(results, 'file', None) or ():
+            if info.path.rstrip('/') == path.basename and info.modification:
+                return time.time() - info.modification.timestamp()
+        return None
+
     def move_into_place(self, source, path):
         """Move a finished file (not a disk) to its cache entry name."""
         self._file_manager().move(source, path)
@@ -135,13 +159,21 @@ class _DatastoreLock(object):
         manager = self.cache._file_manager()
         deadline = time.monotonic() + self.cache.fetch_timeout
         delay = 0.5
+        first = True
         while True:
             try:
                 manager.make_directory(self.path)
                 return self
             except vexc.FileAlreadyExistsException:
                 pass
-            if time.monotonic() > deadline:
+            if first:
+                # A lock older than any fill can take was left by a compute
+                # that died while filling: do not wait for it.
+                first = False
+                age = self.cache.age_of(self.path)
+                if age is not None and age > self.cache.fetch_timeout:
+                    deadline = time.monotonic()
+            if time.monotonic() >= deadline:
                 LOG.warning('Breaking the image cache lock %s: its owner '
                             'did not finish within %ds', self.path,
                             self.cache.fetch_timeout)

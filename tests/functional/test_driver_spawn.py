@@ -700,3 +700,48 @@ class BrokenImageTest(SpawnTestBase):
         names = [v['name'] for v in self.query(vim.VirtualMachine,
                                                ['name']).values()]
         self.assertFalse([n for n in names if n.startswith('tmp-')])
+
+
+class StaleLockTest(SpawnTestBase):
+
+    def test_lock_left_by_a_dead_compute_is_broken(self):
+        from nova_vmware_ext.vsphere import files as vfiles
+        image = self.images.add(b'\x09' * MiB, vmware_disktype='thin')
+        host = self.driver._host
+        entry = host.cache.disk_path('LocalDS_0', image.id)
+        lock = entry.parent.join('fetch-lock.%s' % entry.basename)
+        vfiles.FileManager(host.session, host.waiter,
+                           host.inventory.get().datacenter).make_directory(
+            lock)
+        # The simulator stamps it now: say it is two days old, beyond the
+        # hour a fill may take, so nobody waits that hour for it.
+        host.cache.fetch_timeout = 3600
+        host.cache.age_of = lambda path: 2 * 86400
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+        self.assertIsNone(self.datastore_file(str(lock)))
+
+    def test_fresh_lock_is_waited_for(self):
+        from nova_vmware_ext.vsphere import files as vfiles
+        image = self.images.add(b'\x0a' * MiB, vmware_disktype='thin')
+        host = self.driver._host
+        entry = host.cache.disk_path('LocalDS_0', image.id)
+        lock = entry.parent.join('fetch-lock.%s' % entry.basename)
+        vfiles.FileManager(host.session, host.waiter,
+                           host.inventory.get().datacenter).make_directory(
+            lock)
+        ages = []
+        real_age = host.cache.age_of
+
+        def age_of(path):
+            ages.append(real_age(path))
+            # The owner finishes: its lock goes away.
+            host.cache.delete(lock)
+            return ages[-1]
+        host.cache.age_of = age_of
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        self.assertEqual(1, len(ages))
+        self.assertLess(ages[0], 300)  # it was fresh
+        self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
