@@ -77,13 +77,25 @@ class Fetcher(object):
         return self.session.content.virtualDiskManager
 
     def _in_temp(self, entry, write):
-        """Run ``write(temp folder)``; always remove the temp folder."""
-        temp = self.cache.temp_folder(entry.datastore,
-                                      entry.parent.basename)
-        try:
-            write(temp)
-        finally:
-            self.cache.delete(temp)
+        """Run ``write(temp folder)``; always remove the temp folder.
+
+        A transfer refused because the session expired meanwhile (the HTTP
+        client logged in again) is started over once, from a fresh Glance
+        stream.
+        """
+        for attempt in (1, 2):
+            temp = self.cache.temp_folder(entry.datastore,
+                                          entry.parent.basename)
+            try:
+                write(temp)
+                return
+            except vexc.NotAuthenticatedException as exc:
+                if attempt == 2:
+                    raise
+                LOG.info('%s: the vCenter session expired during the '
+                         'transfer (%s); starting it again', entry, exc)
+            finally:
+                self.cache.delete(temp)
 
     def fill_iso(self, source, entry):
         def write(temp):

@@ -131,6 +131,7 @@ class HttpClient(object):
         """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
         progress = Progress(what, size, on_percent)
         headers = {'Content-Type': content_type or 'application/octet-stream'}
+        generation = self.session._generation
         try:
             response = self._http.request(
                 method, url, data=_SizedBody(progress.wrap(chunks), size),
@@ -140,6 +141,10 @@ class HttpClient(object):
             raise vexc.ImageTransferException(
                 '%s: upload failed after %d of %d bytes: %s' % (
                     what, progress.done, size, exc), cause=exc)
+        if response.status_code in (401, 403):
+            # The session expired under a long transfer: log in again now,
+            # so that the caller's retry (with a fresh source) can succeed.
+            self.session._relogin(generation)
         _check(response, what)
         if progress.done != size:
             raise vexc.ImageTransferException(

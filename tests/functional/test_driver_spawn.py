@@ -745,3 +745,28 @@ class StaleLockTest(SpawnTestBase):
         self.assertEqual(1, len(ages))
         self.assertLess(ages[0], 300)  # it was fresh
         self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+
+
+class ExpiredSessionTest(SpawnTestBase):
+
+    def test_session_ending_during_an_upload_is_survived(self):
+        image = self.images.add(b'\x0b' * (2 * MiB), vmware_disktype='thin')
+        real = self.images.download
+        ended = []
+
+        def download(context, image_id):
+            if not ended:
+                # vCenter ends the session while the image is on its way.
+                self.si.content.sessionManager.TerminateSession(
+                    [self.session.session_key])
+                ended.append(True)
+            return real(context, image_id)
+        self.images.download = download
+        logins = self.session.calls.login
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+        self.assertGreater(self.session.calls.login, logins)
+        self.assertEqual(2, self.images.downloads[image.id])
+        flat = '[LocalDS_0] _base/%s/%s-flat.vmdk' % (image.id, image.id)
+        self.assertEqual(b'\x0b' * (2 * MiB), self.datastore_file(flat))
