@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/xml"
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -229,14 +228,10 @@ func authWrap(next http.Handler) http.Handler {
 // authServeSDK records the tickets of AcquireGenericServiceTicket calls and
 // passes every other SOAP request on untouched.
 func authServeSDK(next http.Handler, w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
-	if err != nil {
-		log.Printf("reading SOAP request: %s", err)
-		w.WriteHeader(http.StatusBadRequest)
+	body, ok := readSOAPBody(w, r)
+	if !ok {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	if !bytes.Contains(body, []byte("AcquireGenericServiceTicket")) {
 		next.ServeHTTP(w, r)
 		return

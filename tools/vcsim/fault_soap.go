@@ -88,13 +88,10 @@ func faultIsMethod(name string) bool {
 }
 
 func (f *faultInjector) serveSOAP(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
-	if err != nil {
-		http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+	body, ok := readSOAPBody(w, r)
+	if !ok {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 
 	call, ok := faultScanCall(body)
 	if !ok {

@@ -17,7 +17,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"strconv"
 	"strings"
@@ -114,14 +113,10 @@ func nfcWrapSDK(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		_ = r.Body.Close()
-		if err != nil {
-			log.Printf("reading SOAP request: %s", err)
-			w.WriteHeader(http.StatusBadRequest)
+		body, ok := readSOAPBody(w, r)
+		if !ok {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 
 		routed := bytes.Contains(body, []byte("ImportVApp")) || bytes.Contains(body, []byte("ExportVm"))
 		if !routed && atomic.LoadInt32(&nfcActive) == 0 {

@@ -1,9 +1,11 @@
-// One way to answer a SOAP request with a vSphere fault, shared by the
-// files that answer requests themselves (ds_, nfc_, vm_).
+// SOAP plumbing shared by the files that look into requests or answer them
+// themselves (auth_, ds_, fault_, nfc_, vm_).
 package main
 
 import (
 	"bytes"
+	"io"
+	"log"
 	"net/http"
 	"reflect"
 
@@ -45,4 +47,18 @@ func writeSOAPFault(w http.ResponseWriter, msg string, fault types.BaseMethodFau
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusInternalServerError)
 	_, _ = w.Write(out.Bytes())
+}
+
+// readSOAPBody reads a request's body and puts it back for the next
+// handler; on a read error it answers 400 and reports false.
+func readSOAPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		log.Printf("reading SOAP request: %s", err)
+		http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, true
 }

@@ -84,10 +84,8 @@ func (f *vmFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
+	body, ok := readSOAPBody(w, r)
+	if !ok {
 		return
 	}
 	c := &vmCall{front: f, w: w, r: r, body: body}
