@@ -704,15 +704,21 @@ class BrokenImageTest(SpawnTestBase):
 
 class StaleLockTest(SpawnTestBase):
 
-    def test_lock_left_by_a_dead_compute_is_broken(self):
+    def _locked_image(self, fill):
+        """(image, host, lock): an image whose cache entry another compute
+        holds the fetch lock of."""
         from nova_vmware_ext.vsphere import files as vfiles
-        image = self.images.add(b'\x09' * MiB, vmware_disktype='thin')
+        image = self.images.add(fill * MiB, vmware_disktype='thin')
         host = self.driver._host
         entry = host.cache.disk_path('LocalDS_0', image.id)
         lock = entry.parent.join('fetch-lock.%s' % entry.basename)
         vfiles.FileManager(host.session, host.waiter,
                            host.inventory.get().datacenter).make_directory(
             lock)
+        return image, host, lock
+
+    def test_lock_left_by_a_dead_compute_is_broken(self):
+        image, host, lock = self._locked_image(b'\x09')
         # The simulator stamps it now: say it is two days old, beyond the
         # hour a fill may take, so nobody waits that hour for it.
         host.cache.fetch_timeout = 3600
@@ -723,14 +729,7 @@ class StaleLockTest(SpawnTestBase):
         self.assertIsNone(self.datastore_file(str(lock)))
 
     def test_fresh_lock_is_waited_for(self):
-        from nova_vmware_ext.vsphere import files as vfiles
-        image = self.images.add(b'\x0a' * MiB, vmware_disktype='thin')
-        host = self.driver._host
-        entry = host.cache.disk_path('LocalDS_0', image.id)
-        lock = entry.parent.join('fetch-lock.%s' % entry.basename)
-        vfiles.FileManager(host.session, host.waiter,
-                           host.inventory.get().datacenter).make_directory(
-            lock)
+        image, host, lock = self._locked_image(b'\x0a')
         ages = []
         real_age = host.cache.age_of
 
