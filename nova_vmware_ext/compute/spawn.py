@@ -45,11 +45,16 @@ class SpawnOps(object):
     def __init__(self, host, image_api=None):
         self.host = host
         self.image_api = image_api or glance.API()
-        self._sizes = {}  # cache entry -> virtual size in KB
 
     @property
     def session(self):
         return self.host.session
+
+    @property
+    def _capacities(self):
+        """Virtual sizes (bytes) of cache entries, as the fetcher records
+        them when it fills an entry and as spawns learn them."""
+        return self.host.fetcher.capacities
 
     # Choices
 
@@ -67,23 +72,17 @@ class SpawnOps(object):
                                  image.disk_type, image.adapter_type, chunks)
 
     def _image_kb(self, context, image, entry):
-        """Virtual size of the image's disk in KB (``_sizes`` is in KB)."""
+        """Virtual size of the image's disk in KB."""
         if image.virtual_size:
             return max(image.virtual_size // units.Ki, 1)
-        if entry in self._sizes:
-            return self._sizes[entry]
-        filled = self.host.fetcher.capacities.get(entry)
-        if filled:
-            self._sizes[entry] = max(filled // units.Ki, 1)
-            return self._sizes[entry]
-        if image.disk_type in _SPARSE_TYPES:
+        known = self._capacities.get(entry)
+        if not known and image.disk_type in _SPARSE_TYPES:
             # Glance did not record the virtual size, and the file holds
             # only the disk's allocated grains: its header has the size.
-            capacity = self._sparse_capacity(context, image)
-            if capacity:
-                self._sizes[entry] = max(capacity // units.Ki, 1)
-                return self._sizes[entry]
-        return max(image.size // units.Ki, 1)
+            known = self._sparse_capacity(context, image)
+            if known:
+                self._capacities[entry] = known
+        return max((known or image.size) // units.Ki, 1)
 
     def _sparse_capacity(self, context, image):
         """Virtual size in bytes from the image's sparse VMDK header."""
@@ -148,7 +147,7 @@ class SpawnOps(object):
         waiter.wait(self._disks().CopyVirtualDisk_Task(
             str(source), dc, str(target), dc, None, False),
             'copy of %s to %s' % (source, target))
-        if size_kb > self._sizes.get(source, 0):
+        if size_kb > self._capacities.get(source, 0) // units.Ki:
             waiter.wait(self._disks().ExtendVirtualDisk_Task(
                 str(target), dc, size_kb, False),
                 'extension of %s to %d GB' % (target, size_kb // units.Mi))
@@ -166,7 +165,7 @@ class SpawnOps(object):
             self.host.waiter.wait(self._disks().MoveVirtualDisk_Task(
                 str(staged), dc, str(sized), dc, False),
                 'move of %s into the image cache' % staged)
-            self._sizes[sized] = size_kb
+            self._capacities[sized] = size_kb * units.Ki
         finally:
             self.host.cache.delete(temp)
 

@@ -65,7 +65,8 @@ class Fetcher(object):
         self.http = http
         self.inventory = inventory
         self.cache = cache
-        # Virtual size (bytes) of entries filled here from a sparse header,
+        # Virtual size (bytes) of cache entries: recorded here from a sparse
+        # header while filling, and by spawns for what they learn or grow,
         # so that sizing a root disk needs no second look at the image.
         self.capacities = {}
 
