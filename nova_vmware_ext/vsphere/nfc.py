@@ -1,7 +1,7 @@
-"""HttpNfcLease: import a VM with its disks streamed in, or export its disks.
+"""HttpNfcLease: import a VM with its disks streamed in.
 
 vCenter hands out a lease with one URL per disk; the bytes go straight to
-(or come straight from) the ESXi host. The lease is kept alive with progress
+the ESXi host. The lease is kept alive with progress
 reports and always ends in Complete or Abort, so a failed import leaves no
 VM behind.
 """
@@ -122,14 +122,3 @@ def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
     except BaseException as exc:
         lease.abort(exc)
         raise
-
-
-def export_disks(session, waiter, vm, what):
-    """Open an export lease of a powered-off VM: (lease, [(url, device)])."""
-    lease = Lease(session, waiter, vm.ExportVm(), what)
-    try:
-        lease.wait_ready()
-    except BaseException as exc:
-        lease.abort(exc)
-        raise
-    return lease, [(url, dev) for _key, url, dev in lease.disk_urls()]

@@ -364,8 +364,3 @@ class Session(object):
     def bind(self, ref):
         """Rebind a managed object reference from elsewhere to this door."""
         return type(ref)(ref._moId, self._door)
-
-
-def moref_str(ref):
-    """'vim.VirtualMachine:vm-42' for logs and errors."""
-    return '%s:%s' % (type(ref).__name__, ref._moId)
