@@ -93,3 +93,40 @@ class PowerTest(test_driver_spawn.SpawnTestBase):
         # Already running: nothing to do, no error.
         self.driver.resume_state_on_host_boot(self.context, instance, [],
                                               None)
+
+
+class DestroyCeilingTest(test_driver_spawn.SpawnTestBase):
+    """SOAP calls of destroy, as measured (each task waited for once)."""
+
+    def _destroy(self, instance):
+        with self.session.calls.scope() as scope:
+            self.driver.destroy(self.context, instance, [])
+        self.assertIsNone(self.vm(instance))
+        return dict(scope.by_method)
+
+    def test_destroy_of_a_stopped_vm_makes_five_calls(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat, power_on=False)
+        calls = self._destroy(instance)
+        self.assertEqual(5, sum(calls.values()), calls)
+        self.assertEqual(1, calls['Destroy_Task'])
+        self.assertEqual(0, calls.get('PowerOffVM_Task', 0))
+
+    def test_destroy_of_a_running_vm_powers_it_off_first(self):
+        instance = self._running()
+        calls = self._destroy(instance)
+        self.assertLessEqual(sum(calls.values()), 7, calls)
+        self.assertEqual(1, calls['PowerOffVM_Task'])
+
+    def test_destroy_of_a_vm_already_gone_only_looks(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat, power_on=False)
+        self.driver.destroy(self.context, instance, [])
+        calls = self._destroy(instance)
+        self.assertLessEqual(sum(calls.values()), 3, calls)
+        self.assertEqual([], [m for m in calls if m.endswith('_Task')])
+
+    def _running(self):
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        return instance
