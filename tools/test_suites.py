@@ -1,4 +1,4 @@
-"""Run the test suites, each in its own stestr run, into one result.
+"""Run the test suites, each in its own stestr run and repository.
 
 1. ``tests/`` (unit and functional);
 2. ``tests/nova`` with eventlet (Nova's default test mode);
@@ -8,12 +8,15 @@
 Nova picks its concurrency mode once per process, so 2 and 3 cannot share
 a run with each other or with 1. Arguments are stestr filters (regexes on
 test ids), as for ``stestr run``; a suite none of whose tests match is
-skipped. Runs after the first are combined into it, so ``stestr last``
-(and tools/test_summary.py) report them all, each test id once (the two
-tests/nova runs share their ids); the first failing suite ends the command
+skipped. Suites 2 and 3 run the same test ids, so each suite keeps its
+results in a repository of its own (see one with ``stestr --repo-url
+.stestr/suites/<name> last``), listed in
+``.stestr/suites/last.json`` for tools/test_summary.py, which counts every
+suite's executions and sums them. The first failing suite ends the command
 with its status, so a failure is never hidden by a later pass.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -25,22 +28,44 @@ MODE = 'OS_NOVA_DISABLE_EVENTLET_PATCHING'
 VALUE_OPTIONS = ('--concurrency', '-c', '--worker-file', '--group-regex',
                  '-g', '--exclude-list', '-e', '--include-list', '-i',
                  '--exclude-regex', '-E')
+# (title, name of its repository, test path, environment)
 SUITES = (
-    ('unit and functional', './tests', {}),
-    ('tests/nova, eventlet', './tests/nova', {MODE: 'False'}),
-    ('tests/nova, native threads', './tests/nova', {MODE: 'True'}),
+    ('unit and functional', 'unit-functional', './tests', {}),
+    ('tests/nova, eventlet', 'nova-eventlet', './tests/nova',
+     {MODE: 'False'}),
+    ('tests/nova, native threads', 'nova-threads', './tests/nova',
+     {MODE: 'True'}),
 )
+SUITES_DIR = os.path.join('.stestr', 'suites')
+MANIFEST = os.path.join(SUITES_DIR, 'last.json')
 
 
-def stestr(test_path, args, env, **kwargs):
+def stestr(repo, test_path, args, env, **kwargs):
     return subprocess.run(
-        [sys.executable, '-m', 'stestr', '--test-path', test_path] + args,
-        env=env, **kwargs)
+        [sys.executable, '-m', 'stestr', '--repo-url', repo,
+         '--test-path', test_path] + args, env=env, **kwargs)
 
 
-def selected(test_path, filters, env):
+def init_repo(repo):
+    """`stestr list` needs the repository `run` would make (stestr keeps
+    it in ``<repo url>/.stestr``)."""
+    if not os.path.isdir(os.path.join(repo, '.stestr')):
+        os.makedirs(repo, exist_ok=True)
+        subprocess.run([sys.executable, '-m', 'stestr', '--repo-url', repo,
+                        'init'], check=True, stdout=subprocess.DEVNULL)
+
+
+def record(suites):
+    """The suites of this command, for tools/test_summary.py."""
+    with open(MANIFEST + '.new', 'w') as f:
+        json.dump([{'title': title, 'repo': repo} for title, repo in suites],
+                  f, indent=1)
+    os.replace(MANIFEST + '.new', MANIFEST)
+
+
+def selected(repo, test_path, filters, env):
     """How many tests of the suite the filters select (None: all)."""
-    listing = stestr(test_path, ['list'], env, stdout=subprocess.PIPE,
+    listing = stestr(repo, test_path, ['list'], env, stdout=subprocess.PIPE,
                      text=True)
     if listing.returncode:
         raise SystemExit('stestr could not list %s (exit %d)'
@@ -67,23 +92,26 @@ def split(argv):
 
 def main(argv):
     options, filters = split(argv)
-    if not os.path.isdir('.stestr'):
-        # A fresh clone: `stestr list` needs the repository `run` makes.
-        subprocess.run([sys.executable, '-m', 'stestr', 'init'], check=True,
-                       stdout=subprocess.DEVNULL)
-    ran = False
-    for title, test_path, extra_env in SUITES:
+    ran = []
+    # The default repository first: stestr refuses to make one in a
+    # folder that is not empty.
+    init_repo('.')
+    os.makedirs(SUITES_DIR, exist_ok=True)
+    record(ran)
+    for title, name, test_path, extra_env in SUITES:
         env = dict(os.environ, **extra_env)
-        count = selected(test_path, filters, env)
+        repo = os.path.join(SUITES_DIR, name)
+        init_repo(repo)
+        count = selected(repo, test_path, filters, env)
         if not count:
             print('test_suites: %s: no test selected, skipped' % title)
             continue
         print('test_suites: %s: %d tests' % (title, count), flush=True)
         started = time.monotonic()
-        combine = ['--combine'] if ran else []
-        status = stestr(test_path, ['run'] + combine + options + filters,
+        status = stestr(repo, test_path, ['run'] + options + filters,
                         env).returncode
-        ran = True
+        ran.append((title, repo))
+        record(ran)
         print('test_suites: %s: %s in %.0f s' % (
             title, 'failed' if status else 'passed',
             time.monotonic() - started), flush=True)
