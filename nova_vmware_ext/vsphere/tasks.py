@@ -196,6 +196,20 @@ def _destroy(collector):
         LOG.debug('DestroyPropertyCollector failed: %s', exc)
 
 
+def _within_api_timeout(update_wait, api_timeout):
+    """How long vCenter may hold a WaitForUpdatesEx: less than the socket
+    waits for its answer (api_timeout), or every quiet wait would fail."""
+    bound = max(1, api_timeout * 3 // 4)
+    if update_wait <= bound:
+        return update_wait
+    LOG.warning('[vmware_ext] task_update_wait (%(wait)s s) must be shorter '
+                'than api_timeout (%(timeout)s s): vCenter holds task '
+                'waits for %(bound)s s instead',
+                {'wait': update_wait, 'timeout': api_timeout,
+                 'bound': bound})
+    return bound
+
+
 class TaskWaiter(object):
     """Waits for tasks of one session.
 
@@ -206,6 +220,7 @@ class TaskWaiter(object):
 
     def __init__(self, session, update_wait=60, timeout=3600, stream=True):
         self.session = session
+        update_wait = _within_api_timeout(update_wait, session.timeout)
         self.update_wait = update_wait
         self.timeout = timeout
         self._stream = _TaskStream(session, update_wait) if stream else None

@@ -1,7 +1,9 @@
 """Waiting for vCenter tasks through WaitForUpdatesEx, against vcsim."""
 
+import logging
 import threading
 
+import fixtures
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
@@ -174,3 +176,21 @@ class TaskWaiterTest(base.VcsimTestCase):
         self.assertRaises(vexc.InvalidPowerStateException, self.waiter.wait,
                           task, 'slow power off', timeout=30)
         self.assertEqual('poweredOn', self._power_state(moid))
+
+    def test_task_waits_stay_within_the_api_timeout(self):
+        # task_update_wait longer than api_timeout: each WaitForUpdatesEx
+        # would outlast the socket's timeout and fail; it is shortened.
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        session = base.make_session(self.vcsim, timeout=2).login()
+        self.addCleanup(session.logout)
+        waiter = vtasks.TaskWaiter(session, update_wait=60, timeout=30)
+        self.addCleanup(waiter.close)
+        self.assertIn('task_update_wait (60 s) must be shorter than '
+                      'api_timeout (2 s)', logs.output)
+        vm, moid = self._ensure(5, 'poweredOn')
+        self.vcsim.inject('PowerOffVM_Task', action='task_error',
+                          fault='InvalidPowerState', delay_ms=3000)
+        self.addCleanup(self.vcsim.clear_faults)
+        task = session.bind(vm).PowerOffVM_Task()
+        self.assertRaises(vexc.InvalidPowerStateException, waiter.wait,
+                          task, 'slow power off')
