@@ -2,6 +2,7 @@
 
 import logging
 import socket
+import threading
 import time
 
 import fixtures
@@ -88,6 +89,37 @@ class SessionTest(vcsim.VcsimClassMixin, testtools.TestCase):
         # The rejected call and its retry both count; the login does not.
         self.assertEqual(2, scope.by_method['RetrievePropertiesEx'])
         self.assertIn('session expired', self.logs.output)
+
+    def test_concurrent_calls_on_an_expired_session_log_in_once(self):
+        session = self._login()
+        root = session.content.rootFolder
+        generation = session.generation
+        other = self.vcsim.connect()
+        other.content.sessionManager.TerminateSession([session.session_key])
+        # Both requests are sent on the dead session before either answer
+        # comes back: both are rejected, both threads want a new login.
+        self.vcsim.inject('RetrievePropertiesEx', action='delay',
+                          delay_ms=500, count=2)
+        self.addCleanup(self.vcsim.clear_faults)
+        barrier = threading.Barrier(2, timeout=30)
+        names, errors = [], []
+
+        def read():
+            try:
+                barrier.wait()
+                names.append(props.retrieve_one(session, root,
+                                                ['name'])['name'])
+            except Exception as exc:  # reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual([], errors)
+        self.assertEqual(['Datacenters'] * 2, names)
+        self.assertEqual(generation + 1, session.generation)
+        self.assertEqual(2, self.logs.output.count('session expired'))
 
     def test_logout_ends_the_server_session(self):
         session = base.make_session(self.vcsim).login()
