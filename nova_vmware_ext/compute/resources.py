@@ -16,7 +16,6 @@ from nova.objects import fields
 import os_resource_classes as orc
 from oslo_utils import units
 from pyVmomi import vim
-from pyVmomi import vmodl
 
 from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import props
@@ -24,8 +23,6 @@ from nova_vmware_ext.vsphere import props
 CONF = nova_conf.CONF
 
 HYPERVISOR_TYPE = 'VMware vCenter Server'
-
-_PC = vmodl.query.PropertyCollector
 
 _HOST_PATHS = ['name', 'runtime.connectionState', 'runtime.inMaintenanceMode',
                'summary.hardware.numCpuThreads', 'summary.hardware.memorySize',
@@ -62,17 +59,9 @@ def read_capacity(session, cluster, datastore_regex=None):
     Traversing from the cluster (not from cached host and datastore lists)
     sees hosts and datastores added or removed since start-up.
     """
-    spec = _PC.FilterSpec(
-        objectSet=[_PC.ObjectSpec(obj=cluster, skip=True, selectSet=[
-            _PC.TraversalSpec(name='hosts', type=vim.ClusterComputeResource,
-                              path='host', skip=False),
-            _PC.TraversalSpec(name='datastores',
-                              type=vim.ClusterComputeResource,
-                              path='datastore', skip=False)])],
-        propSet=[_PC.PropertySpec(type=vim.HostSystem, pathSet=_HOST_PATHS),
-                 _PC.PropertySpec(type=vim.Datastore,
-                                  pathSet=_DATASTORE_PATHS)])
-    items = props.collect(session, spec)
+    items = props.retrieve_related(
+        session, cluster, ['host', 'datastore'],
+        {vim.HostSystem: _HOST_PATHS, vim.Datastore: _DATASTORE_PATHS})
     pattern = re.compile(datastore_regex) if datastore_regex else None
     vcpus, memory, used, max_vcpus, max_memory, host_count = 0, 0, 0, 0, 0, 0
     disk, free, max_free = 0, 0, 0
