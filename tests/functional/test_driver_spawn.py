@@ -480,23 +480,27 @@ class SpawnVariantsTest(SpawnTestBase):
         self.assertIn(b'CD001', data[32768:32775])  # an ISO 9660 volume
 
 
+def sparse_vmdk(size_mb=4):
+    """A monolithicSparse VMDK made by qemu-img (Debian qemu-utils)."""
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.truncate(size_mb * MiB)
+        out = os.path.join(tmp, 'disk.vmdk')
+        subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk',
+                        '-o', 'subformat=monolithicSparse', raw, out],
+                       check=True)
+        with open(out, 'rb') as f:
+            return f.read()
+
+
 class SparseImageTest(SpawnTestBase):
 
     def test_sparse_vmdk_is_converted_by_copy(self):
-        import os
-        import subprocess
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = os.path.join(tmp, 'disk.raw')
-            with open(raw, 'wb') as f:
-                f.truncate(4 * MiB)
-            out = os.path.join(tmp, 'disk.vmdk')
-            subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
-                            'vmdk', '-o', 'subformat=monolithicSparse', raw,
-                            out], check=True)
-            with open(out, 'rb') as f:
-                data = f.read()
-        image = self.images.add(data, vmware_disktype='sparse')
+        image = self.images.add(sparse_vmdk(4), vmware_disktype='sparse')
         instance = self.make_instance()
         with self.session.calls.scope() as scope:
             self.spawn(instance, image)
@@ -510,6 +514,33 @@ class SparseImageTest(SpawnTestBase):
         listing = self.datastore_file(
             '[LocalDS_0] _base/%s/%s-sparse.vmdk' % (image.id, image.id))
         self.assertIsNone(listing)
+
+
+class CachedDiskSizeTest(SpawnTestBase):
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1, portgroups=0)
+
+    def test_cache_hit_after_a_restart_is_sized_by_vsphere(self):
+        # Glance has no virtual_size, and the file is smaller than the disk.
+        data = sparse_vmdk(4)
+        image = self.images.add(data, vmware_disktype='sparse')
+        self.assertLess(len(data), MiB)
+        first = self.make_instance()
+        self.spawn(first, image)
+        self.assertEqual(1, self.images.downloads[image.id])
+        self.restart_driver()._host.spawner.image_api = self.images
+        second, grown = self.make_instance(), self.make_instance(root_gb=1)
+        self.spawn(second, image)
+        self.spawn(grown, image)
+        # No second look at the image: vSphere knows the cached disk's size.
+        self.assertEqual(1, self.images.downloads[image.id])
+        disk = self.disks(self.vm(second))[0]
+        self.assertEqual(4 * 1024, disk.capacityInKB)
+        self.assertEqual(
+            self.disks(self.vm(first))[0].backing.parent.fileName,
+            disk.backing.parent.fileName)
+        self.assertEqual(1024 * 1024,
+                         self.disks(self.vm(grown))[0].capacityInKB)
 
 
 class PlacementAndHardwareTest(SpawnTestBase):
