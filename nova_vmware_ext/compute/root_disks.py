@@ -129,7 +129,16 @@ class RootDisks(object):
             self.disks.move(staged, sized)
             self._capacities[sized] = size_kb * units.Ki
         finally:
+            self._remove_temp(temp)
+
+    def _remove_temp(self, temp):
+        """Remove a temporary folder; a failure is logged, never raised, so
+        that it cannot hide the error of the copy it cleans up after."""
+        try:
             self.cache.delete(temp)
+        except Exception as exc:
+            LOG.warning('Could not remove the temporary folder %(temp)s: '
+                        '%(err)s', {'temp': temp, 'err': exc})
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

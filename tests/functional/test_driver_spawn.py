@@ -5,7 +5,9 @@ simulator, never through the driver.
 """
 
 import collections
+import logging
 
+import fixtures
 from nova.compute import power_state
 from nova import context as nova_context
 from nova import exception
@@ -240,6 +242,48 @@ class SpawnTest(SpawnTestBase):
                           self.flat, [], None, {}, [])
         self.assertIsNone(self.vm(instance))
         self.assertFalse(self.driver.instance_exists(instance))
+
+    def test_failed_rollback_does_not_hide_the_spawn_error(self):
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        instance = self.make_instance()
+        self.addCleanup(self.vcsim.clear_faults)
+        self.vcsim.inject('PowerOnVM_Task', action='task_error',
+                          fault='InsufficientResourcesFault')
+        self.vcsim.inject('Destroy_Task', action='task_error',
+                          fault='InvalidState', message='cleanup refused')
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                self.flat, [], None, {}, [])
+        self.assertIn('InsufficientResourcesFault', str(exc))
+        self.assertNotIn('InvalidState', str(exc))
+        self.assertIn('Could not remove VM', logs.output)
+        self.assertIn('cleanup refused', logs.output)
+        # The VM that could not be removed is left for destroy, which works.
+        vm = self.vm(instance)
+        self.assertEqual('poweredOff', vm['runtime.powerState'])
+        self.vcsim.clear_faults()
+        self.driver.destroy(self.context, instance, [])
+        self.assertIsNone(self.vm(instance))
+        self.assertIsNone(self.datastore_file(vm['config.files.vmPathName']))
+
+    def test_failed_temp_cleanup_does_not_hide_the_copy_error(self):
+        self.spawn(self.make_instance(), self.flat)  # the image is cached
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        instance = self.make_instance(root_gb=1)
+        self.addCleanup(self.vcsim.clear_faults)
+        # Growing the image to the flavor fails, then so does removing the
+        # temporary folder of that copy.
+        self.vcsim.inject('ExtendVirtualDisk_Task', action='task_error',
+                          fault='NoDiskSpace')
+        self.vcsim.inject('DeleteDatastoreFile_Task', action='fault',
+                          fault='CannotDeleteFile')
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                self.flat, [], None, {}, [])
+        self.assertIn('NoDiskSpace', str(exc))
+        self.assertNotIn('CannotDeleteFile', str(exc))
+        self.assertIn('Could not remove the temporary folder', logs.output)
+        self.assertIsNone(self.vm(instance))
 
 
 def stream_optimized_vmdk(size_mb=8):
