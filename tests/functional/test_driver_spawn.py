@@ -80,6 +80,8 @@ class SpawnTestBase(driver_base.DriverTestCase):
         self.driver.spawn(self.context, instance, image_meta, [], None, {},
                           network_info or [], power_on=power_on)
         self.addCleanup(self._destroy_quietly, instance)
+        root_gb = instance.flavor.root_gb
+        self.keep_cache_entry(image_meta.id, [root_gb] if root_gb else [])
 
     def _destroy_quietly(self, instance):
         try:
@@ -231,6 +233,7 @@ class SpawnTest(SpawnTestBase):
                                 self.flat, [], None, {}, [])
         self.assertIn('NoDiskSpace', str(exc))
         self.assertIsNone(self.vm(instance))
+        self.keep_cache_entry(self.flat.id)  # filled before CreateVM
 
     def test_failed_power_on_removes_the_vm(self):
         instance = self.make_instance()
@@ -242,6 +245,7 @@ class SpawnTest(SpawnTestBase):
                           self.flat, [], None, {}, [])
         self.assertIsNone(self.vm(instance))
         self.assertFalse(self.driver.instance_exists(instance))
+        self.keep_cache_entry(self.flat.id)  # filled before the power-on
 
     def test_failed_rollback_does_not_hide_the_spawn_error(self):
         logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
@@ -491,6 +495,7 @@ class SpawnVariantsTest(SpawnTestBase):
             thread.join(120)
         self.addCleanup(self._destroy_quietly, first)
         self.addCleanup(other.destroy, self.context, second, [])
+        self.keep_cache_entry(image.id)
         self.assertEqual([], errors)
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
