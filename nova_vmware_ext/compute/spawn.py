@@ -84,6 +84,7 @@ class SpawnOps(object):
         # Flavor extra specs and NIC bindings are checked before anything
         # is created in vCenter.
         specs.flavor_limits(instance.flavor)
+        networks = self._networks(network_info, image)
         try:
             datastore = self.resources.pick_datastore()
             created = _Created(self.waiter, self.instances, self.files,
@@ -92,7 +93,7 @@ class SpawnOps(object):
             try:
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
-                                 network_info, datastore, created)
+                                 network_info, networks, datastore, created)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -108,8 +109,20 @@ class SpawnOps(object):
             raise exception.InstanceDeployFailure(
                 reason='vCenter could not build the VM: %s' % exc) from exc
 
+    def _networks(self, network_info, image):
+        """The cluster's networks for the instance's ports, matched before
+        anything is made: ({port id: NetworkRef}, {port id: vim.Network}).
+        """
+        nics = specs.nic_specs(network_info, image.vif_model,
+                               integration_bridge=self.integration_bridge)
+        try:
+            return vnetworks.resolve(self.inventory.get(), nics)
+        except exception.NetworkNotFoundForBridge:
+            # A port group made since we last looked?
+            return vnetworks.resolve(self.inventory.refresh(), nics)
+
     def _build(self, context, instance, image, image_meta, injected_files,
-               admin_password, network_info, datastore, created):
+               admin_password, network_info, networks, datastore, created):
         """Root disk, config drive and the VM itself; returns the VM."""
         source = self._source(context, image)
         folder = created.folder
@@ -125,21 +138,15 @@ class SpawnOps(object):
             instance, instance.flavor, image_meta, network_info,
             root_disk=root, image=image, context=context, cdroms=cdroms,
             integration_bridge=self.integration_bridge)
-        try:
-            resolved, networks = vnetworks.resolve(self.inventory.get(),
-                                                   spec.nics)
-        except exception.NetworkNotFoundForBridge:
-            # A port group made since we last looked?
-            resolved, networks = vnetworks.resolve(self.inventory.refresh(),
-                                                   spec.nics)
+        resolved, vim_networks = networks
         spec = dataclasses.replace(
             spec.with_networks(resolved),
             name=vinstances.vm_name(instance.display_name, instance.uuid))
         # The VM's files are named after the instance's UUID, as in-tree
         # ([ds] uuid/uuid.vmx), whatever the VM's name.
         config = vm_config.create_spec(
-            spec, folder.join('%s.vmx' % instance.uuid), networks=networks,
-            managed_by=vinstances.EXTENSION_KEY)
+            spec, folder.join('%s.vmx' % instance.uuid),
+            networks=vim_networks, managed_by=vinstances.EXTENSION_KEY)
 
         def refill():
             self.root_disks.forget(root.parent)

@@ -13,6 +13,7 @@ from nova import context as nova_context
 from nova import exception
 from nova import objects
 from oslo_utils import uuidutils
+from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 import requests
 
@@ -255,6 +256,7 @@ class SpawnTest(SpawnTestBase):
                           fault='InsufficientResourcesFault')
         self.vcsim.inject('Destroy_Task', action='task_error',
                           fault='InvalidState', message='cleanup refused')
+        self.keep_cache_entry(self.flat.id)  # filled before the power-on
         exc = self.assertRaises(exception.InstanceDeployFailure,
                                 self.driver.spawn, self.context, instance,
                                 self.flat, [], None, {}, [])
@@ -288,6 +290,25 @@ class SpawnTest(SpawnTestBase):
         self.assertNotIn('CannotDeleteFile', str(exc))
         self.assertIn('Could not remove the temporary folder', logs.output)
         self.assertIsNone(self.vm(instance))
+        # (the temporary folder the fault kept is the next fill's to remove)
+        self._remove_temp_folders(self.flat.id)
+
+    def _remove_temp_folders(self, image_id):
+        from nova_vmware_ext.vsphere import browser as vbrowser
+        from nova_vmware_ext.vsphere import files as vfiles
+        host = self.driver._host
+        files = vfiles.FileManager(host.session, host.waiter,
+                                   host.inventory.get().datacenter)
+        browser = vbrowser.DatastoreBrowser(host.session, host.waiter)
+        for ds in host.inventory.datastores():
+            folder = host.cache.folder(ds.name, image_id)
+            try:
+                entries = browser.list_folder(ds.ref, folder)
+            except vexc.FileNotFoundException:
+                continue  # no entry of that image on this datastore
+            for entry in entries:
+                if entry.name.startswith('tmp-'):
+                    files.delete(entry.path)
 
 
 def stream_optimized_vmdk(size_mb=8):
@@ -577,6 +598,8 @@ class CachedDiskSizeTest(SpawnTestBase):
         first = self.make_instance()
         self.spawn(first, image)
         self.assertEqual(1, self.images.downloads[image.id])
+        parent = self.disks(self.vm(first))[0].backing.parent.fileName
+        self.driver.destroy(self.context, first, [])
         self.restart_driver()._host.spawner.image_api = self.images
         second, grown = self.make_instance(), self.make_instance(root_gb=1)
         self.spawn(second, image)
@@ -585,9 +608,7 @@ class CachedDiskSizeTest(SpawnTestBase):
         self.assertEqual(1, self.images.downloads[image.id])
         disk = self.disks(self.vm(second))[0]
         self.assertEqual(4 * 1024, disk.capacityInKB)
-        self.assertEqual(
-            self.disks(self.vm(first))[0].backing.parent.fileName,
-            disk.backing.parent.fileName)
+        self.assertEqual(parent, disk.backing.parent.fileName)
         self.assertEqual(1024 * 1024,
                          self.disks(self.vm(grown))[0].capacityInKB)
 
