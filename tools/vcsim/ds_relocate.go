@@ -70,7 +70,7 @@ func init() {
 
 func dsWrapPlacement(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		method, _ := dsSOAPRequest(r, "RelocateVM_Task", "MarkAsVirtualMachine")
+		method, _ := decodeSOAPCall(r, "RelocateVM_Task", "MarkAsVirtualMachine")
 		if method == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -391,21 +391,21 @@ func dsPlanRelocation(vm *simulator.VirtualMachine, spec *types.VirtualMachineRe
 func dsRelocate(w http.ResponseWriter, r *http.Request, next http.Handler, vm *simulator.VirtualMachine, spec *types.VirtualMachineRelocateSpec) {
 	plan, fault := dsPlanRelocation(vm, spec)
 	if fault != nil {
-		if dsNotLoggedIn(w, r, next) {
+		if rejectNotLoggedIn(w, r, next) {
 			return
 		}
 		writeSOAPFault(w, "", fault)
 		return
 	}
-	rec := dsRecord(next, r)
-	if task := dsTaskOf(rec); task != nil {
+	rec := recordResponse(next, r)
+	if task, fault := taskOfAnswer(rec); fault == nil {
 		var state types.TaskInfoState
 		simulator.Map.WithLock(task, func() { state = task.Info.State })
 		if state == types.TaskInfoStateSuccess {
 			dsFinishRelocation(vm, plan)
 		}
 	}
-	dsReplay(w, rec)
+	replayResponse(w, rec)
 }
 
 // dsFinishRelocation does what the stock relocation left undone.
@@ -1081,14 +1081,14 @@ func dsMarkAsVirtualMachine(w http.ResponseWriter, r *http.Request, next http.Ha
 		return nil
 	}()
 	if fault != nil {
-		if dsNotLoggedIn(w, r, next) {
+		if rejectNotLoggedIn(w, r, next) {
 			return
 		}
 		writeSOAPFault(w, "", fault)
 		return
 	}
 
-	rec := dsRecord(next, r)
+	rec := recordResponse(next, r)
 	if rec.Code == http.StatusOK {
 		newHost := *req.Host
 		simulator.Map.WithLock(vm, func() {
@@ -1106,5 +1106,5 @@ func dsMarkAsVirtualMachine(w http.ResponseWriter, r *http.Request, next http.Ha
 		dsSetList(simulator.Map.Get(newHost), vm.Self, true)
 		dsSetList(simulator.Map.Get(req.Pool), vm.Self, true)
 	}
-	dsReplay(w, rec)
+	replayResponse(w, rec)
 }

@@ -173,7 +173,7 @@ func vmCreate(c *vmCall) {
 			task := simulator.CreateTask(req.This, "createVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, fault
 			})
-			c.reply(c.method.Name+"Response", &vmTaskResponse{Returnval: task.Run()})
+			c.reply(c.method.Name+"Response", &taskResponse{Returnval: task.Run()})
 			return
 		}
 		rewrite = true
