@@ -202,11 +202,11 @@ func authWrap(next http.Handler) http.Handler {
 		switch {
 		case p == authFolderPrefix || strings.HasPrefix(p, authFolderPrefix+"/"):
 			if _, ok := authSession(r); ok || authBasic(r) {
-				next.ServeHTTP(w, r)
+				dsServeUpload(next, w, r)
 				return
 			}
 			if _, ok := authUseTicket(r); ok {
-				next.ServeHTTP(w, r)
+				dsServeUpload(next, w, r)
 				return
 			}
 			authUnauthorized(w, r)
