@@ -145,3 +145,70 @@ class VmFolderPathTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertNotIn('import-nested', self.vm_names())
         self.assertFalse(os.path.exists(os.path.join(
             self.root, '_base', 'img-1', 'tmp-x', 'import-nested.vmx')))
+
+
+class FileTaskInfoTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """TaskInfo.entity is a ManagedEntity: vcsim 0.24.2 named the
+    FileManager (or VirtualDiskManager) there, and reading such a task's
+    info with pyVmomi raised TypeError."""
+
+    VCSIM_SHAPE = dict(clusters=1, hosts=1, datastores=1, portgroups=0)
+
+    def setUp(self):
+        super().setUp()
+        self.si = self.vcsim.connect()
+        self.dc = self.si.content.rootFolder.childEntity[0]
+        self.fm = self.si.content.fileManager
+        [ds] = vcsim.query(self.si, vim.Datastore, ['info.url']).values()
+        self.root = ds['info.url']
+
+    def finished(self, task):
+        info = task.info  # the TypeError was raised here
+        for _ in range(1000):
+            if info.state in ('success', 'error'):
+                return info
+            info = task.info
+        self.fail('task %s still %s' % (task, info.state))
+
+    def test_file_manager_tasks_name_the_datacenter(self):
+        self.fm.MakeDirectory(name='[LocalDS_0] ft', datacenter=self.dc)
+        with open(os.path.join(self.root, 'ft', 'a.txt'), 'w') as f:
+            f.write('a')
+        tasks = [
+            self.fm.CopyDatastoreFile_Task(
+                sourceName='[LocalDS_0] ft/a.txt', sourceDatacenter=self.dc,
+                destinationName='[LocalDS_0] ft/b.txt'),
+            self.fm.MoveDatastoreFile_Task(
+                sourceName='[LocalDS_0] ft/b.txt', sourceDatacenter=self.dc,
+                destinationName='[LocalDS_0] ft/c.txt'),
+            self.fm.DeleteDatastoreFile_Task(
+                name='[LocalDS_0] ft/c.txt', datacenter=self.dc),
+        ]
+        for task in tasks:
+            info = self.finished(task)
+            self.assertEqual('success', info.state, info.error)
+            self.assertIsInstance(info.entity, vim.Datacenter)
+            self.assertEqual(self.dc._moId, info.entity._moId)
+            self.assertEqual('DC0', info.entityName)
+        self.assertEqual(['a.txt'],
+                         os.listdir(os.path.join(self.root, 'ft')))
+
+    def test_failed_file_task_info_is_readable(self):
+        info = self.finished(self.fm.DeleteDatastoreFile_Task(
+            name='[LocalDS_0] no-such-file', datacenter=self.dc))
+        self.assertEqual('error', info.state)
+        self.assertIsInstance(info.error, vim.fault.FileNotFound)
+        self.assertEqual(self.dc._moId, info.entity._moId)
+
+    def test_tasks_without_a_datacenter_have_no_entity(self):
+        # Destroy_Task deletes the VM's files with a FileManager task of
+        # its own; none may carry the FileManager as entity.
+        tm = self.si.content.taskManager
+        self.fm.MakeDirectory(name='[LocalDS_0] ft2', datacenter=self.dc)
+        info = self.finished(self.fm.DeleteDatastoreFile_Task(
+            name='[LocalDS_0] ft2'))
+        self.assertIsNone(info.entity)
+        for task in tm.recentTask:
+            entity = task.info.entity
+            self.assertTrue(entity is None
+                            or isinstance(entity, vim.ManagedEntity))
