@@ -117,8 +117,9 @@ class WaitForUpdatesTest(vcsim.VcsimClassMixin, testtools.TestCase):
     def test_no_wait_and_timeout_return_no_update(self):
         first = self.watch(self.collector, self.vm, ['runtime.powerState'])
         began = time.monotonic()
-        self.assertIsNone(self.wait(self.collector, first.version, 0))
-        self.assertLess(time.monotonic() - began, 0.2)  # stock: 250 ms
+        for _ in range(5):
+            self.assertIsNone(self.wait(self.collector, first.version, 0))
+        self.assertLess(time.monotonic() - began, 1.0)  # stock: 5 x 250 ms
         began = time.monotonic()
         self.assertIsNone(self.wait(self.collector, first.version, 1))
         self.assertGreater(time.monotonic() - began, 0.9)
