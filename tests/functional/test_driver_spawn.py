@@ -288,7 +288,9 @@ class SpawnTest(SpawnTestBase):
                                 self.flat, [], None, {}, [])
         self.assertIn('NoDiskSpace', str(exc))
         self.assertNotIn('CannotDeleteFile', str(exc))
-        self.assertIn('Could not remove the temporary folder', logs.output)
+        # The cleanup's failure is logged, naming the folder and the fault.
+        self.assertIn('CannotDeleteFile', logs.output)
+        self.assertIn('/tmp-', logs.output)
         self.assertIsNone(self.vm(instance))
         # (the temporary folder the fault kept is the next fill's to remove)
         self._remove_temp_folders(self.flat.id)
