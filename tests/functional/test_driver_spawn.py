@@ -223,6 +223,8 @@ class SpawnTest(SpawnTestBase):
                           self.driver.spawn, self.context, instance, big,
                           [], None, {}, [])
         self.assertIsNone(self.vm(instance))
+        # Refused before the image was fetched into the cache.
+        self.assertEqual(0, self.images.downloads[big.id])
 
     def test_failed_create_leaves_nothing_behind(self):
         instance = self.make_instance()
