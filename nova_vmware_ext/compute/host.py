@@ -25,6 +25,7 @@ from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
+from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
@@ -87,6 +88,8 @@ class Host(object):
                 self.conf.vmware.datastore_regex)
             cluster = inventory.get()
             inventory.datastores()
+            hw_versions = environment.HardwareVersions(session, inventory)
+            hw_versions.get()
         except Exception:
             session.logout()
             raise
@@ -95,6 +98,7 @@ class Host(object):
             session, update_wait=self.conf.vmware_ext.task_update_wait,
             timeout=self.conf.vmware_ext.task_timeout)
         self.inventory = inventory
+        self.hw_versions = hw_versions
         self.nodename = '%s.%s' % (cluster.cluster._moId,
                                    session.content.about.instanceUuid)
         self.http = transfer.HttpClient(session)

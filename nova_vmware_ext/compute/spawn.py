@@ -186,10 +186,11 @@ class SpawnOps(object):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, network_info, block_device_info,
               power_on=True):
-        image = vimage.from_image_meta(image_meta)
-        # Flavor extra specs and NIC bindings are checked before anything
-        # is created in vCenter.
-        specs.flavor_limits(instance.flavor)
+        # Every flavor, image and NIC check, before any vCenter call.
+        image = specs.validate(
+            instance.flavor, image_meta, network_info,
+            hw_versions=self.host.hw_versions.get(),
+            integration_bridge=self.host.conf.vmware.integration_bridge)
         datastore = self.pick_datastore()
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)
         created = _Created(self.host, instance, folder)
