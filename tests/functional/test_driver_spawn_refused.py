@@ -1,10 +1,12 @@
-"""Bad flavor, image and NIC input is refused before spawn calls vCenter.
+"""Bad flavor, image and NIC input is refused before spawn calls vCenter;
+options the driver does not act on are named at start-up.
 
 Each refused spawn is counted at the driver's one door to vCenter: zero SOAP
 calls, no login, no Glance download (so no datastore upload either), and an
 independent query sees the same VMs as before.
 """
 
+import fixtures
 from nova import exception
 from nova import objects
 from pyVmomi import vim
@@ -115,3 +117,22 @@ class SpawnRefusedTest(test_driver_spawn.SpawnTestBase):
         self.assert_refused(exception.ImageUnacceptable,
                             self.make_instance(), image, (),
                             "'ubuntu99Guest'")
+
+
+class UnactedOptionsTest(test_driver_spawn.SpawnTestBase):
+    """init_host names each option it will not act on."""
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1)
+
+    def test_options_set_but_not_acted_on_are_warned_about(self):
+        logger = self.useFixture(fixtures.FakeLogger(
+            name='nova_vmware_ext'))
+        self.flags.config(group='vmware', pbm_enabled=True,
+                          serial_port_service_uri='vspc.example.org')
+        self.restart_driver()
+        self.assertIn('[vmware] pbm_enabled is set', logger.output)
+        self.assertIn('[vmware] serial_port_service_uri is set',
+                      logger.output)
+        self.assertNotIn('vnc_port', logger.output)
+        # The driver still starts and works with them set.
+        self.assertEqual(1, len(self.driver.get_available_nodes()))
