@@ -50,6 +50,18 @@ class SpawnRefusedTest(test_driver_spawn.SpawnTestBase):
         self.assertIn('vmx-13', versions)
         self.assertEqual(versions, self.driver._host.hw_versions.get())
 
+    def test_newest_hw_version_the_cluster_offers_is_used(self):
+        newest = max(self.cluster_versions(),
+                     key=lambda key: int(key.split('-')[1]))
+        instance = self.make_instance(vcpus=4, extra_specs={
+            'vmware:hw_version': newest, 'hw:cpu_sockets': '2',
+            'hw:cpu_policy': 'shared'})
+        self.spawn(instance, self.flat, power_on=False)
+        vm = self.vm_of(instance.uuid, ['config.version',
+                                        'config.hardware.numCoresPerSocket'])
+        self.assertEqual((newest, 2), (
+            vm['config.version'], vm['config.hardware.numCoresPerSocket']))
+
     def test_hw_version_the_cluster_cannot_create(self):
         instance = self.make_instance(extra_specs={
             'vmware:hw_version': 'vmx-999'})
