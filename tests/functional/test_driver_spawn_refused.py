@@ -50,6 +50,17 @@ class SpawnRefusedTest(test_driver_spawn.SpawnTestBase):
         self.assertIn('vmx-13', versions)
         self.assertEqual(versions, self.driver._host.hw_versions.get())
 
+    def test_versions_are_read_again_after_an_inventory_refresh(self):
+        versions = self.driver._host.hw_versions
+        with self.session.calls.scope() as cached:
+            self.assertEqual(self.cluster_versions(), versions.get())
+        self.assertEqual(0, cached.total)
+        self.driver._host.inventory.refresh()
+        with self.session.calls.scope() as reread:
+            self.assertEqual(self.cluster_versions(), versions.get())
+            versions.get()
+        self.assertEqual(1, reread.by_method['QueryConfigOptionDescriptor'])
+
     def test_newest_hw_version_the_cluster_offers_is_used(self):
         newest = max(self.cluster_versions(),
                      key=lambda key: int(key.split('-')[1]))
