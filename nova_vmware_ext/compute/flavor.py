@@ -219,7 +219,7 @@ def _allocation(extra_specs, resource, unit, cls=Allocation):
 def flavor_limits(flavor):
     """Parse the quota:*, vmware:* and hw_video:* extra specs of a flavor.
 
-    An extra spec the driver cannot honour is refused (extra_specs.py).
+    An extra spec the driver cannot honour is refused (check_supported).
     """
     extra_specs = flavor.extra_specs or {}
     check_supported(extra_specs)
