@@ -6,6 +6,7 @@ one only where Nova has not, so an existing nova.conf keeps working either way.
 """
 
 from oslo_config import cfg
+from oslo_log import log as logging
 
 try:
     # Let Nova declare [vmware] first where it still does; registering ours
@@ -13,6 +14,11 @@ try:
     import nova.conf  # noqa: F401
 except ImportError:  # pragma: no cover - nova is a hard requirement today
     pass
+
+LOG = logging.getLogger(__name__)
+
+NOT_YET_SUPPORTED = ('Not yet supported by nova-vmware-ext: setting it has '
+                     'no effect.')
 
 vmware_group = cfg.OptGroup(
     'vmware',
@@ -48,18 +54,20 @@ vmware_opts = [
                help='Regular expression selecting the datastores instances '
                     'may use. Unset: every usable datastore of the cluster.'),
     cfg.FloatOpt('task_poll_interval', default=0.5,
-                 help='Kept for compatibility with the in-tree driver. This '
-                      'driver never polls tasks: it waits for property '
-                      'updates (WaitForUpdatesEx).'),
+                 help='Not used by nova-vmware-ext, which never polls '
+                      'tasks: it waits for property updates '
+                      '(WaitForUpdatesEx); see [vmware_ext] task_timeout. '
+                      'Kept so an in-tree nova.conf loads.'),
     cfg.IntOpt('api_retry_count', min=0, default=10,
                help='Times a vCenter call is retried after a connection '
                     'error (with exponential backoff).'),
     cfg.PortOpt('vnc_port', default=5900,
-                help='First port of the VNC range given to VMs.'),
+                help='First port of the VNC range given to VMs. ' +
+                     NOT_YET_SUPPORTED),
     cfg.IntOpt('vnc_port_total', min=0, default=10000,
-               help='Number of ports in the VNC range.'),
+               help='Number of ports in the VNC range. ' + NOT_YET_SUPPORTED),
     cfg.StrOpt('vnc_keymap', default='en-us',
-               help='Keyboard layout of VNC consoles.'),
+               help='Keyboard layout of VNC consoles. ' + NOT_YET_SUPPORTED),
     cfg.BoolOpt('use_linked_clone', default=True,
                 help='Root disks are linked clones of the cached image '
                      '(a child disk over the shared cache copy) instead of '
@@ -67,28 +75,34 @@ vmware_opts = [
     cfg.IntOpt('connection_pool_size', min=10, default=10,
                help='Maximum number of HTTP connections to vCenter.'),
     cfg.BoolOpt('pbm_enabled', default=False,
-                help='Place instances by storage policy (SPBM).'),
+                help='Place instances by storage policy (SPBM). ' +
+                     NOT_YET_SUPPORTED + ' A flavor with '
+                     'vmware:storage_policy is refused.'),
     cfg.StrOpt('pbm_wsdl_location',
-               help='Location of the PBM service WSDL.'),
+               help='Location of the PBM service WSDL. ' + NOT_YET_SUPPORTED),
     cfg.StrOpt('pbm_default_policy',
-               help='Storage policy used when a flavor names none.'),
+               help='Storage policy used when a flavor names none. ' +
+                    NOT_YET_SUPPORTED),
     cfg.IntOpt('maximum_objects', min=0, default=100,
                help='Largest number of objects vCenter is asked to return '
-                    'in one page of a property query.'),
+                    'in one page of a property query. ' + NOT_YET_SUPPORTED +
+                    ' Use [vmware_ext] page_size.'),
     cfg.StrOpt('cache_prefix',
                help='Prefix of the image cache folder on each datastore.'),
     cfg.StrOpt('integration_bridge',
                help='NSX-MH integration bridge name (legacy NSX only).'),
     cfg.IntOpt('console_delay_seconds', min=0,
-               help='Keystroke delay for remote consoles on slow links.'),
+               help='Keystroke delay for remote consoles on slow links. ' +
+                    NOT_YET_SUPPORTED),
     cfg.StrOpt('serial_port_service_uri',
                help='Virtual serial port concentrator URI; unset: no '
-                    'serial port.'),
+                    'serial port. ' + NOT_YET_SUPPORTED),
     cfg.URIOpt('serial_port_proxy_uri', schemes=['telnet', 'telnets'],
-               help='Proxy in front of serial_port_service_uri.'),
+               help='Proxy in front of serial_port_service_uri. ' +
+                    NOT_YET_SUPPORTED),
     cfg.StrOpt('serial_log_dir', default='/opt/vmware/vspc',
                help='Directory where the serial port concentrator keeps '
-                    'console logs.'),
+                    'console logs. ' + NOT_YET_SUPPORTED),
 ]
 
 ext_opts = [
@@ -119,6 +133,56 @@ ext_opts = [
 ]
 
 
+# [vmware] options this driver does not act on, and why: each is warned
+# about at start-up when the operator set it.
+UNACTED_OPTIONS = {
+    'vmware': dict(
+        [(name, 'not yet supported by nova-vmware-ext')
+         for name in ('vnc_port', 'vnc_port_total', 'vnc_keymap',
+                      'pbm_enabled', 'pbm_wsdl_location',
+                      'pbm_default_policy', 'console_delay_seconds',
+                      'serial_port_service_uri', 'serial_port_proxy_uri',
+                      'serial_log_dir')] +
+        [('maximum_objects', 'not yet supported by nova-vmware-ext; '
+          '[vmware_ext] page_size sets the page size of property queries'),
+         ('task_poll_interval', 'not used by nova-vmware-ext, which waits '
+          'for task updates instead of polling ([vmware_ext] task_timeout '
+          'bounds the wait)')]),
+}
+
+
+def _defaults():
+    return {group.name: {opt.name: opt.default for opt in opts}
+            for group, opts in list_opts()}
+
+
+def _operator_set(conf, group, name):
+    """True when nova.conf (or the command line) sets the option, or its
+    value differs from the default (an override)."""
+    location = conf.get_location(name, group)
+    if location is not None and location.location.is_user_controlled:
+        return True
+    return conf[group][name] != _DEFAULTS[group][name]
+
+
+def unacted_options(conf):
+    """['group.name'] of the options the operator set that have no effect."""
+    return ['%s.%s' % (group, name)
+            for group, names in sorted(UNACTED_OPTIONS.items())
+            for name in sorted(names)
+            if _operator_set(conf, group, name)]
+
+
+def warn_unacted_options(conf):
+    """Log one warning per option the operator set that has no effect."""
+    for option in unacted_options(conf):
+        group, name = option.split('.')
+        LOG.warning('[%(group)s] %(name)s is set in the configuration but '
+                    'has no effect: %(why)s', {
+                        'group': group, 'name': name,
+                        'why': UNACTED_OPTIONS[group][name]})
+
+
 def _register_missing(conf, group, opts):
     """Register each option that nobody registered before us."""
     conf.register_group(group)
@@ -142,5 +206,6 @@ def list_opts():
     return [(vmware_group, vmware_opts), (ext_group, ext_opts)]
 
 
+_DEFAULTS = _defaults()
 CONF = cfg.CONF
 register_opts(CONF)

@@ -28,6 +28,7 @@ from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
+from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import inventory as vinventory
@@ -86,6 +87,7 @@ class Host(object):
     def connect(self):
         """Log in, resolve the cluster and its datastores; fail loudly."""
         check_config(self.conf)
+        vmware_conf.warn_unacted_options(self.conf)
         session = session_from_conf(self.conf)
         session.login()
         try:
@@ -94,6 +96,8 @@ class Host(object):
                 self.conf.vmware.datastore_regex)
             cluster = inventory.get()
             inventory.datastores()
+            hw_versions = environment.HardwareVersions(session, inventory)
+            hw_versions.get()
         except Exception:
             session.logout()
             raise
@@ -102,6 +106,7 @@ class Host(object):
             session, update_wait=self.conf.vmware_ext.task_update_wait,
             timeout=self.conf.vmware_ext.task_timeout)
         self.inventory = inventory
+        self.hw_versions = hw_versions
         self.nodename = '%s.%s' % (cluster.cluster._moId,
                                    session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
@@ -132,7 +137,8 @@ class Host(object):
             root_disks.RootDisks(self.cache, self.fetcher, files, disks,
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),
-            files, http, integration_bridge=vmware.integration_bridge)
+            files, http, integration_bridge=vmware.integration_bridge,
+            hw_versions=self.hw_versions)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

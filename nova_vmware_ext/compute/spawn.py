@@ -25,7 +25,6 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 
-from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import networks as vnetworks
 from nova_vmware_ext.compute import specs
@@ -51,12 +50,14 @@ class SpawnOps(object):
     :param files: vsphere.files.FileManager of the cluster's datacenter.
     :param http: vsphere.transfer.HttpClient for datastore uploads.
     :param integration_bridge: ``[vmware] integration_bridge`` (NSX-MH).
+    :param hw_versions: vsphere.environment.HardwareVersions, the hardware
+        versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None):
+                 image_api=None, hw_versions=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -67,6 +68,7 @@ class SpawnOps(object):
         self.files = files
         self.http = http
         self.integration_bridge = integration_bridge
+        self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
 
     def _source(self, context, image):
@@ -80,10 +82,11 @@ class SpawnOps(object):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, network_info, block_device_info,
               power_on=True):
-        image = vimage.from_image_meta(image_meta)
-        # Flavor extra specs and NIC bindings are checked before anything
-        # is created in vCenter.
-        specs.flavor_limits(instance.flavor)
+        # Every flavor, image and NIC check, before any vCenter call.
+        image = specs.validate(
+            instance.flavor, image_meta, network_info,
+            hw_versions=self.hw_versions.get() if self.hw_versions else None,
+            integration_bridge=self.integration_bridge)
         try:
             networks = self._networks(network_info, image)
             datastore = self.resources.pick_datastore()

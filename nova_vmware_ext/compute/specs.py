@@ -1,38 +1,25 @@
 """What a VM should be: flavor + image + network info -> frozen specs.
 
-Pure functions, no vCenter calls. ``machine_spec`` gathers everything the
-driver decided about a new VM into a ``MachineSpec``; ``vm_config`` turns it
-into pyVmomi objects. Bad flavor extra specs raise ``InvalidInput`` naming the
-key, the value and what is allowed.
+Pure functions, no vCenter calls. ``validate`` runs every flavor, image and
+NIC check before spawn changes anything in vCenter; ``machine_spec`` gathers
+everything the driver decided about a new VM into a ``MachineSpec``;
+``vm_config`` turns it into pyVmomi objects. Flavor extra specs are read in
+``flavor``.
 """
 
 import dataclasses
 import math
-import re
 import types
 from typing import Mapping, Optional, Tuple
 
 from nova import exception
 from nova.network import model as network_model
 from nova import version
-from nova.virt import hardware
-from oslo_log import log as logging
 from oslo_utils import units
 
+from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.vsphere.files import DatastorePath
-
-LOG = logging.getLogger(__name__)
-
-SHARES_LEVELS = ('low', 'normal', 'high', 'custom')
-SHARES_CUSTOM = 'custom'
-# quota:<resource>_* extra specs and the unit vSphere counts them in.
-QUOTA_RESOURCES = (('cpu', 'MHz'), ('memory', 'MB'), ('disk_io', 'IOPS'),
-                   ('vif', 'Mbps'))
-_HW_VERSION = re.compile(r'^vmx-\d{2,3}$')
-_TOPOLOGY_KEYS = ('hw:cpu_sockets', 'hw:cpu_cores', 'hw:cpu_threads',
-                  'hw:cpu_max_sockets', 'hw:cpu_max_cores',
-                  'hw:cpu_max_threads')
 
 NETWORK_DVS = 'dvs'
 NETWORK_PORTGROUP = 'portgroup'
@@ -56,49 +43,6 @@ _PROVISIONING = {
     vimage.DISK_TYPE_EAGER_ZEROED_THICK: PROVISIONING_EAGER_ZEROED,
 }
 _NESTED_HV_GUESTS = ('windowsHyperVGuest',)
-
-
-@dataclasses.dataclass(frozen=True)
-class Allocation(object):
-    """Limit, reservation and shares of one resource, in vSphere's units.
-
-    ``None`` means unset: no limit, no reservation, vSphere's 'normal'
-    shares. ``shares`` is only set with ``shares_level`` 'custom'.
-    """
-
-    limit: Optional[int] = None
-    reservation: Optional[int] = None
-    shares_level: Optional[str] = None
-    shares: Optional[int] = None
-
-    @property
-    def is_set(self):
-        return any(value is not None for value in (
-            self.limit, self.reservation, self.shares_level))
-
-
-@dataclasses.dataclass(frozen=True)
-class DiskIoLimits(Allocation):
-    """Storage I/O allocation of one disk; limit and reservation in IOPS."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FlavorLimits(object):
-    """The vSphere knobs a flavor's extra specs set."""
-
-    cpu: Allocation = Allocation()
-    memory: Allocation = Allocation()
-    disk_io: DiskIoLimits = DiskIoLimits()
-    vif: Allocation = Allocation()
-    hw_version: Optional[str] = None
-    storage_policy: Optional[str] = None
-    video_ram_max_mb: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class CpuTopology(object):
-    num_cpus: int
-    cores_per_socket: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +72,7 @@ class NicSpec(object):
     mac_address: str
     model: str
     network: NetworkRef
-    allocation: Allocation = Allocation()
+    allocation: vflavor.Allocation = vflavor.Allocation()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +119,7 @@ class DiskSpec(object):
     path: Optional[DatastorePath] = None
     parent: Optional[DatastorePath] = None
     create: bool = True
-    io_limits: DiskIoLimits = DiskIoLimits()
+    io_limits: vflavor.DiskIoLimits = vflavor.DiskIoLimits()
     create_size_kb: Optional[int] = None
 
     @property
@@ -204,8 +148,8 @@ class MachineSpec(object):
     memory_mb: int
     firmware: Optional[str] = None
     hw_version: Optional[str] = None
-    cpu_allocation: Allocation = Allocation()
-    memory_allocation: Allocation = Allocation()
+    cpu_allocation: vflavor.Allocation = vflavor.Allocation()
+    memory_allocation: vflavor.Allocation = vflavor.Allocation()
     extra_config: Mapping[str, str] = dataclasses.field(
         default_factory=dict)
     annotation: str = ''
@@ -228,96 +172,6 @@ class MachineSpec(object):
             dataclasses.replace(nic, network=resolved.get(nic.port_id,
                                                           nic.network))
             for nic in self.nics))
-
-
-def _invalid(key, value, allowed):
-    raise exception.InvalidInput(reason=(
-        'flavor extra spec %s=%r is not valid for the VMware driver; '
-        'allowed: %s' % (key, value, allowed)))
-
-
-def _int_spec(extra_specs, key, allowed, minimum=0):
-    value = extra_specs.get(key)
-    if value is None or value == '':
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum:
-        _invalid(key, value, allowed)
-    return number
-
-
-def _allocation(extra_specs, resource, unit, cls=Allocation):
-    prefix = 'quota:%s_' % resource
-    limit = _int_spec(extra_specs, prefix + 'limit',
-                      'an integer >= 0 (%s; 0 = unlimited)' % unit)
-    reservation = _int_spec(extra_specs, prefix + 'reservation',
-                            'an integer >= 0 (%s)' % unit)
-    level = extra_specs.get(prefix + 'shares_level') or None
-    if level is not None and level not in SHARES_LEVELS:
-        _invalid(prefix + 'shares_level', level, ', '.join(SHARES_LEVELS))
-    shares = _int_spec(extra_specs, prefix + 'shares_share',
-                       'an integer >= 0')
-    if level == SHARES_CUSTOM and shares is None:
-        raise exception.InvalidInput(reason=(
-            'flavor extra spec %sshares_level=custom needs %sshares_share; '
-            'allowed: an integer >= 0' % (prefix, prefix)))
-    if level != SHARES_CUSTOM and shares is not None:
-        # Nova documents the share count as ignored without 'custom'.
-        LOG.warning('Flavor extra spec %(key)s is ignored: %(level)s is '
-                    'not custom', {'key': prefix + 'shares_share',
-                                   'level': prefix + 'shares_level'})
-        shares = None
-    return cls(limit=limit or None, reservation=reservation or None,
-               shares_level=level, shares=shares)
-
-
-def flavor_limits(flavor):
-    """Parse the quota:*, vmware:* and hw_video:* extra specs of a flavor."""
-    extra_specs = flavor.extra_specs or {}
-    allocations = {
-        resource: _allocation(extra_specs, resource, unit,
-                              DiskIoLimits if resource == 'disk_io'
-                              else Allocation)
-        for resource, unit in QUOTA_RESOURCES}
-    hw_version = extra_specs.get('vmware:hw_version') or None
-    if hw_version is not None and not _HW_VERSION.match(hw_version):
-        _invalid('vmware:hw_version', hw_version,
-                 'vmx-NN, a virtual hardware version such as vmx-13')
-    video_ram_max = _int_spec(extra_specs, 'hw_video:ram_max_mb',
-                              'an integer >= 0 (MB)')
-    return FlavorLimits(
-        cpu=allocations['cpu'], memory=allocations['memory'],
-        disk_io=allocations['disk_io'], vif=allocations['vif'],
-        hw_version=hw_version,
-        storage_policy=extra_specs.get('vmware:storage_policy') or None,
-        video_ram_max_mb=video_ram_max or 0)
-
-
-def cpu_topology(flavor, image_meta):
-    """numCPUs and numCoresPerSocket from hw:cpu_* and hw_cpu_* (no threads).
-
-    ``image_meta`` is Nova's ImageMeta: Nova's own topology rules apply.
-    """
-    extra_specs = flavor.extra_specs or {}
-    for key in _TOPOLOGY_KEYS:
-        _int_spec(extra_specs, key, 'an integer >= 1', minimum=1)
-    requested = [('hw:cpu_threads', extra_specs.get('hw:cpu_threads'))]
-    if image_meta.obj_attr_is_set('properties'):
-        requested.append(('hw_cpu_threads',
-                          image_meta.properties.get('hw_cpu_threads')))
-    for key, threads in requested:
-        if threads not in (None, '') and int(threads) > 1:
-            raise exception.InvalidInput(reason=(
-                '%s=%s: a vSphere VM has one thread per core; allowed: 1 '
-                'or unset (use hw:cpu_sockets and hw:cpu_cores)' % (
-                    key, threads)))
-    topology = hardware.get_best_cpu_topology(flavor, image_meta,
-                                              allow_threads=False)
-    return CpuTopology(num_cpus=flavor.vcpus,
-                       cores_per_socket=topology.cores)
 
 
 def network_ref(vif, integration_bridge=None):
@@ -374,7 +228,7 @@ def nic_specs(network_info, vif_model, allocation=None,
         nics.append(NicSpec(
             index=index, port_id=vif['id'], mac_address=vif['address'],
             model=vif_model, network=network_ref(vif, integration_bridge),
-            allocation=allocation or Allocation()))
+            allocation=allocation or vflavor.Allocation()))
     return tuple(nics)
 
 
@@ -392,7 +246,7 @@ def disk_specs(instance, flavor, image, root_disk, *, folder=None,
     ``ephemerals_gb`` (from block_device_info) replaces the flavor's single
     ephemeral disk; ``swap_mb`` replaces the flavor's swap.
     """
-    io_limits = io_limits or DiskIoLimits()
+    io_limits = io_limits or vflavor.DiskIoLimits()
 
     def new_path(file_name):
         return folder.join(file_name) if folder is not None else None
@@ -475,6 +329,56 @@ def _video_ram_kb(image, limits):
     return requested * units.Ki if requested else None
 
 
+# Image disk types whose Glance size is the file's, not the disk's.
+_SPARSE_DISK_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED,
+                      vimage.DISK_TYPE_SPARSE)
+
+
+def known_disk_size(image):
+    """The image disk's virtual size in bytes when known before fetching it.
+
+    Glance's ``virtual_size``, else the size of a flat disk (its file is the
+    disk); None for sparse and streamOptimized VMDKs without one (their
+    header says) and for ISOs (no root disk of theirs).
+    """
+    if image.is_iso:
+        return None
+    if image.virtual_size:
+        return image.virtual_size
+    if image.disk_type in _SPARSE_DISK_TYPES or image.needs_conversion:
+        return None
+    return image.size or None
+
+
+def check_root_size(flavor, image):
+    """Refuse a flavor root disk smaller than the image's disk (if known)."""
+    image_bytes = known_disk_size(image)
+    flavor_bytes = flavor.root_gb * units.Gi
+    if flavor_bytes and image_bytes and flavor_bytes < image_bytes:
+        raise exception.FlavorDiskSmallerThanImage(
+            flavor_size=flavor_bytes, image_size=image_bytes)
+
+
+def validate(flavor, image_meta, network_info, *, hw_versions=None,
+             integration_bridge=None):
+    """Every check of flavor, image and NICs a spawn needs, before any call.
+
+    Returns the image's ``ImageProperties``. ``hw_versions`` are the
+    virtual hardware versions the cluster can create (None: unknown).
+    Raises ImageUnacceptable, InvalidInput, FlavorDiskSmallerThanImage,
+    RequestedVRamTooHigh or Nova's CPU topology errors, naming the input.
+    """
+    image = vimage.from_image_meta(image_meta)
+    limits = vflavor.flavor_limits(flavor)
+    vflavor.check_hw_version(limits.hw_version, hw_versions)
+    vflavor.cpu_topology(flavor, image_meta)
+    nic_specs(network_info, image.vif_model, allocation=limits.vif,
+              integration_bridge=integration_bridge)
+    _video_ram_kb(image, limits)
+    check_root_size(flavor, image)
+    return image
+
+
 def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
                  image=None, context=None, folder=None, cdroms=(),
                  ephemerals_gb=None, swap_mb=None, extra_config=None,
@@ -487,8 +391,8 @@ def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
     overrides the VM's extraConfig options.
     """
     image = image or vimage.from_image_meta(image_meta)
-    limits = flavor_limits(flavor)
-    topology = cpu_topology(flavor, image_meta)
+    limits = vflavor.flavor_limits(flavor)
+    topology = vflavor.cpu_topology(flavor, image_meta)
     nics = nic_specs(network_info, image.vif_model, allocation=limits.vif,
                      integration_bridge=integration_bridge)
     config = {'nvp.vm-uuid': instance.uuid,

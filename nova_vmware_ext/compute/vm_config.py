@@ -10,6 +10,7 @@ import itertools
 from nova import exception
 from pyVmomi import vim
 
+from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import specs
 
@@ -111,7 +112,7 @@ def _shares(allocation):
     level = allocation.shares_level or 'normal'
     return vim.SharesInfo(
         level=level,
-        shares=allocation.shares if level == specs.SHARES_CUSTOM else 0)
+        shares=allocation.shares if level == vflavor.SHARES_CUSTOM else 0)
 
 
 def resource_allocation(allocation):

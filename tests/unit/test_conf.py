@@ -1,8 +1,10 @@
 """The [vmware] section works with or without Nova's own registration."""
 
 import io
+import logging
 import os
 
+import fixtures
 from nova.conf import vmware as nova_vmware_conf
 from oslo_config import cfg
 from oslo_config import generator
@@ -22,7 +24,7 @@ class RegistrationTest(testtools.TestCase):
 
     def _conf_file(self, text):
         path = self.useFixture(
-            __import__('fixtures').TempDir()).join('nova.conf')
+            fixtures.TempDir()).join('nova.conf')
         with open(path, 'w') as f:
             f.write(text)
         return path
@@ -81,6 +83,75 @@ class RegistrationTest(testtools.TestCase):
         self.assertIn('task_timeout', _opts_by_name(groups['vmware_ext']))
 
 
+class UnactedOptionsTest(testtools.TestCase):
+    """Options the driver does not act on are named when the operator sets
+    them, never when left alone."""
+
+    def _config(self, text, nova_first=True):
+        path = self.useFixture(fixtures.TempDir()).join('nova.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        config = cfg.ConfigOpts()
+        if nova_first:
+            nova_vmware_conf.register_opts(config)
+        conf.register_opts(config)
+        config(args=[], default_config_files=[path])
+        return config
+
+    def test_nothing_set_nothing_named(self):
+        config = self._config('[vmware]\nhost_ip = vc\ncluster_name = c\n')
+        self.assertEqual([], conf.unacted_options(config))
+
+    def test_options_set_in_the_file_are_named(self):
+        # pbm_enabled = False equals the default, but the operator wrote it.
+        config = self._config(
+            '[vmware]\nhost_ip = vc\npbm_enabled = False\nvnc_port = 5901\n'
+            'maximum_objects = 500\ntask_poll_interval = 1.0\n'
+            'serial_port_service_uri = vspc\nuse_linked_clone = False\n'
+            '[vmware_ext]\npage_size = 10\n')
+        self.assertEqual(
+            ['vmware.maximum_objects', 'vmware.pbm_enabled',
+             'vmware.serial_port_service_uri', 'vmware.task_poll_interval',
+             'vmware.vnc_port'], conf.unacted_options(config))
+        # The section keeps loading: the values are there.
+        self.assertEqual(5901, config.vmware.vnc_port)
+        self.assertFalse(config.vmware.use_linked_clone)
+
+    def test_without_novas_registration_too(self):
+        config = self._config('[vmware]\nconsole_delay_seconds = 2\n',
+                              nova_first=False)
+        self.assertEqual(['vmware.console_delay_seconds'],
+                         conf.unacted_options(config))
+
+    def test_an_override_counts_when_it_changes_the_value(self):
+        config = self._config('')
+        for name, value in (('pbm_default_policy', 'gold'),
+                            ('vnc_keymap', 'en-us')):
+            config.set_override(name, value, group='vmware')
+            # Overrides live in the group object, which Nova shares.
+            self.addCleanup(config.clear_override, name, group='vmware')
+        self.assertEqual(['vmware.pbm_default_policy'],
+                         conf.unacted_options(config))
+
+    def test_every_listed_option_exists(self):
+        declared = {group.name: _opts_by_name(opts)
+                    for group, opts in conf.list_opts()}
+        for group, names in conf.UNACTED_OPTIONS.items():
+            for name in names:
+                self.assertIn(name, declared[group])
+
+    def test_one_warning_per_option_naming_it(self):
+        logger = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        config = self._config('[vmware]\npbm_enabled = True\n'
+                              'vnc_keymap = de\n')
+        conf.warn_unacted_options(config)
+        lines = logger.output.strip().splitlines()
+        self.assertEqual(2, len(lines), lines)
+        self.assertIn('[vmware] pbm_enabled is set', lines[0])
+        self.assertIn('not yet supported', lines[0])
+        self.assertIn('[vmware] vnc_keymap is set', lines[1])
+
+
 class SampleConfigTest(testtools.TestCase):
     """etc/nova-vmware-ext.conf.sample is what the generator makes now."""
 
@@ -97,3 +168,19 @@ class SampleConfigTest(testtools.TestCase):
         self.assertEqual(
             committed, out.getvalue(),
             'etc/nova-vmware-ext.conf.sample is stale: run tox -e genconfig')
+
+    def test_sample_says_which_options_have_no_effect(self):
+        with open(os.path.join(TOP, 'etc',
+                               'nova-vmware-ext.conf.sample')) as f:
+            sample = f.read()
+        # Each option's help is the comment block just above its line.
+        blocks = sample.split('\n\n')
+        for name, why in conf.UNACTED_OPTIONS['vmware'].items():
+            block = [b for b in blocks if '\n#%s = ' % name in '\n' + b]
+            self.assertEqual(1, len(block), name)
+            # Compared without spaces: the generator wraps lines anywhere.
+            help_text = ''.join(block[0].replace('#', ' ').split())
+            expected = ('Notusedbynova-vmware-ext'
+                        if why.startswith('not used') else
+                        'Notyetsupportedbynova-vmware-ext')
+            self.assertIn(expected, help_text, name)

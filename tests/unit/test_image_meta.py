@@ -76,6 +76,16 @@ class ImagePropertiesTest(testtools.TestCase):
         self.assertEqual('rhel7_64Guest', image.guest_id)
         self.assertIs(False, image.linked_clone)
 
+    def test_vmware_ostype_with_a_libosinfo_name(self):
+        # Nova folds vmware_ostype into os_distro: a distribution name there
+        # maps like one in os_distro; only a bad guestId shape is refused.
+        self.assertEqual('ubuntu64Guest',
+                         _props({'vmware_ostype': 'ubuntu22.04'}).guest_id)
+        self.assertEqual('debian12_64Guest',
+                         _props({'vmware_ostype': 'debian12'}).guest_id)
+        self.assertRaises(exception.ImageUnacceptable, _props,
+                          {'vmware_ostype': 'ubuntu99Guest'})
+
     def test_legacy_adapter_types(self):
         for legacy in ('lsiLogic', 'busLogic', 'lsiLogicsas', 'paraVirtual',
                        'ide'):

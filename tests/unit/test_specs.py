@@ -9,6 +9,7 @@ from nova.network import model as network_model
 from nova import objects
 import testtools
 
+from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import image_meta
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.vsphere.files import DatastorePath
@@ -56,134 +57,6 @@ def _machine(flavor=None, meta=None, network_info=(), **kwargs):
     return specs.machine_spec(
         _instance(), flavor or _flavor(), meta or _image(),
         network_model.NetworkInfo(list(network_info)), **kwargs)
-
-
-class FlavorLimitsTest(testtools.TestCase):
-
-    def test_no_extra_specs(self):
-        limits = specs.flavor_limits(_flavor())
-        for allocation in (limits.cpu, limits.memory, limits.disk_io,
-                           limits.vif):
-            self.assertFalse(allocation.is_set)
-        self.assertIsInstance(limits.disk_io, specs.DiskIoLimits)
-        self.assertIsNone(limits.hw_version)
-        self.assertIsNone(limits.storage_policy)
-        self.assertEqual(0, limits.video_ram_max_mb)
-
-    def test_every_quota(self):
-        extra = {}
-        for resource, _unit in specs.QUOTA_RESOURCES:
-            extra.update({'quota:%s_limit' % resource: '100',
-                          'quota:%s_reservation' % resource: '10',
-                          'quota:%s_shares_level' % resource: 'custom',
-                          'quota:%s_shares_share' % resource: '2000'})
-        extra.update({'vmware:hw_version': 'vmx-13',
-                      'vmware:storage_policy': 'gold',
-                      'hw_video:ram_max_mb': '128'})
-        limits = specs.flavor_limits(_flavor(extra))
-        expected = specs.Allocation(limit=100, reservation=10,
-                                    shares_level='custom', shares=2000)
-        self.assertEqual(expected, limits.cpu)
-        self.assertEqual(expected, limits.memory)
-        self.assertEqual(expected, limits.vif)
-        self.assertEqual(specs.DiskIoLimits(**dataclasses.asdict(expected)),
-                         limits.disk_io)
-        self.assertEqual('vmx-13', limits.hw_version)
-        self.assertEqual('gold', limits.storage_policy)
-        self.assertEqual(128, limits.video_ram_max_mb)
-
-    def test_zero_limit_is_unlimited(self):
-        limits = specs.flavor_limits(_flavor({'quota:cpu_limit': '0'}))
-        self.assertIsNone(limits.cpu.limit)
-        self.assertFalse(limits.cpu.is_set)
-
-    def test_share_without_custom_level_is_ignored(self):
-        limits = specs.flavor_limits(_flavor({
-            'quota:memory_shares_level': 'high',
-            'quota:memory_shares_share': '10'}))
-        self.assertEqual(specs.Allocation(shares_level='high'),
-                         limits.memory)
-
-    def _assert_invalid(self, extra_specs, *expected):
-        exc = self.assertRaises(exception.InvalidInput, specs.flavor_limits,
-                                _flavor(extra_specs))
-        for text in expected:
-            self.assertIn(text, str(exc))
-
-    def test_not_an_integer(self):
-        self._assert_invalid({'quota:cpu_limit': 'fast'},
-                             'quota:cpu_limit', "'fast'", 'integer >= 0',
-                             'MHz')
-        self._assert_invalid({'quota:disk_io_reservation': '-1'},
-                             'quota:disk_io_reservation', "'-1'",
-                             'integer >= 0', 'IOPS')
-        self._assert_invalid({'quota:vif_limit': '1.5'},
-                             'quota:vif_limit', 'Mbps')
-
-    def test_shares_level(self):
-        self._assert_invalid({'quota:memory_shares_level': 'max'},
-                             'quota:memory_shares_level', "'max'",
-                             'low, normal, high, custom')
-
-    def test_custom_shares_need_a_share(self):
-        self._assert_invalid({'quota:cpu_shares_level': 'custom'},
-                             'quota:cpu_shares_level=custom',
-                             'quota:cpu_shares_share', 'integer >= 0')
-
-    def test_share_must_be_an_integer(self):
-        self._assert_invalid({'quota:cpu_shares_level': 'custom',
-                              'quota:cpu_shares_share': 'lots'},
-                             'quota:cpu_shares_share', "'lots'")
-
-    def test_hw_version(self):
-        self._assert_invalid({'vmware:hw_version': '13'},
-                             'vmware:hw_version', "'13'", 'vmx-NN', 'vmx-13')
-        self.assertEqual('vmx-21', specs.flavor_limits(_flavor(
-            {'vmware:hw_version': 'vmx-21'})).hw_version)
-
-    def test_video_ram_max(self):
-        self._assert_invalid({'hw_video:ram_max_mb': 'big'},
-                             'hw_video:ram_max_mb', "'big'")
-
-
-class CpuTopologyTest(testtools.TestCase):
-
-    def test_default_is_one_core_per_socket(self):
-        self.assertEqual(specs.CpuTopology(num_cpus=4, cores_per_socket=1),
-                         specs.cpu_topology(_flavor(), _image()))
-
-    def test_flavor_sockets_and_cores(self):
-        self.assertEqual(2, specs.cpu_topology(
-            _flavor({'hw:cpu_sockets': '2'}), _image()).cores_per_socket)
-        self.assertEqual(4, specs.cpu_topology(
-            _flavor({'hw:cpu_cores': '4'}), _image()).cores_per_socket)
-
-    def test_image_cores(self):
-        topology = specs.cpu_topology(
-            _flavor(vcpus=8), _image({'hw_cpu_cores': 4}))
-        self.assertEqual(8, topology.num_cpus)
-        self.assertEqual(4, topology.cores_per_socket)
-
-    def test_threads_are_refused(self):
-        exc = self.assertRaises(exception.InvalidInput, specs.cpu_topology,
-                                _flavor({'hw:cpu_threads': '2'}), _image())
-        self.assertIn('hw:cpu_threads=2', str(exc))
-        self.assertIn('allowed: 1 or unset', str(exc))
-        exc = self.assertRaises(exception.InvalidInput, specs.cpu_topology,
-                                _flavor(), _image({'hw_cpu_threads': 2}))
-        self.assertIn('hw_cpu_threads=2', str(exc))
-
-    def test_one_thread_is_fine(self):
-        self.assertEqual(1, specs.cpu_topology(
-            _flavor({'hw:cpu_threads': '1', 'hw:cpu_sockets': '4'}),
-            _image()).cores_per_socket)
-
-    def test_bad_topology_value(self):
-        exc = self.assertRaises(exception.InvalidInput, specs.cpu_topology,
-                                _flavor({'hw:cpu_sockets': 'two'}), _image())
-        self.assertIn('hw:cpu_sockets', str(exc))
-        self.assertIn("'two'", str(exc))
-        self.assertIn('integer >= 1', str(exc))
 
 
 class NetworkRefTest(testtools.TestCase):
@@ -245,7 +118,7 @@ class NetworkRefTest(testtools.TestCase):
 class NicSpecsTest(testtools.TestCase):
 
     def test_one_nic_per_vif(self):
-        allocation = specs.Allocation(limit=100)
+        allocation = vflavor.Allocation(limit=100)
         network_info = network_model.NetworkInfo([
             _vif('port-1'), _vif('port-2', vif_type='ovs')])
         nics = specs.nic_specs(network_info, 'VirtualVmxnet3',
@@ -285,8 +158,8 @@ class MachineSpecTest(testtools.TestCase):
                                         spec.memory_mb))
         self.assertEqual('efi', spec.firmware)
         self.assertEqual('vmx-14', spec.hw_version)
-        self.assertEqual(specs.Allocation(limit=2000), spec.cpu_allocation)
-        self.assertEqual(specs.Allocation(reservation=1024),
+        self.assertEqual(vflavor.Allocation(limit=2000), spec.cpu_allocation)
+        self.assertEqual(vflavor.Allocation(reservation=1024),
                          spec.memory_allocation)
         self.assertFalse(spec.nested_hv)
         self.assertIsNone(spec.video_ram_kb)
@@ -336,7 +209,7 @@ class MachineSpecTest(testtools.TestCase):
         self.assertEqual(('swap', 512 * 1024, 'thin'),
                          (swap.role, swap.size_kb, swap.provisioning))
         for disk in spec.disks:
-            self.assertEqual(specs.DiskIoLimits(limit=500), disk.io_limits)
+            self.assertEqual(vflavor.DiskIoLimits(limit=500), disk.io_limits)
 
     def test_disk_paths_in_folder(self):
         folder = DatastorePath('ds1', INSTANCE_UUID)
@@ -429,7 +302,8 @@ class MachineSpecTest(testtools.TestCase):
                         _image({'hw_vif_model': 'vmxnet3'}),
                         network_info=[_vif()])
         self.assertEqual('VirtualVmxnet3', spec.nics[0].model)
-        self.assertEqual(specs.Allocation(limit=100), spec.nics[0].allocation)
+        self.assertEqual(vflavor.Allocation(limit=100),
+                         spec.nics[0].allocation)
 
     def test_specs_are_immutable(self):
         spec = _machine()
@@ -447,3 +321,77 @@ class MachineSpecTest(testtools.TestCase):
         self.assertEqual('portgroup', resolved.nics[0].network.kind)
         self.assertEqual(dvs, resolved.nics[1].network)
         self.assertEqual('portgroup', spec.nics[1].network.kind)
+
+
+class ValidateTest(testtools.TestCase):
+    """specs.validate: every check spawn needs, before any vCenter call."""
+
+    def _validate(self, flavor=None, meta=None, network_info=(), **kwargs):
+        return specs.validate(flavor or _flavor(), meta or _image(),
+                              network_model.NetworkInfo(list(network_info)),
+                              **kwargs)
+
+    def test_good_input_gives_the_image_properties(self):
+        image = self._validate(
+            _flavor({'vmware:hw_version': 'vmx-13'}),
+            _image({'hw_vif_model': 'vmxnet3'}), [_vif()],
+            hw_versions=frozenset(['vmx-13']))
+        self.assertEqual('VirtualVmxnet3', image.vif_model)
+        self.assertEqual(IMAGE_ID, image.image_id)
+
+    def test_hw_version_the_cluster_cannot_create(self):
+        exc = self.assertRaises(
+            exception.InvalidInput, self._validate,
+            _flavor({'vmware:hw_version': 'vmx-999'}),
+            hw_versions=frozenset(['vmx-13', 'vmx-19']))
+        self.assertIn('vmx-999', str(exc))
+        self.assertIn('allowed: vmx-13, vmx-19', str(exc))
+
+    def test_unsupported_extra_spec(self):
+        exc = self.assertRaises(exception.InvalidInput, self._validate,
+                                _flavor({'hw:numa_nodes': '2'}))
+        self.assertIn('hw:numa_nodes', str(exc))
+
+    def test_topology(self):
+        exc = self.assertRaises(exception.InvalidInput, self._validate,
+                                _flavor({'hw:cpu_cores': '3'}))
+        self.assertIn('hw:cpu_cores=3', str(exc))
+
+    def test_nic_binding(self):
+        exc = self.assertRaises(exception.InvalidInput, self._validate,
+                                network_info=[_vif(vif_type='bridge')])
+        self.assertIn("vif type 'bridge'", str(exc))
+        exc = self.assertRaises(
+            exception.InvalidInput, self._validate,
+            network_info=[_vif(vnic_type=network_model.VNIC_TYPE_DIRECT)])
+        self.assertIn("vnic_type 'direct'", str(exc))
+
+    def test_video_ram_above_the_flavor_maximum(self):
+        self.assertRaises(exception.RequestedVRamTooHigh, self._validate,
+                          _flavor({'hw_video:ram_max_mb': '16'}),
+                          _image({'hw_video_ram': 64}))
+
+    def test_root_disk_smaller_than_glance_virtual_size(self):
+        exc = self.assertRaises(
+            exception.FlavorDiskSmallerThanImage, self._validate,
+            _flavor(root_gb=1),
+            _image({'vmware_disktype': 'streamOptimized'},
+                   virtual_size=2 * 1024 ** 3))
+        self.assertIn('2147483648', str(exc))
+
+    def test_root_disk_smaller_than_a_flat_image(self):
+        # A flat disk's file is the disk: Glance's size is its size.
+        self.assertRaises(exception.FlavorDiskSmallerThanImage,
+                          self._validate, _flavor(root_gb=1),
+                          _image({'vmware_disktype': 'preallocated'},
+                                 size=3 * 1024 ** 3))
+
+    def test_unknown_sizes_are_left_to_the_fetch(self):
+        # A sparse file is smaller than its disk; only its header knows.
+        self._validate(_flavor(root_gb=1),
+                       _image({'vmware_disktype': 'sparse'},
+                              size=3 * 1024 ** 3))
+        self._validate(_flavor(root_gb=0),
+                       _image(virtual_size=3 * 1024 ** 3))
+        self._validate(_flavor(root_gb=1),
+                       _image(disk_format='iso', size=3 * 1024 ** 3))

@@ -8,6 +8,7 @@ from pyVmomi import vim
 from pyVmomi import VmomiSupport
 import testtools
 
+from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.vsphere.files import DatastorePath
@@ -84,8 +85,8 @@ class CreateSpecTest(testtools.TestCase):
 
     def test_allocations(self):
         config = vm_config.create_spec(_spec(
-            cpu_allocation=specs.Allocation(limit=2000),
-            memory_allocation=specs.Allocation(
+            cpu_allocation=vflavor.Allocation(limit=2000),
+            memory_allocation=vflavor.Allocation(
                 reservation=512, shares_level='custom', shares=3000)),
             '[ds1]')
         cpu, memory = config.cpuAllocation, config.memoryAllocation
@@ -117,7 +118,7 @@ class CreateSpecTest(testtools.TestCase):
     def test_serializes(self):
         config = vm_config.create_spec(_spec(
             disks=[_disk(parent=DatastorePath('ds1', 'base.vmdk'),
-                         io_limits=specs.DiskIoLimits(limit=10))],
+                         io_limits=vflavor.DiskIoLimits(limit=10))],
             nics=[_nic(specs.NetworkRef('dvs', switch_uuid='sw',
                                         portgroup_key='pg'))]), '[ds1]')
         text = SoapAdapter.Serialize(
@@ -269,8 +270,8 @@ class DisksTest(testtools.TestCase):
 
     def test_storage_io_allocation(self):
         _change_, device = self._disk_device(_disk(
-            io_limits=specs.DiskIoLimits(limit=500, reservation=50,
-                                         shares_level='high')))
+            io_limits=vflavor.DiskIoLimits(limit=500, reservation=50,
+                                           shares_level='high')))
         io = device.storageIOAllocation
         self.assertEqual((500, 50, 'high', 0),
                          (io.limit, io.reservation, io.shares.level,
@@ -357,7 +358,7 @@ class NicsTest(testtools.TestCase):
     def test_resource_allocation(self):
         device = self._nic_device(_nic(
             specs.NetworkRef('portgroup', name='n'),
-            allocation=specs.Allocation(limit=100, reservation=10)))
+            allocation=vflavor.Allocation(limit=100, reservation=10)))
         allocation = device.resourceAllocation
         self.assertEqual((100, 10, 'normal'),
                          (allocation.limit, allocation.reservation,
