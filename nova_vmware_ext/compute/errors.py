@@ -3,19 +3,22 @@
 ``convert_exceptions`` decorates VCDriver; every public method then raises
 what the compute manager expects, in this order (first match wins):
 
-============================================  ================================
-raised below the facade                       what Nova gets
-============================================  ================================
-NotImplementedError, any Nova exception       the same exception, unchanged
-the instance's VM gone (InstanceNotFound, or  InstanceNotFound; ``destroy``
-ManagedObjectNotFound on a VirtualMachine)    returns: its work is done
-vCenter unreachable or the session lost       HypervisorUnavailable
+=============================================  ===============================
+raised below the facade                        what Nova gets
+=============================================  ===============================
+the instance's VM gone (InstanceNotFound, or   in WHEN_GONE's methods, their
+ManagedObjectNotFound on a VirtualMachine)     answer (``destroy`` succeeds)
+NotImplementedError, any Nova exception        the same exception, unchanged
+the instance's VM gone (ManagedObjectNotFound  InstanceNotFound
+on a VirtualMachine)
+vCenter unreachable or the session lost        HypervisorUnavailable
 (CONNECTION_ERRORS, also as a cause)
-any other vSphere error in a method of        that method's failure, e.g.
-METHOD_FAILURES                               InstancePowerOnFailure
-any other vSphere error (VMwareDriverError)   NovaException
-anything else (a bug)                         unchanged
-============================================  ================================
+any other vSphere error in a method of         that method's failure, e.g.
+METHOD_FAILURES                                InstancePowerOnFailure
+any other vSphere error (oslo.vmware's         NovaException
+VMwareDriverException family)
+anything else (a bug)                          unchanged
+=============================================  ===============================
 
 Messages name the driver method, its object (instance or node) and the
 fault; the original exception stays the ``__cause__``. Messages never carry
@@ -65,8 +68,9 @@ METHOD_FAILURES = {
     'reboot': exception.InstanceRebootFailure,
 }
 
-# Methods whose work is done when the instance's VM is gone.
-GONE_IS_DONE = frozenset(['destroy'])
+# What these methods return when the instance's VM is gone: the compute
+# manager deletes an instance only once destroy succeeded.
+WHEN_GONE = {'destroy': None, 'instance_exists': False}
 
 _PASS_THROUGH = (NotImplementedError, exception.NovaException)
 _MAX_CAUSES = 8
@@ -91,13 +95,13 @@ def _guarded(method):
             return method(*args, **kwargs)
         except Exception as exc:
             call = _Call(method.__name__, signature, args, kwargs)
+            if call.method in WHEN_GONE and _instance_gone(call, exc):
+                LOG.info('%s: the VM of %s is gone (%s)', call.method,
+                         call.subject, _describe(exc))
+                return WHEN_GONE[call.method]
             converted = convert(call, exc)
             if converted is exc:
                 raise
-            if converted is None:
-                LOG.info('%s: the VM of %s is already gone (%s)',
-                         call.method, call.subject, _describe(exc))
-                return None
             raise converted from exc
 
     # getfullargspec (Nova's signature check) does not follow __wrapped__.
@@ -130,20 +134,13 @@ class _Call(object):
 
 
 def convert(call, exc):
-    """What ``call`` raises instead of ``exc``: ``exc`` itself when it
-    passes unchanged, None when the call succeeded after all."""
-    if isinstance(exc, _PASS_THROUGH):
-        if (isinstance(exc, exception.InstanceNotFound)
-                and call.method in GONE_IS_DONE):
-            return None
-        return exc
-    if not isinstance(exc, VSPHERE_ERRORS):
+    """What ``call`` raises instead of ``exc`` (``exc`` itself when it
+    passes unchanged)."""
+    if isinstance(exc, _PASS_THROUGH) or not isinstance(exc, VSPHERE_ERRORS):
         return exc
     reason = '%s of %s failed: %s' % (call.method, call.subject,
                                       _describe(exc))
     if call.instance_uuid and _vm_gone(exc):
-        if call.method in GONE_IS_DONE:
-            return None
         return exception.InstanceNotFound(
             message='Instance %s could not be found: %s' % (
                 call.instance_uuid, reason),
@@ -156,6 +153,11 @@ def convert(call, exc):
     if failure is not None:
         return failure(reason=reason)
     return exception.NovaException(message=reason)
+
+
+def _instance_gone(call, exc):
+    return isinstance(exc, exception.InstanceNotFound) or bool(
+        call.instance_uuid and _vm_gone(exc))
 
 
 def _vm_gone(exc):

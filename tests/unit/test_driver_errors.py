@@ -45,6 +45,9 @@ POWER_FAILURES = {
     'spawn': exception.InstanceDeployFailure,
 }
 
+# What these answer when the instance's VM is gone.
+WHEN_GONE = {'destroy': None, 'instance_exists': False}
+
 # Values for the arguments of driver methods, by name.
 ARGUMENTS = {
     'instance': objects.Instance(uuid=UUID),
@@ -170,8 +173,8 @@ class BoundaryTest(testtools.TestCase):
     def test_vm_gone(self):
         for name in self.faulty_methods():
             fault = vm_gone()
-            if name == 'destroy':
-                self.assertIsNone(self.call(name, fault))
+            if name in WHEN_GONE:
+                self.assertIs(WHEN_GONE[name], self.call(name, fault))
             elif self.takes_instance(name):
                 raised = self.assertConverted(
                     name, fault, exception.InstanceNotFound, UUID,
@@ -242,11 +245,11 @@ class BoundaryTest(testtools.TestCase):
                                        self.call, name, fault)
             self.assertIs(fault, raised)
 
-    def test_instance_not_found_passes_except_for_destroy(self):
+    def test_instance_not_found_passes_but_destroy_is_done(self):
         for name in self.faulty_methods():
             fault = exception.InstanceNotFound(instance_id=UUID)
-            if name == 'destroy':
-                self.assertIsNone(self.call(name, fault))
+            if name in WHEN_GONE:
+                self.assertIs(WHEN_GONE[name], self.call(name, fault))
                 continue
             raised = self.assertRaises(exception.InstanceNotFound,
                                        self.call, name, fault)
