@@ -120,6 +120,28 @@ class DriverErrorsTest(driver_base.DriverTestCase):
         self.assertIn('NoPermission', raised.format_message())
         self.assertEqual('poweredOff', self.power_state(instance))
 
+    # Start-up
+
+    def test_init_host_with_a_bad_configuration(self):
+        cases = [
+            (dict(host_password='wrong-' + self.vcsim.password),
+             ['InvalidLogin', self.vcsim.username]),
+            (dict(cluster_name='no-such-cluster'),
+             ['InventoryError', 'no-such-cluster']),
+        ]
+        good = dict(host_password=self.vcsim.password,
+                    cluster_name=self.CLUSTER)
+        for options, words in cases:
+            self.flags.config(group='vmware', **dict(good, **options))
+            fresh = vc_driver.VCDriver(fake.FakeVirtAPI())
+            raised = self.assertRaises(exception.NovaException,
+                                       fresh.init_host, 'compute-test')
+            self.assertIs(exception.NovaException, type(raised))
+            message = raised.format_message()
+            for word in ['init_host'] + words:
+                self.assertIn(word, message)
+            self.assertNotIn(self.vcsim.password, message)
+
     # vCenter lost
 
     def test_connection_lost(self):
