@@ -13,6 +13,9 @@ the instance's VM gone (ManagedObjectNotFound  InstanceNotFound
 on a VirtualMachine)
 vCenter unreachable or the session lost        HypervisorUnavailable
 (CONNECTION_ERRORS, also as a cause)
+any other vSphere error in a step marked       that failure, e.g. destroy's
+``fails_as(failure)``                          power off: InstancePowerOff-
+                                               Failure (Nova keeps the ports)
 any other vSphere error in a method of         that method's failure, e.g.
 METHOD_FAILURES                                InstancePowerOnFailure
 any other vSphere error (oslo.vmware's         NovaException
@@ -25,6 +28,7 @@ fault; the original exception stays the ``__cause__``. Messages never carry
 the vCenter password or anything shaped like a credential.
 """
 
+import contextlib
 import functools
 import http.client
 import inspect
@@ -74,6 +78,17 @@ WHEN_GONE = {'destroy': None, 'instance_exists': False}
 
 _PASS_THROUGH = (NotImplementedError, exception.NovaException)
 _MAX_CAUSES = 8
+
+
+@contextlib.contextmanager
+def fails_as(failure):
+    """Mark a step of an operation: a vSphere error inside it is
+    ``failure`` (a Nova exception class taking ``reason``) at the boundary."""
+    try:
+        yield
+    except VSPHERE_ERRORS as exc:
+        exc.nova_failure = failure
+        raise
 
 
 def convert_exceptions(cls):
@@ -149,7 +164,8 @@ def convert(call, exc):
         return exception.HypervisorUnavailable(
             message='vCenter %s is unavailable: %s' % (_vcenter(), reason),
             host=CONF.vmware.host_ip)
-    failure = METHOD_FAILURES.get(call.method)
+    failure = (getattr(exc, 'nova_failure', None)
+               or METHOD_FAILURES.get(call.method))
     if failure is not None:
         return failure(reason=reason)
     return exception.NovaException(message=reason)

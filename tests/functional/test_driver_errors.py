@@ -100,6 +100,20 @@ class DriverErrorsTest(driver_base.DriverTestCase):
                 self.assertIn(word, message)
         self.assertEqual('poweredOn', self.power_state(instance))
 
+    def test_failed_power_off_in_destroy_keeps_the_vm(self):
+        # Nova keeps the instance's ports for InstancePowerOffFailure: the
+        # VM still runs on them.
+        instance, vm = self.nova_vm(power_on=True)
+        self.vcsim.inject('PowerOffVM_Task', action='task_error',
+                          fault='InsufficientResourcesFault', moid=vm)
+        raised = self.assertRaises(exception.InstancePowerOffFailure,
+                                   self.driver.destroy, None, instance, [])
+        for word in ('destroy', instance.uuid, 'InsufficientResourcesFault'):
+            self.assertIn(word, raised.format_message())
+        self.assertEqual('poweredOn', self.power_state(instance))
+        self.driver.destroy(None, instance, [])  # once vCenter lets it
+        self.assertIsNone(self.vm_of(instance.uuid))
+
     def test_failed_power_on_task(self):
         instance, vm = self.nova_vm()
         self.vcsim.inject('PowerOnVM_Task', action='task_error',

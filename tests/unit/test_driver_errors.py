@@ -288,3 +288,38 @@ class BoundaryTest(testtools.TestCase):
     def test_table_names_only_nova_failures(self):
         for failure in errors.METHOD_FAILURES.values():
             self.assertTrue(issubclass(failure, exception.NovaException))
+
+
+class StepFailureTest(testtools.TestCase):
+    """A step marked with fails_as names the failure, whatever the method."""
+
+    def setUp(self):
+        super().setUp()
+        flags = self.useFixture(config_fixture.Config(CONF))
+        flags.config(group='vmware', host_ip='vc.example.org')
+
+    def destroy_raising(self, fault):
+        def destroy(instance, destroy_disks=True):
+            with errors.fails_as(exception.InstancePowerOffFailure):
+                raise fault
+        drv = vc_driver.VCDriver(fake.FakeVirtAPI())
+        drv._host = mock.Mock()
+        drv._host.destroyer.destroy.side_effect = destroy
+        return self.assertRaises(Exception, drv.destroy, None,
+                                 ARGUMENTS['instance'], [])
+
+    def test_vsphere_fault_in_the_step(self):
+        fault = power_task_failed()
+        raised = self.destroy_raising(fault)
+        self.assertIs(exception.InstancePowerOffFailure, type(raised))
+        self.assertIs(fault, raised.__cause__)
+        for word in ('destroy', UUID, 'InvalidState'):
+            self.assertIn(word, raised.format_message())
+
+    def test_connection_loss_in_the_step_is_still_unavailability(self):
+        raised = self.destroy_raising(session_lost())
+        self.assertIs(exception.HypervisorUnavailable, type(raised))
+
+    def test_bug_in_the_step_passes_unchanged(self):
+        fault = KeyError('x')
+        self.assertIs(fault, self.destroy_raising(fault))
