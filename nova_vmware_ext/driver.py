@@ -1,7 +1,8 @@
 """VCDriver: the Nova compute driver facade for one vCenter cluster.
 
 One short method per Nova call, each delegating to ``compute/``; no vSphere
-calls here. Load it with::
+calls here. Every public method goes through the exception boundary of
+``compute/errors.py``, so Nova sees only its own exceptions. Load it with::
 
     [DEFAULT]
     compute_driver = vmware_ext.driver.VCDriver
@@ -11,6 +12,7 @@ import nova.conf
 from nova.virt import driver
 from oslo_log import log as logging
 
+from nova_vmware_ext.compute import errors
 from nova_vmware_ext.compute import host as compute_host
 from nova_vmware_ext.compute import resources
 
@@ -18,6 +20,7 @@ LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 
 
+@errors.convert_exceptions
 class VCDriver(driver.ComputeDriver):
     """A vCenter cluster as one Nova compute node."""
 
@@ -70,7 +73,7 @@ class VCDriver(driver.ComputeDriver):
         return self._host.instances.list_uuids()
 
     def get_num_instances(self):
-        return len(self.list_instance_uuids())
+        return len(self._host.instances.list_uuids())
 
     def instance_exists(self, instance):
         return self._host.instances.exists(instance)

@@ -10,6 +10,7 @@ from nova import exception
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 
+from nova_vmware_ext.compute import errors
 from nova_vmware_ext.vsphere import files as vfiles
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ class DestroyOps(object):
         what = 'instance %s' % instance.uuid
         if item.get('runtime.powerState') != 'poweredOff':
             try:
-                self.waiter.wait(vm.PowerOffVM_Task(), 'power off of ' + what)
+                with errors.fails_as(exception.InstancePowerOffFailure):
+                    self.waiter.wait(vm.PowerOffVM_Task(),
+                                     'power off of ' + what)
             except vexc.InvalidPowerStateException:
                 pass
         folder = None
