@@ -2,7 +2,10 @@
 
 Bodies are streamed chunk by chunk from an iterator (never read whole into
 memory), with the session cookie, TLS verified like the SOAP session, and
-progress logged in percent and MB/s.
+progress logged in percent and MB/s. Every request has a connect and a read
+timeout; a body whose source gives more or fewer bytes than announced fails
+the request before its last byte is sent (the server would otherwise wait
+for the missing bytes).
 """
 
 import time
@@ -15,6 +18,8 @@ LOG = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 _LOG_EVERY = 10.0  # seconds between progress lines
+# Seconds to open a connection; reads wait up to the session's timeout.
+CONNECT_TIMEOUT = 30.0
 
 
 def file_chunks(path, chunk=CHUNK):
@@ -70,11 +75,19 @@ class Progress(object):
                      'verb': 'done,' if final else 'sent'})
 
     def wrap(self, chunks):
-        """Yield the chunks, counting them."""
+        """Yield the chunks, counting them against the announced total."""
         for chunk in chunks:
             if chunk:
+                if self.done + len(chunk) > self.total:
+                    raise vexc.ImageTransferException(
+                        '%s: the source gave more than the %d bytes '
+                        'announced' % (self.what, self.total))
                 self.add(len(chunk))
                 yield chunk
+        if self.done != self.total:
+            raise vexc.ImageTransferException(
+                '%s: the source ended after %d of the %d bytes announced'
+                % (self.what, self.done, self.total))
 
 
 class _SizedBody(object):
@@ -113,7 +126,8 @@ class HttpClient(object):
 
     def __init__(self, session, timeout=None):
         self.session = session
-        self.timeout = timeout or session.timeout
+        read = timeout or session.timeout
+        self.timeout = (min(CONNECT_TIMEOUT, read), read)  # (connect, read)
         self._http = requests.Session()
 
     def _verify(self):
@@ -146,10 +160,6 @@ class HttpClient(object):
             # so that the caller's retry (with a fresh source) can succeed.
             self.session._relogin(generation)
         _check(response, what)
-        if progress.done != size:
-            raise vexc.ImageTransferException(
-                '%s: the source gave %d bytes, %d were announced' % (
-                    what, progress.done, size))
         progress.log(final=True)
         return progress.done
 
@@ -169,9 +179,13 @@ class HttpClient(object):
 
     def exists(self, url, what):
         """True if a datastore file exists (HTTP HEAD)."""
-        response = self._http.head(url, headers=self._headers(),
-                                   verify=self._verify(),
-                                   timeout=self.timeout)
+        try:
+            response = self._http.head(url, headers=self._headers(),
+                                       verify=self._verify(),
+                                       timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise vexc.ImageTransferException('%s: %s' % (what, exc),
+                                              cause=exc)
         if response.status_code == 404:
             return False
         _check(response, what)
