@@ -60,18 +60,18 @@ class Instances(object):
         self.page_size = page_size
         self._lock = threading.Lock()
         self._view = None
+        self._view_generation = None
         self._refs = {}
 
     def _vm_view(self):
         """A long-lived view of every VM of the cluster."""
         with self._lock:
-            if (self._view is None
-                    or self._view.session_generation
-                    != self.session._generation):
+            generation = self.session.generation
+            if self._view is None or self._view_generation != generation:
                 cluster = self.inventory.get().cluster
                 self._view = props.ContainerView(self.session, cluster,
                                                  [vim.VirtualMachine])
-                self._view.session_generation = self.session._generation
+                self._view_generation = generation
             return self._view
 
     def _retrieve(self, paths):

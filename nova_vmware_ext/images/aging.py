@@ -34,14 +34,17 @@ def _backing_files(device):
 
 class CacheAging(object):
 
-    def __init__(self, host):
-        self.host = host
+    def __init__(self, session, waiter, inventory, cache):
+        self.session = session
+        self.waiter = waiter
+        self.inventory = inventory
+        self.cache = cache
         self._unused_since = {}
 
     def run(self, min_age):
         """One pass over every usable datastore; returns removed entries."""
         removed = []
-        for datastore in self.host.inventory.datastores():
+        for datastore in self.inventory.datastores():
             try:
                 removed += self._age(datastore, min_age)
             except vexc.VimException as exc:
@@ -51,16 +54,16 @@ class CacheAging(object):
 
     def _entries(self, datastore):
         """{image id: newest modification time} of the cache folder."""
-        item = props.retrieve_one(self.host.session, datastore.ref,
+        item = props.retrieve_one(self.session, datastore.ref,
                                   ['browser'])
-        folder = vfiles.DatastorePath(datastore.name, self.host.cache_folder)
+        folder = vfiles.DatastorePath(datastore.name, self.cache.folder_name)
         spec = vim.host.DatastoreBrowser.SearchSpec(
             details=vim.host.DatastoreBrowser.FileInfo.Details(
                 fileType=True, modification=True))
         try:
             task = item['browser'].SearchDatastoreSubFolders_Task(
                 str(folder), spec)
-            results = self.host.waiter.wait(task, 'listing of %s' % folder)
+            results = self.waiter.wait(task, 'listing of %s' % folder)
         except vexc.FileNotFoundException:
             return {}
         entries, busy = {}, set()
@@ -84,12 +87,12 @@ class CacheAging(object):
 
     def _in_use(self, datastore):
         """Image ids that VMs on this datastore (any compute's) refer to."""
-        item = props.retrieve_one(self.host.session, datastore.ref, ['vm'])
+        item = props.retrieve_one(self.session, datastore.ref, ['vm'])
         vms = list(item.get('vm') or ()) if item else []
-        prefix = '[%s] %s/' % (datastore.name, self.host.cache_folder)
+        prefix = '[%s] %s/' % (datastore.name, self.cache.folder_name)
         used = set()
         for vm in props.retrieve_objects(
-                self.host.session, vms,
+                self.session, vms,
                 {vim.VirtualMachine: ['config.hardware.device']}):
             for device in vm.get('config.hardware.device') or ():
                 for name in _backing_files(device):
@@ -112,11 +115,11 @@ class CacheAging(object):
             since = self._unused_since.setdefault(key, now)
             if now - since < min_age or now - modified < min_age:
                 continue
-            folder = self.host.cache.folder(datastore.name, image_id)
+            folder = self.cache.folder(datastore.name, image_id)
             LOG.info('Removing unused cached image %(image)s from '
                      '%(folder)s', {'image': image_id, 'folder': folder})
-            self.host.cache.delete(folder)
-            self.host.cache.forget(folder.join('%s.vmdk' % image_id))
+            self.cache.delete(folder)
+            self.cache.forget(folder.join('%s.vmdk' % image_id))
             self._unused_since.pop(key, None)
             removed.append(folder)
         return removed

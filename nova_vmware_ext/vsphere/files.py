@@ -1,4 +1,4 @@
-"""Datastore paths and the file operations vCenter runs on them.
+"""Datastore paths and the FileManager operations vCenter runs on them.
 
 ``DatastorePath`` is the one way paths like ``[ds 1] a/b.vmdk`` are parsed,
 joined and printed. Paths are relative to the datastore root: ``..``,
@@ -10,6 +10,8 @@ import dataclasses
 import posixpath
 import re
 import urllib.parse
+
+from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.vsphere import faults
 
@@ -92,26 +94,46 @@ class DatastorePath(object):
 
 
 class FileManager(object):
-    """Create, move and delete datastore files and folders of a datacenter."""
+    """FileManager: create, copy, move and delete datastore files and
+    folders of one datacenter. Paths are DatastorePaths; tasks are waited
+    for with the session's TaskWaiter."""
 
     def __init__(self, session, waiter, datacenter):
         self.session = session
         self.waiter = waiter
         self.datacenter = datacenter
-        self._manager = session.content.fileManager
+
+    @property
+    def _manager(self):
+        return self.session.content.fileManager
 
     def make_directory(self, path, parents=True):
         """Create a folder; FileAlreadyExistsException if it exists."""
         self._manager.MakeDirectory(str(path), self.datacenter, parents)
 
-    def delete(self, path):
-        """Delete a file or a folder with its contents."""
+    def delete(self, path, missing_ok=False):
+        """Delete a file or a folder with its contents.
+
+        :param missing_ok: a path that is not there is no error.
+        """
         task = self._manager.DeleteDatastoreFile_Task(str(path),
                                                       self.datacenter)
-        self.waiter.wait(task, 'delete %s' % path)
+        try:
+            self.waiter.wait(task, 'delete %s' % path)
+        except vexc.FileNotFoundException:
+            if not missing_ok:
+                raise
 
     def move(self, source, target, force=False):
+        """Move a file or folder (not a virtual disk: see VirtualDisks)."""
         task = self._manager.MoveDatastoreFile_Task(
             str(source), self.datacenter, str(target), self.datacenter,
             force)
         self.waiter.wait(task, 'move %s to %s' % (source, target))
+
+    def copy(self, source, target, force=False):
+        """Copy a file or folder (not a virtual disk: see VirtualDisks)."""
+        task = self._manager.CopyDatastoreFile_Task(
+            str(source), self.datacenter, str(target), self.datacenter,
+            force)
+        self.waiter.wait(task, 'copy %s to %s' % (source, target))

@@ -73,6 +73,24 @@ def retrieve_objects(session, refs, properties, page_size=None):
     return collect(session, spec, page_size)
 
 
+def retrieve_related(session, ref, paths, properties, page_size=None):
+    """Properties of the objects ``ref`` refers to, in one query.
+
+    vCenter follows ``ref``'s reference properties ``paths`` itself (a
+    cluster's ``host`` and ``datastore``), so objects added or removed since
+    we last looked are seen.
+
+    :param properties: {vim type: [property paths]} of the referred objects.
+    """
+    spec = PropertyCollector.FilterSpec(
+        objectSet=[PropertyCollector.ObjectSpec(obj=ref, skip=True, selectSet=[
+            PropertyCollector.TraversalSpec(name=path, type=type(ref),
+                                            path=path, skip=False)
+            for path in paths])],
+        propSet=_property_specs(properties))
+    return collect(session, spec, page_size)
+
+
 def retrieve_one(session, ref, paths):
     """Properties of one object as a dict, or None if it is gone."""
     items = retrieve_objects(session, [ref], {type(ref): paths})

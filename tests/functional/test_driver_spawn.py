@@ -295,6 +295,7 @@ class SpawnVariantsTest(SpawnTestBase):
 
     def test_full_copy_when_linked_clones_are_off(self):
         self.flags.config(group='vmware', use_linked_clone=False)
+        self.restart_driver()._host.spawner.image_api = self.images
         instance = self.make_instance(root_gb=1)
         self.spawn(instance, self.flat)
         disk = self.disks(self.vm(instance))[0]
