@@ -145,7 +145,7 @@ class HttpClient(object):
         """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
         progress = Progress(what, size, on_percent)
         headers = {'Content-Type': content_type or 'application/octet-stream'}
-        generation = self.session._generation
+        generation = self.session.generation
         try:
             response = self._http.request(
                 method, url, data=_SizedBody(progress.wrap(chunks), size),
@@ -158,20 +158,31 @@ class HttpClient(object):
         if response.status_code in (401, 403):
             # The session expired under a long transfer: log in again now,
             # so that the caller's retry (with a fresh source) can succeed.
-            self.session._relogin(generation)
+            self.session.relogin(generation)
         _check(response, what)
         progress.log(final=True)
         return progress.done
 
+    def _bodiless(self, method, url, what, **kwargs):
+        """A request without a body, sent again once after a re-login if
+        vCenter refused the session."""
+        for attempt in (1, 2):
+            generation = self.session.generation
+            try:
+                response = self._http.request(
+                    method, url, headers=self._headers(),
+                    verify=self._verify(), timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise vexc.ImageTransferException('%s: %s' % (what, exc),
+                                                  cause=exc)
+            if response.status_code not in (401, 403) or attempt == 2:
+                return response
+            response.close()
+            self.session.relogin(generation)
+
     def get(self, url, what):
         """Open a streamed download; returns (size or None, chunk iterator)."""
-        try:
-            response = self._http.get(url, headers=self._headers(),
-                                      verify=self._verify(), stream=True,
-                                      timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise vexc.ImageTransferException('%s: %s' % (what, exc),
-                                              cause=exc)
+        response = self._bodiless('GET', url, what, stream=True)
         _check(response, what)
         size = response.headers.get('Content-Length')
         return (int(size) if size else None,
@@ -179,13 +190,7 @@ class HttpClient(object):
 
     def exists(self, url, what):
         """True if a datastore file exists (HTTP HEAD)."""
-        try:
-            response = self._http.head(url, headers=self._headers(),
-                                       verify=self._verify(),
-                                       timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise vexc.ImageTransferException('%s: %s' % (what, exc),
-                                              cause=exc)
+        response = self._bodiless('HEAD', url, what)
         if response.status_code == 404:
             return False
         _check(response, what)

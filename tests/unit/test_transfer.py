@@ -19,10 +19,16 @@ class FakeSession(object):
     insecure = True
     ca_file = None
     session_cookie = 'vmware_soap_session="secret"'
-    _generation = 1
 
     def __init__(self, timeout):
         self.timeout = timeout
+        self.generation = 1
+        self.relogins = []
+
+    def relogin(self, seen_generation):
+        self.relogins.append(seen_generation)
+        self.generation += 1
+        self.session_cookie = 'vmware_soap_session="new"'
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -40,6 +46,21 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.send_response(200 if len(body) == length else 400)
         self.send_header('Content-Length', '0')
         self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class _Session401(http.server.BaseHTTPRequestHandler):
+    """Refuses the first session cookie, as vCenter after a session ends."""
+
+    def do_HEAD(self):
+        good = 'new' in self.headers.get('Cookie', '')
+        self.send_response(200 if good else 401)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    do_GET = do_HEAD
 
     def log_message(self, *args):
         pass
@@ -112,3 +133,13 @@ class HttpClientTest(testtools.TestCase):
                                                      b'b' * 1000]), 2000,
                                           'upload'))
         self.assertEqual([2000], _Recorder.received)
+
+    def test_head_and_get_log_in_again_once_after_a_refused_session(self):
+        url = self.serve(_Session401)
+        session = FakeSession(timeout=5)
+        client = transfer.HttpClient(session)
+        self.assertTrue(client.exists(url, 'exists'))
+        self.assertEqual([1], session.relogins)
+        session.session_cookie = 'vmware_soap_session="stale"'
+        self.assertEqual(0, client.get(url, 'get')[0])
+        self.assertEqual([1, 2], session.relogins)
