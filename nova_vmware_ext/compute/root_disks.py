@@ -43,15 +43,17 @@ class RootDisks(object):
         them when it fills an entry and as spawns learn them."""
         return self.fetcher.capacities
 
-    def prepare(self, instance, image, source, datastore):
+    def prepare(self, instance, image, source, datastore, limits=None):
         """(RootDisk, [CD-ROM ISO paths]) after filling the cache.
 
         :param source: images.fetch.ImageSource of the image's bytes.
+        :param limits: images.fetch.Limits the image's disk must fit.
         """
         cache, fetcher = self.cache, self.fetcher
+        limits = limits or fetch.Limits()
         if image.is_iso:
             iso = cache.iso_path(datastore.name, image.image_id)
-            cache.ensure(iso, lambda path: fetcher.fill_iso(source, path))
+            self._fill(iso, source, limits, fetcher.ensure_iso)
             return specs.RootDisk.blank(), [iso]
         if image.needs_conversion:
             raise exception.ImageUnacceptable(
@@ -60,7 +62,7 @@ class RootDisks(object):
                        'this driver does not do yet; upload a VMDK'
                        % image.disk_format)
         base = cache.disk_path(datastore.name, image.image_id)
-        cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
+        self._fill(base, source, limits, fetcher.ensure_disk)
         image_kb = self._image_kb(image, source, base)
         flavor_kb = instance.flavor.root_gb * units.Mi
         if flavor_kb and flavor_kb < image_kb:
@@ -83,6 +85,18 @@ class RootDisks(object):
         cache.ensure(sized, lambda path: self._grow_copy(base, path,
                                                          flavor_kb))
         return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
+
+    @staticmethod
+    def _fill(entry, source, limits, ensure):
+        """``ensure(entry, source, limits)``, a refused image as Nova's."""
+        try:
+            ensure(entry, source, limits)
+        except fetch.LargerThanFlavor as exc:
+            raise exception.FlavorDiskSmallerThanImage(
+                flavor_size=exc.root_disk, image_size=exc.disk_size)
+        except fetch.ImageRefused as exc:
+            raise exception.ImageUnacceptable(image_id=exc.image_id,
+                                              reason=exc.reason)
 
     def forget(self, path):
         """A cached parent disk vanished: look for its entry again."""

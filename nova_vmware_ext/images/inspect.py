@@ -147,8 +147,8 @@ def _judge_head(source, head, ended, limits):
         raise _ended_early(source, count)
     inspector = _detect(source, head)
     name = str(inspector)
-    subformat = getattr(inspector, 'vmdktype', None) if name == 'vmdk' \
-        else None
+    # The VMDK inspector names a VMDK's createType (in lower case).
+    subformat = getattr(inspector, 'vmdktype', None)
     if name not in rule.formats or subformat != rule.subformat:
         found = '%s (%s)' % (name, subformat) if subformat else name
         raise ImageRefused(source.image_id, 'labelled %s, which must be %s, '
@@ -226,16 +226,19 @@ def _check_size(source, rule, verdict, limits):
         if size <= 0:
             raise ImageRefused(image_id, 'its %s header declares no '
                                'capacity' % verdict.format)
+        # The larger of what the bytes and Glance say (Nova's API checks the
+        # flavor against Glance's alone).
+        largest = max(size, source.virtual_size or 0)
+        if largest > MAX_DISK_BYTES:
+            raise ImageRefused(image_id, 'its disk of %d bytes is larger '
+                               'than vSphere\'s largest (%d bytes)' % (
+                                   largest, MAX_DISK_BYTES))
+        if limits.root_disk and largest > limits.root_disk:
+            raise LargerThanFlavor(image_id, largest, limits.root_disk)
         if source.virtual_size and source.virtual_size != size:
             raise ImageRefused(image_id, 'its bytes describe a disk of %d '
                                'bytes, Glance says %d' % (
                                    size, source.virtual_size))
-        if size > MAX_DISK_BYTES:
-            raise ImageRefused(image_id, 'its disk of %d bytes is larger '
-                               'than vSphere\'s largest (%d bytes)' % (
-                                   size, MAX_DISK_BYTES))
-        if limits.root_disk and size > limits.root_disk:
-            raise LargerThanFlavor(image_id, size, limits.root_disk)
     needed = max(size, source.size) if rule.is_disk else source.size
     if limits.datastore_free is not None and needed > limits.datastore_free:
         raise ImageRefused(image_id, 'it needs %d bytes, the datastore has '

@@ -2,113 +2,40 @@
 
 import dataclasses
 import os
-import shutil
-import struct
-import subprocess
-import tempfile
 from typing import Optional
 
 from oslo_vmware import exceptions as vexc
 import testtools
 
 from nova_vmware_ext.images import inspect
+from tests import image_files
 
 MiB = 1024 * 1024
 GLANCE_CHUNK = 64 * 1024
-
-
-def _run(*argv):
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-
-
-def _mbr(gpt=False):
-    """512 bytes of an MBR with one partition (the protective one of a GPT
-    disk when ``gpt``)."""
-    if gpt:
-        entry = struct.pack('<B3BB3BII', 0, 0, 2, 0, 0xEE, 0xFF, 0xFF, 0xFF,
-                            1, 8191)
-    else:
-        entry = struct.pack('<B3BB3BII', 0x80, 0, 33, 0, 0x83, 0, 0, 0,
-                            2048, 6144)
-    return b'\0' * 446 + entry + b'\0' * 48 + b'\x55\xaa'
+RANDOM = os.urandom(MiB)
 
 
 class Images(object):
-    """Real images of every kind, made once per test run."""
-
-    _made = None
-
-    @classmethod
-    def get(cls):
-        if cls._made is None:
-            cls._made = cls._make()
-        return cls._made
+    """Real images of every kind, by name."""
 
     @staticmethod
-    def _make():
-        tmp = tempfile.mkdtemp(prefix='inspect-test-')
-        try:
-            raw = os.path.join(tmp, 'disk.raw')
-            with open(raw, 'wb') as f:
-                f.truncate(4 * MiB)
-                f.write(os.urandom(MiB))
-            made = {}
-            for name, argv in (
-                    ('streamOptimized', ['convert', '-f', 'raw', '-O', 'vmdk',
-                                         '-o', 'subformat=streamOptimized']),
-                    ('sparse', ['convert', '-f', 'raw', '-O', 'vmdk', '-o',
-                                'subformat=monolithicSparse']),
-                    ('qcow2', ['convert', '-f', 'raw', '-O', 'qcow2']),
-                    ('vhd', ['convert', '-f', 'raw', '-O', 'vpc']),
-                    ('vhdx', ['convert', '-f', 'raw', '-O', 'vhdx']),
-                    ('vdi', ['convert', '-f', 'raw', '-O', 'vdi'])):
-                out = os.path.join(tmp, name)
-                _run('qemu-img', *argv, raw, out)
-                with open(out, 'rb') as f:
-                    made[name] = f.read()
-            iso_dir = os.path.join(tmp, 'iso')
-            os.mkdir(iso_dir)
-            with open(os.path.join(iso_dir, 'README'), 'w') as f:
-                f.write('an ISO image\n')
-            iso = os.path.join(tmp, 'image.iso')
-            _run('genisoimage', '-quiet', '-o', iso, iso_dir)
-            with open(iso, 'rb') as f:
-                made['iso'] = f.read()
-        finally:
-            shutil.rmtree(tmp)
-        made['raw'] = os.urandom(MiB)
-        made['mbr'] = _mbr() + b'\0' * (MiB - 512)
-        made['gpt'] = _mbr(gpt=True) + b'\0' * (MiB - 512)
-        made['huge'] = huge_capacity(made['streamOptimized'])
-        made['passwd'] = extent_at(made['sparse'], '/etc/passwd')
-        return made
-
-
-def huge_capacity(vmdk, sectors=2 ** 40):
-    """The VMDK with its header's capacity (offset 12) set to ``sectors``."""
-    return vmdk[:12] + struct.pack('<Q', sectors) + vmdk[20:]
-
-
-def with_footer(vmdk, end_of_stream=b'\0' * 512):
-    """The streamOptimized VMDK with its grain directory offset in a footer
-    (header says GD_AT_END), as VMware's tools write it."""
-    header = vmdk[:512]
-    at_end = header[:56] + b'\xff' * 8 + header[64:]
-    marker = struct.pack('<QII496s', 1, 0, 3, b'\0' * 496)
-    return at_end + vmdk[512:-1536] + marker + header + end_of_stream
-
-
-def extent_at(vmdk, filename):
-    """The sparse VMDK with its descriptor's extent naming ``filename``."""
-    text = vmdk[512:vmdk.index(b'\0', 512)]  # the null-padded descriptor
-    start = text.index(b'RW ')
-    first = text.index(b'"', start)
-    last = text.index(b'"', first + 1)
-    new = (text[:first + 1] + filename.encode() + text[last:]).ljust(
-        len(text), b'\0')
-    assert vmdk[512 + len(text):512 + len(new)].strip(b'\0') == b''
-    return vmdk[:512] + new + vmdk[512 + len(new):]
+    def get():
+        return {
+            'streamOptimized': image_files.stream_optimized(),
+            'sparse': image_files.monolithic_sparse(),
+            'qcow2': image_files.qemu_image('qcow2'),
+            'vhd': image_files.qemu_image('vpc'),
+            'vhdx': image_files.qemu_image('vhdx'),
+            'vdi': image_files.qemu_image('vdi'),
+            'iso': image_files.iso_image(),
+            'raw': RANDOM,
+            'mbr': image_files.mbr_disk(),
+            'gpt': image_files.mbr_disk(gpt=True),
+            'huge': image_files.with_capacity(
+                image_files.stream_optimized(), 2 ** 40),
+            'passwd': image_files.with_extent(
+                image_files.monolithic_sparse(), '/etc/passwd'),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,18 +165,18 @@ class SafetyTest(testtools.TestCase):
         # Longer than the head, so that its footer comes after it.
         data = self.images['streamOptimized']
         data = data[:-1536] + b'\0' * (3 * MiB) + data[-1536:]
-        self.assertEqual(len(data), consume(judge(with_footer(data),
-                                                  'streamOptimized')))
-        broken = with_footer(data, end_of_stream=b'\x01' * 512)
+        good = image_files.with_footer(data)
+        self.assertEqual(len(data), consume(judge(good, 'streamOptimized')))
+        broken = image_files.with_footer(data, end_of_stream=b'\x01' * 512)
         stream = judge(broken, 'streamOptimized')  # the head passes
         exc = self.assertRaises(inspect.ImageRefused, consume, stream)
         self.assertIn('footer: End-of-stream marker is invalid', str(exc))
 
     def test_footer_of_a_small_image_is_checked_with_its_head(self):
         data = self.images['streamOptimized']
-        self.assertEqual(len(data), consume(judge(with_footer(data),
-                                                  'streamOptimized')))
-        broken = with_footer(data, end_of_stream=b'\x01' * 512)
+        good = image_files.with_footer(data)
+        self.assertEqual(len(data), consume(judge(good, 'streamOptimized')))
+        broken = image_files.with_footer(data, end_of_stream=b'\x01' * 512)
         exc = self.assertRaises(inspect.ImageRefused, judge, broken,
                                 'streamOptimized')
         self.assertIn('footer: End-of-stream marker is invalid', str(exc))
