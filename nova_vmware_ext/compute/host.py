@@ -105,11 +105,12 @@ class Host(object):
                                             self.instances, inventory)
         self.cache = image_cache.ImageCache(
             session, self.waiter, self.http, inventory, self.cache_folder,
-            fetch_timeout=self.conf.vmware_ext.image_fetch_timeout)
+            fetch_timeout=self.conf.vmware_ext.image_fetch_timeout,
+            owner=self.conf.host)
         self.fetcher = fetch.Fetcher(session, self.waiter, self.http,
                                      inventory, self.cache)
         self.folders = folders.ProjectFolders(session, inventory)
-        self.aging = aging.CacheAging(self)
+        self.aging = aging.CacheAging(self.cache, inventory, session)
         self.spawner = spawn.SpawnOps(self)
         self._register_extension()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
@@ -167,8 +168,10 @@ class Host(object):
     @property
     def cache_folder(self):
         """Image cache folder name on each datastore (as in-tree)."""
-        return '%s%s' % (self.conf.vmware.cache_prefix or '',
-                         self.conf.image_cache.subdirectory_name)
+        return image_cache.cache_folder_name(
+            self.conf.image_cache.subdirectory_name,
+            self.conf.vmware.cache_prefix, self.conf.my_ip,
+            self.conf.image_cache.remove_unused_base_images)
 
     def disconnect(self):
         if self.session is None:

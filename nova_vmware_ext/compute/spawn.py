@@ -167,7 +167,7 @@ class SpawnOps(object):
                 'move of %s into the image cache' % staged)
             self._capacities[sized] = size_kb * units.Ki
         finally:
-            self.host.cache.delete(temp)
+            self.host.cache.discard(temp)
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

@@ -96,7 +96,7 @@ class Fetcher(object):
                 LOG.info('%s: the vCenter session expired during the '
                          'transfer (%s); starting it again', entry, exc)
             finally:
-                self.cache.delete(temp)
+                self.cache.discard(temp)
 
     def fill_iso(self, source, entry):
         def write(temp):
