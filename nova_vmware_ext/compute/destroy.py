@@ -17,11 +17,12 @@ LOG = logging.getLogger(__name__)
 
 class DestroyOps(object):
 
-    def __init__(self, session, waiter, instances, inventory):
-        self.session = session
+    def __init__(self, waiter, instances, files):
+        """:param files: vsphere.files.FileManager of the cluster's
+        datacenter."""
         self.waiter = waiter
         self.instances = instances
-        self.inventory = inventory
+        self.files = files
 
     def destroy(self, instance, destroy_disks=True):
         if self.instances.find(instance.uuid) is None:
@@ -58,12 +59,8 @@ class DestroyOps(object):
             instance=instance)
 
     def _delete_folder(self, folder, instance):
-        manager = vfiles.FileManager(self.session, self.waiter,
-                                     self.inventory.get().datacenter)
         try:
-            manager.delete(folder)
-        except vexc.FileNotFoundException:
-            pass
+            self.files.delete(folder, missing_ok=True)
         except vexc.VimException as exc:
             LOG.warning('Could not delete the instance folder %(folder)s: '
                         '%(err)s', {'folder': folder, 'err': exc},

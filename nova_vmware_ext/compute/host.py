@@ -20,12 +20,15 @@ from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
+from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
+from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import faults
+from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
@@ -66,7 +69,11 @@ def session_from_conf(conf=CONF):
 
 
 class Host(object):
-    """The vCenter connection and cluster behind this nova-compute."""
+    """The vCenter connection and cluster behind this nova-compute.
+
+    The composition root: ``connect()`` logs in and builds each operation
+    object with exactly the collaborators it uses.
+    """
 
     def __init__(self, conf=CONF):
         self.conf = conf
@@ -74,7 +81,6 @@ class Host(object):
         self.waiter = None
         self.inventory = None
         self.nodename = None
-        self._datastore_free = {}
 
     def connect(self):
         """Log in, resolve the cluster and its datastores; fail loudly."""
@@ -97,46 +103,37 @@ class Host(object):
         self.inventory = inventory
         self.nodename = '%s.%s' % (cluster.cluster._moId,
                                    session.content.about.instanceUuid)
-        self.http = transfer.HttpClient(session)
-        self.instances = vinstances.Instances(
-            session, inventory, self.waiter, self.conf.vmware_ext.page_size)
-        self.power = power.PowerOps(session, self.waiter, self.instances)
-        self.destroyer = destroy.DestroyOps(session, self.waiter,
-                                            self.instances, inventory)
-        self.cache = image_cache.ImageCache(
-            session, self.waiter, self.http, inventory, self.cache_folder,
-            fetch_timeout=self.conf.vmware_ext.image_fetch_timeout,
-            owner=self.conf.host)
-        self.fetcher = fetch.Fetcher(session, self.waiter, self.http,
-                                     inventory, self.cache)
-        self.folders = folders.ProjectFolders(session, inventory)
-        self.aging = aging.CacheAging(self.cache, inventory, session)
-        self.spawner = spawn.SpawnOps(self)
+        self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
+    def _build(self, session, waiter, inventory, datacenter):
+        ext, vmware = self.conf.vmware_ext, self.conf.vmware
+        http = transfer.HttpClient(session)
+        files = vfiles.FileManager(session, waiter, datacenter)
+        disks = vdisks.VirtualDisks(session, waiter, datacenter)
+        self.resources = resources.ClusterResources(session, inventory)
+        self.instances = vinstances.Instances(session, inventory, waiter,
+                                              ext.page_size)
+        self.power = power.PowerOps(waiter, self.instances)
+        self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
+        self.cache = image_cache.ImageCache(
+            session, waiter, http, inventory, self.cache_folder,
+            fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host)
+        self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
+                                     self.cache, files, disks)
+        self.aging = aging.CacheAging(self.cache, inventory, session)
+        self.spawner = spawn.SpawnOps(
+            session, waiter, inventory, self.resources,
+            folders.ProjectFolders(session, inventory), self.instances,
+            root_disks.RootDisks(self.cache, self.fetcher, files, disks,
+                                 use_linked_clone=vmware.use_linked_clone),
+            files, http, integration_bridge=vmware.integration_bridge)
+
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
-        capacity = self.inventory.call(lambda inv: resources.read_capacity(
-            self.session, inv.cluster, self.inventory.datastore_regex))
-        self._datastore_free = dict(capacity.datastore_free)
-        known = {ds.name for ds in self.inventory.get().usable_datastores(
-            self.inventory.datastore_regex)}
-        if known != set(self._datastore_free):
-            # Datastores came or went (or changed state): pick among the
-            # current ones from now on.
-            LOG.info('Datastores of cluster %(cluster)s changed (%(old)s -> '
-                     '%(new)s): resolving the inventory again', {
-                         'cluster': self.inventory.cluster_name,
-                         'old': ', '.join(sorted(known)),
-                         'new': ', '.join(sorted(self._datastore_free))})
-            self.inventory.refresh()
-        return capacity
-
-    def datastore_free(self):
-        """{datastore name: free bytes} from the last capacity snapshot."""
-        return dict(self._datastore_free)
+        return self.resources.capacity()
 
     def _register_extension(self):
         """Register the extension our VMs name in config.managedBy."""

@@ -17,8 +17,7 @@ _TOOLS_RUNNING = 'guestToolsRunning'
 
 class PowerOps(object):
 
-    def __init__(self, session, waiter, instances):
-        self.session = session
+    def __init__(self, waiter, instances):
         self.waiter = waiter
         self.instances = instances
 

@@ -14,6 +14,7 @@ from nova import conf as nova_conf
 from nova.compute import utils as compute_utils
 from nova.objects import fields
 import os_resource_classes as orc
+from oslo_log import log as logging
 from oslo_utils import units
 from pyVmomi import vim
 
@@ -21,6 +22,7 @@ from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import props
 
 CONF = nova_conf.CONF
+LOG = logging.getLogger(__name__)
 
 HYPERVISOR_TYPE = 'VMware vCenter Server'
 
@@ -94,6 +96,40 @@ def read_capacity(session, cluster, datastore_regex=None):
                            disk_gb_free=free, max_free_disk_gb=max_free,
                            hosts=host_count,
                            datastore_free=tuple(datastore_free))
+
+
+class ClusterResources(object):
+    """The cluster's capacity, and the datastore a new disk goes to."""
+
+    def __init__(self, session, inventory):
+        self.session = session
+        self.inventory = inventory
+        self._datastore_free = {}
+
+    def capacity(self):
+        """A fresh snapshot of the cluster's usable capacity."""
+        regex = self.inventory.datastore_regex
+        capacity = self.inventory.call(lambda inv: read_capacity(
+            self.session, inv.cluster, regex))
+        self._datastore_free = dict(capacity.datastore_free)
+        known = {ds.name for ds in
+                 self.inventory.get().usable_datastores(regex)}
+        if known != set(self._datastore_free):
+            # Datastores came or went (or changed state): pick among the
+            # current ones from now on.
+            LOG.info('Datastores of cluster %(cluster)s changed (%(old)s -> '
+                     '%(new)s): resolving the inventory again', {
+                         'cluster': self.inventory.cluster_name,
+                         'old': ', '.join(sorted(known)),
+                         'new': ', '.join(sorted(self._datastore_free))})
+            self.inventory.refresh()
+        return capacity
+
+    def pick_datastore(self):
+        """The usable datastore with the most free space (last snapshot)."""
+        free = self._datastore_free
+        return max(self.inventory.datastores(),
+                   key=lambda ds: free.get(ds.name, ds.free_space))
 
 
 def available_resource(capacity, nodename, about):

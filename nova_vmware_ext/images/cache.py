@@ -267,9 +267,6 @@ class ImageCache(object):
         return vfiles.FileManager(self.session, self.waiter,
                                   self.inventory.get().datacenter)
 
-    # images/fetch.py still makes its temporary folders through this.
-    _file_manager = _files
-
     def _datastore_ref(self, name):
         for datastore in self.inventory.get().datastores:
             if datastore.name == name:

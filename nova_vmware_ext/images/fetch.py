@@ -59,12 +59,15 @@ def _peek(chunks):
 class Fetcher(object):
     """Writes images into cache entries of one datastore."""
 
-    def __init__(self, session, waiter, http, inventory, cache):
+    def __init__(self, session, waiter, http, inventory, cache, files,
+                 disks):
         self.session = session
         self.waiter = waiter
         self.http = http
         self.inventory = inventory
         self.cache = cache
+        self.files = files  # vsphere.files.FileManager
+        self.disks = disks  # vsphere.disks.VirtualDisks
         # Virtual size (bytes) of cache entries: recorded here from a sparse
         # header while filling, and by spawns for what they learn or grow,
         # so that sizing a root disk needs no second look at the image.
@@ -73,9 +76,6 @@ class Fetcher(object):
     def _url(self, path):
         return path.http_url(self.session.host, self.session.port,
                              self.inventory.get().datacenter_path)
-
-    def _disk_manager(self):
-        return self.session.content.virtualDiskManager
 
     def _in_temp(self, entry, write):
         """Run ``write(temp folder)``; always remove the temp folder.
@@ -101,7 +101,7 @@ class Fetcher(object):
     def fill_iso(self, source, entry):
         def write(temp):
             staged = temp.join(entry.basename)
-            self.cache._file_manager().make_directory(temp)
+            self.files.make_directory(temp)
             self.http.put(self._url(staged), source.chunks(), source.size,
                           'upload of image %s' % source.image_id)
             self.cache.move_into_place(staged, entry)
@@ -113,10 +113,7 @@ class Fetcher(object):
         self._in_temp(entry, lambda temp: fill(source, entry, temp))
 
     def _move_disk(self, staged, entry):
-        dc = self.inventory.get().datacenter
-        task = self._disk_manager().MoveVirtualDisk_Task(
-            str(staged), dc, str(entry), dc, False)
-        self.waiter.wait(task, 'move of %s into the image cache' % staged)
+        self.disks.move(staged, entry)
 
     def _flat(self, source, entry, temp):
         """Descriptor by CreateVirtualDisk, then the flat extent by HTTP."""
@@ -125,15 +122,11 @@ class Fetcher(object):
                 'image %s: a flat VMDK is a whole number of 512-byte '
                 'sectors; %d bytes is not' % (source.image_id, source.size))
         staged = temp.join(entry.basename)
-        self.cache._file_manager().make_directory(temp)
-        dc = self.inventory.get().datacenter
-        spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
-            adapterType=_disk_adapter(source.adapter_type),
-            diskType='thin' if source.disk_type == 'thin' else 'preallocated',
-            capacityKb=max(source.size // units.Ki, 1))
-        task = self._disk_manager().CreateVirtualDisk_Task(
-            str(staged), dc, spec)
-        self.waiter.wait(task, 'descriptor of image %s' % source.image_id)
+        self.files.make_directory(temp)
+        self.disks.create(
+            staged, max(source.size // units.Ki, 1),
+            disk_type='thin' if source.disk_type == 'thin' else 'preallocated',
+            adapter=source.adapter_type)
         flat = temp.join(entry.basename[:-len('.vmdk')] + '-flat.vmdk')
         self.http.put(self._url(flat), source.chunks(), source.size,
                       'upload of image %s' % source.image_id)
@@ -142,7 +135,7 @@ class Fetcher(object):
     def _sparse(self, source, entry, temp):
         """Upload the sparse file, let vCenter copy it into a regular disk."""
         sparse = temp.join('%s-sparse.vmdk' % source.image_id)
-        self.cache._file_manager().make_directory(temp)
+        self.files.make_directory(temp)
         head, chunks = _peek(source.chunks())
         capacity = sparse_capacity(head)
         if capacity is None:
@@ -152,11 +145,7 @@ class Fetcher(object):
         self.http.put(self._url(sparse), chunks, source.size,
                       'upload of image %s' % source.image_id)
         staged = temp.join(entry.basename)
-        dc = self.inventory.get().datacenter
-        task = self._disk_manager().CopyVirtualDisk_Task(
-            str(sparse), dc, str(staged), dc, None, False)
-        self.waiter.wait(task, 'conversion of sparse image %s'
-                         % source.image_id)
+        self.disks.copy(sparse, staged)
         self._move_disk(staged, entry)
         self.capacities[entry] = capacity
 
@@ -183,12 +172,6 @@ class Fetcher(object):
             raise
         self._move_disk(staged, entry)
         self.capacities[entry] = capacity
-
-
-def _disk_adapter(adapter_type):
-    # VirtualDiskManager speaks another dialect than device classes.
-    return {'lsiLogicsas': 'lsiLogic', 'paraVirtual': 'lsiLogic',
-            'sata': 'lsiLogic'}.get(adapter_type, adapter_type or 'lsiLogic')
 
 
 def _import_spec(name, folder, disk_path, capacity, adapter_type):

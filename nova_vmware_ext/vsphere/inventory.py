@@ -26,7 +26,9 @@ class InventoryError(vexc.VMwareDriverException):
 
 
 @dataclasses.dataclass(frozen=True)
-class Host(object):
+class HostSystem(object):
+    """An ESXi host of the cluster."""
+
     ref: object
     name: str
     connection_state: str
@@ -198,10 +200,11 @@ def resolve(session, cluster_name):
     for item in details:
         ref = item['obj']
         if isinstance(ref, vim.HostSystem):
-            hosts.append(Host(ref, item.get('name'),
-                              str(item.get('runtime.connectionState')),
-                              bool(item.get('runtime.inMaintenanceMode')),
-                              item.get('summary.hardware')))
+            hosts.append(HostSystem(
+                ref, item.get('name'),
+                str(item.get('runtime.connectionState')),
+                bool(item.get('runtime.inMaintenanceMode')),
+                item.get('summary.hardware')))
         elif isinstance(ref, vim.Datastore):
             datastores.append(datastore_from_summary(ref, item['summary']))
         else:

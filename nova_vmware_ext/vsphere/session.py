@@ -146,7 +146,7 @@ class _Door(SoapAdapter.StubAdapterBase):
         attempt = 0
         relogged = False
         while True:
-            generation = session._generation
+            generation = session.generation
             session.calls.record(method, login=logging_in)
             try:
                 status, obj = self.soap.InvokeMethod(mo, info, args, self)
@@ -183,7 +183,7 @@ class _Door(SoapAdapter.StubAdapterBase):
                     and not logging_in and not relogged):
                 LOG.info('vCenter %s session expired during %s; logging in '
                          'again', session.endpoint, method)
-                session._relogin(generation)
+                session.relogin(generation)
                 relogged = True
                 continue
             if status == 200:  # still unauthenticated after a new login
@@ -307,8 +307,21 @@ class Session(object):
                  self.endpoint, self.content.about.fullName,
                  self.content.about.apiVersion, self.username)
 
-    def _relogin(self, seen_generation):
-        """Log in again unless another thread already did since we failed."""
+    @property
+    def generation(self):
+        """How many times this session has logged in.
+
+        A change means the vCenter session was replaced: what belonged to the
+        old one (property collectors, filters, HTTP cookies) is gone.
+        """
+        return self._generation
+
+    def relogin(self, seen_generation):
+        """Log in again, unless someone did since ``seen_generation``.
+
+        ``seen_generation`` is the ``generation`` read before the request
+        that vCenter rejected: threads that fail together log in once.
+        """
         with self._login_lock:
             if self._generation != seen_generation:
                 return
@@ -320,6 +333,9 @@ class Session(object):
             self._login()
             if old_key and old_key != self.session_key:
                 self._terminate(old_key)
+
+    # Callers not moved to relogin() yet (vsphere/transfer.py).
+    _relogin = relogin
 
     def _terminate(self, key):
         """End a session we no longer use, if vCenter still has it."""

@@ -94,7 +94,7 @@ class _TaskStream(object):
 
     def _ensure(self):
         """(Re)create the collector and filter; called by the leader."""
-        generation = self.session._generation
+        generation = self.session.generation
         if self._collector is not None and self._generation == generation:
             return self._collector
         content = self.session.content
@@ -168,7 +168,7 @@ class _TaskStream(object):
                 vexc.NotAuthenticatedException):
             # The session was renewed under us: its collectors are gone.
             # Start over; the new snapshot still lists the tasks.
-            if self._generation == self.session._generation:
+            if self._generation == self.session.generation:
                 raise
             reset = True
         finally:
@@ -331,7 +331,7 @@ class TaskWaiter(object):
             self._give_back(generation, collector, healthy)
 
     def _borrow(self):
-        generation = self.session._generation
+        generation = self.session.generation
         with self._lock:
             while self._idle:
                 gen, collector = self._idle.pop()
@@ -341,7 +341,7 @@ class TaskWaiter(object):
         return generation, main.CreatePropertyCollector()
 
     def _give_back(self, generation, collector, healthy):
-        if healthy and generation == self.session._generation:
+        if healthy and generation == self.session.generation:
             with self._lock:
                 self._idle.append((generation, collector))
             return

@@ -5,7 +5,9 @@ certificate failures and the backoff schedule, against a scripted SOAP stub.
 """
 
 import http.client
+import logging
 import ssl
+import threading
 import types
 
 import fixtures
@@ -45,6 +47,23 @@ class ScriptedStub(object):
         self.session_id = session_id
 
 
+class ExpiredTogetherStub(ScriptedStub):
+    """Rejects the first call of each thread, once all threads made one."""
+
+    def __init__(self, barrier):
+        super().__init__()
+        self.barrier = barrier
+        self.rejected = threading.local()
+
+    def InvokeMethod(self, mo, info, args, outer):
+        self.calls.append(info.wsdlName)
+        if getattr(self.rejected, 'done', False):
+            return 200, 'ok'
+        self.rejected.done = True
+        self.barrier.wait()  # every thread has read the old generation
+        return 500, vim.fault.NotAuthenticated()
+
+
 def _method(name):
     return types.SimpleNamespace(wsdlName=name)
 
@@ -62,7 +81,7 @@ class DoorTest(testtools.TestCase):
 
         def fake_login():
             self.logins += 1
-            self.session._generation += 1
+            self.session._generation += 1  # what a real login does
             self.session._door.soap.session_id = 'session-%d' % self.logins
         self.session._login = fake_login
         self.vm = vim.VirtualMachine('vm-42')
@@ -147,10 +166,32 @@ class DoorTest(testtools.TestCase):
         self.assertEqual(1, self.logins)
 
     def test_concurrent_expiry_logs_in_once(self):
-        door, stub = self._door((200, 'ok'))
-        generation = self.session._generation
-        self.session._relogin(generation)
-        self.session._relogin(generation)  # a second thread that also failed
+        # Two threads whose calls vCenter rejects together: the one that
+        # logs in first renews the session, the other only sends again.
+        door, stub = self._door()
+        stub = ExpiredTogetherStub(threading.Barrier(2, timeout=10))
+        door.soap = stub
+        results = []
+
+        def call():
+            results.append(door.InvokeMethod(
+                self.vm, _method('PowerOffVM_Task'), ()))
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        self.assertEqual(['ok', 'ok'], results)
+        self.assertEqual(1, self.logins)
+        self.assertEqual(1, self.session.generation)
+        self.assertEqual(4, len(stub.calls))  # each: rejected, then sent
+
+    def test_relogin_of_an_old_generation_does_nothing(self):
+        door, stub = self._door()
+        generation = self.session.generation
+        self.session.relogin(generation)
+        self.assertEqual(generation + 1, self.session.generation)
+        self.session.relogin(generation)  # somebody already logged in
         self.assertEqual(1, self.logins)
 
     def test_faults_are_translated_with_context(self):
@@ -212,7 +253,50 @@ class SessionSettingsTest(testtools.TestCase):
     def test_password_not_in_repr(self):
         session = vsession.Session('vc', 'admin', 'Sup3rS3cret')
         self.assertNotIn('Sup3rS3cret', repr(session))
-        self.assertNotIn('Sup3rS3cret', str(vars(session).keys()))
+        self.assertNotIn('Sup3rS3cret', str(session))
+
+
+class SecretsTest(testtools.TestCase):
+    """The password appears in no log line and no error, whatever happens."""
+
+    PASSWORD = 'Sup3rS3cret'
+
+    def setUp(self):
+        super().setUp()
+        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+        self.session = vsession.Session('vc.example', 'admin', self.PASSWORD,
+                                        insecure=True)
+        self.stub = ScriptedStub()
+        self.session._door = vsession._Door(self.session, self.stub)
+
+    def _content(self):
+        return vim.ServiceInstanceContent(
+            sessionManager=vim.SessionManager('SessionManager',
+                                              self.session._door),
+            about=vim.AboutInfo(fullName='VMware vCenter Server 8.0.3',
+                                apiVersion='8.0.3.0'))
+
+    def test_rejected_login(self):
+        self.stub.outcomes = [(200, self._content()),
+                              (500, vim.fault.InvalidLogin())]
+        exc = self.assertRaises(vexc.VimFaultException, self.session.login)
+        self.assertIn("user 'admin'", str(exc))
+        self.assertEqual(['RetrieveServiceContent', 'Login'], self.stub.calls)
+        self.assertIn('TLS verification of vCenter', self.logs.output)
+        self.assertNotIn(self.PASSWORD, str(exc))
+        self.assertNotIn(self.PASSWORD, repr(exc))
+        self.assertNotIn(self.PASSWORD, self.logs.output)
+
+    def test_login_and_relogin(self):
+        self.stub.outcomes = [(200, self._content()), (200, None),
+                              (200, None), (200, None)]
+        self.session.login()
+        self.session.relogin(self.session.generation)
+        self.assertEqual(['RetrieveServiceContent', 'Login', 'Login',
+                          'TerminateSession'], self.stub.calls)
+        self.assertEqual(2, self.logs.output.count('Logged in to vCenter'))
+        self.assertNotIn(self.PASSWORD, self.logs.output)
+        self.assertNotIn(self.PASSWORD, repr(self.session))
 
 
 class TaskStreamMemoryTest(testtools.TestCase):

@@ -1,0 +1,144 @@
+"""Root disks from the image cache: linked clones, sized entries, full copies.
+
+The image goes into the datastore's cache once (shared by every compute);
+a root disk is then a child of the cached disk, of a cached copy grown to
+the flavor's size, or a full copy in the instance's folder when linked
+clones are off.
+"""
+
+from nova import exception
+from oslo_utils import units
+from oslo_vmware import exceptions as vexc
+
+from nova_vmware_ext.compute import image_meta as vimage
+from nova_vmware_ext.compute import specs
+from nova_vmware_ext.images import fetch
+from nova_vmware_ext.vsphere import files as vfiles
+
+# Images whose file size is not their disk's size.
+_SPARSE_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED, vimage.DISK_TYPE_SPARSE)
+
+
+class RootDisks(object):
+    """Prepares root disks in the image cache of a datastore.
+
+    :param cache: images.cache.ImageCache, the cache layout and fill lock.
+    :param fetcher: images.fetch.Fetcher, which fills cache entries.
+    :param files: vsphere.files.FileManager of the cluster's datacenter.
+    :param disks: vsphere.disks.VirtualDisks of the cluster's datacenter.
+    :param use_linked_clone: ``[vmware] use_linked_clone``, the default when
+        the image does not say.
+    """
+
+    def __init__(self, cache, fetcher, files, disks, use_linked_clone=True):
+        self.cache = cache
+        self.fetcher = fetcher
+        self.files = files
+        self.disks = disks
+        self.use_linked_clone = use_linked_clone
+
+    @property
+    def _capacities(self):
+        """Virtual sizes (bytes) of cache entries, as the fetcher records
+        them when it fills an entry and as spawns learn them."""
+        return self.fetcher.capacities
+
+    def prepare(self, instance, image, source, datastore):
+        """(RootDisk, [CD-ROM ISO paths]) after filling the cache.
+
+        :param source: images.fetch.ImageSource of the image's bytes.
+        """
+        cache, fetcher = self.cache, self.fetcher
+        if image.is_iso:
+            iso = cache.iso_path(datastore.name, image.image_id)
+            cache.ensure(iso, lambda path: fetcher.fill_iso(source, path))
+            return specs.RootDisk.blank(), [iso]
+        if image.needs_conversion:
+            raise exception.ImageUnacceptable(
+                image_id=image.image_id,
+                reason='disk_format %s must be converted to VMDK, which '
+                       'this driver does not do yet; upload a VMDK'
+                       % image.disk_format)
+        base = cache.disk_path(datastore.name, image.image_id)
+        cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
+        image_kb = self._image_kb(image, source, base)
+        flavor_kb = instance.flavor.root_gb * units.Mi
+        if flavor_kb and flavor_kb < image_kb:
+            raise exception.FlavorDiskSmallerThanImage(
+                flavor_size=flavor_kb * units.Ki,
+                image_size=image_kb * units.Ki)
+        linked = image.linked_clone
+        if linked is None:
+            linked = self.use_linked_clone
+        if not linked:
+            return specs.RootDisk.existing(self._copy_root(
+                instance, base, datastore, max(flavor_kb, image_kb))), []
+        if not flavor_kb or flavor_kb == image_kb:
+            return specs.RootDisk.linked_clone(base,
+                                               parent_size_kb=image_kb), []
+        # A child disk is as large as its parent: grow a copy of the image
+        # to the flavor once, in the cache, for every instance of that size.
+        sized = cache.sized_path(datastore.name, image.image_id,
+                                 instance.flavor.root_gb)
+        cache.ensure(sized, lambda path: self._grow_copy(base, path,
+                                                         flavor_kb))
+        return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
+
+    def forget(self, path):
+        """A cached parent disk vanished: look for its entry again."""
+        self.cache.forget(path)
+
+    def _image_kb(self, image, source, entry):
+        """Virtual size of the image's disk in KB."""
+        if image.virtual_size:
+            return max(image.virtual_size // units.Ki, 1)
+        known = self._capacities.get(entry)
+        if not known and image.disk_type in _SPARSE_TYPES:
+            # Glance did not record the virtual size, and the file holds
+            # only the disk's allocated grains: its header has the size.
+            known = self._sparse_capacity(source)
+            if known:
+                self._capacities[entry] = known
+        return max((known or image.size) // units.Ki, 1)
+
+    @staticmethod
+    def _sparse_capacity(source):
+        """Virtual size in bytes from the image's sparse VMDK header."""
+        chunks = iter(source.chunks())
+        head = b''
+        try:
+            for chunk in chunks:
+                head += chunk
+                if len(head) >= 512:
+                    break
+        finally:
+            close = getattr(chunks, 'close', None)
+            if close is not None:
+                close()
+        return fetch.sparse_capacity(head)
+
+    def _copy_disk(self, source, target, size_kb):
+        self.disks.copy(source, target)
+        if size_kb > self._capacities.get(source, 0) // units.Ki:
+            self.disks.extend(target, size_kb)
+
+    def _grow_copy(self, base, sized, size_kb):
+        temp = self.cache.temp_folder(sized.datastore, sized.parent.basename)
+        staged = temp.join(sized.basename)
+        try:
+            self.files.make_directory(temp)
+            self._copy_disk(base, staged, size_kb)
+            self.disks.move(staged, sized)
+            self._capacities[sized] = size_kb * units.Ki
+        finally:
+            self.cache.discard(temp)
+
+    def _copy_root(self, instance, base, datastore, size_kb):
+        folder = vfiles.DatastorePath(datastore.name, instance.uuid)
+        target = folder.join('%s.vmdk' % instance.uuid)
+        try:
+            self.files.make_directory(folder)
+        except vexc.FileAlreadyExistsException:
+            pass
+        self._copy_disk(base, target, size_kb)
+        return target
