@@ -36,6 +36,19 @@ _LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template',
                _UUID_PATH]
 
 
+def vm_name(display_name, instance_uuid):
+    """The VM name the in-tree driver gives an instance, for vSphere admins.
+
+    ``<display name> (<uuid>)``, the display name cut to 41 characters so
+    that the whole stays within vSphere's 80; the UUID alone when there is
+    no display name (nova.virt.vmwareapi.vm_util._get_vm_name). Lookups
+    never use it: the UUID is in config.instanceUuid and nvp.vm-uuid.
+    """
+    if display_name:
+        return '%s (%s)' % (display_name[:41], instance_uuid[:36])
+    return instance_uuid[:36]
+
+
 def nova_uuid(item):
     """The instance UUID of a VM Nova made (ours or the in-tree
     driver's), or None for any other VM."""

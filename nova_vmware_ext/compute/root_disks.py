@@ -145,7 +145,7 @@ class RootDisks(object):
             self.disks.move(staged, sized)
             self._capacities[sized] = size_kb * units.Ki
         finally:
-            self.cache.delete(temp)
+            self.cache.discard(temp)
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

@@ -13,6 +13,7 @@ Any failure removes what this spawn created and raises a Nova exception
 naming the vSphere cause.
 """
 
+import dataclasses
 import os
 import tempfile
 
@@ -113,11 +114,13 @@ class SpawnOps(object):
                 # A port group made since we last looked?
                 resolved, networks = vnetworks.resolve(
                     self.inventory.refresh(), spec.nics)
-            spec = spec.with_networks(resolved)
-            vm_path = (folder if created.folder_made
-                       else vfiles.DatastorePath(datastore.name))
+            spec = dataclasses.replace(
+                spec.with_networks(resolved),
+                name=vinstances.vm_name(instance.display_name, instance.uuid))
+            # The VM's files are named after the instance's UUID, as
+            # in-tree ([ds] uuid/uuid.vmx), whatever the VM's name.
             config = vm_config.create_spec(
-                spec, '%s/' % vm_path if created.folder_made else vm_path,
+                spec, folder.join('%s.vmx' % instance.uuid),
                 networks=networks, managed_by=vinstances.EXTENSION_KEY)
 
             def refill():

@@ -142,16 +142,7 @@ class Fetcher(object):
                 LOG.info('%s: the vCenter session expired during the '
                          'transfer (%s); starting it again', entry, exc)
             finally:
-                self._remove(temp)
-
-    def _remove(self, temp):
-        """Remove a temporary folder; a failure is logged, never raised (it
-        would hide the fill's own error; aging removes what is left)."""
-        try:
-            self.cache.delete(temp)
-        except Exception as exc:
-            LOG.warning('Could not remove the temporary folder %s: %s',
-                        temp, exc)
+                self.cache.discard(temp)
 
     def ensure_disk(self, entry, source, limits):
         """Make sure the disk image's cache entry exists (see _ensure)."""

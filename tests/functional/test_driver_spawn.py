@@ -65,9 +65,10 @@ class SpawnTestBase(driver_base.DriverTestCase):
             name='m1.test', memory_mb=memory_mb, vcpus=vcpus,
             root_gb=root_gb, ephemeral_gb=0, swap=0, flavorid='42',
             extra_specs=extra_specs or {})
+        kwargs.setdefault('display_name', 'vm-one')
         instance = objects.Instance(
             uuid=uuidutils.generate_uuid(), project_id='p-' + 'a' * 30,
-            user_id='u1', display_name='vm-one', hostname='vm-one',
+            user_id='u1', hostname='vm-one',
             flavor=flavor, vcpus=vcpus, memory_mb=memory_mb,
             root_gb=root_gb, ephemeral_gb=0, config_drive=config_drive,
             system_metadata={}, metadata={}, image_ref='', **kwargs)
@@ -113,7 +114,10 @@ class SpawnTest(SpawnTestBase):
         self.spawn(instance, self.flat)
         vm = self.vm(instance)
         self.assertIsNotNone(vm, 'no VM with instanceUuid %s' % instance.uuid)
-        self.assertEqual(instance.uuid, vm['name'])
+        # Named for vSphere admins as in-tree; its files in the UUID folder.
+        self.assertEqual('vm-one (%s)' % instance.uuid, vm['name'])
+        self.assertRegex(vm['config.files.vmPathName'], r'^\[LocalDS_[01]\] '
+                         r'%s/%s\.vmx$' % (instance.uuid, instance.uuid))
         self.assertEqual('poweredOn', vm['runtime.powerState'])
         self.assertEqual(1, vm['config.hardware.numCPU'])
         self.assertEqual(128, vm['config.hardware.memoryMB'])
@@ -279,6 +283,24 @@ class SpawnVariantsTest(SpawnTestBase):
         names = [v['name'] for v in self.query(vim.VirtualMachine,
                                                ['name']).values()]
         self.assertFalse([n for n in names if n.startswith('tmp-')], names)
+
+    def test_vm_names_as_in_tree_files_in_the_uuid_folder(self):
+        long_name = self.make_instance(display_name='x' * 60)
+        unnamed = self.make_instance(display_name='')
+        for instance in (long_name, unnamed):
+            self.spawn(instance, self.flat)
+        vm = self.vm(long_name)
+        self.assertEqual('x' * 41 + ' (%s)' % long_name.uuid, vm['name'])
+        self.assertEqual(80, len(vm['name']))
+        self.assertEqual(unnamed.uuid, self.vm(unnamed)['name'])
+        vmx = vm['config.files.vmPathName']
+        self.assertTrue(vmx.split('] ', 1)[1].startswith(long_name.uuid + '/'),
+                        vmx)
+        # Found by UUID whatever the name, and destroyed with its folder.
+        self.assertTrue(self.driver.instance_exists(long_name))
+        self.driver.destroy(self.context, long_name, [])
+        self.assertIsNone(self.vm(long_name))
+        self.assertIsNone(self.datastore_file(vmx))
 
     def test_root_disk_grown_to_flavor_through_a_sized_cache_entry(self):
         instance = self.make_instance(root_gb=1)

@@ -104,7 +104,9 @@ class ServersTest(VcsimServersTestBase):
                          server['OS-EXT-SRV-ATTR:hypervisor_hostname'])
 
         vm = self.vms()[server['id']]
-        self.assertEqual(server['id'], vm['name'])
+        # Named as the in-tree driver names VMs.
+        self.assertEqual('%s (%s)' % (server['name'][:41], server['id']),
+                         vm['name'])
         self.assertEqual('poweredOn', vm['runtime.powerState'])
         self.assertEqual(2, vm['config.hardware.numCPU'])
         self.assertEqual(256, vm['config.hardware.memoryMB'])
