@@ -110,26 +110,10 @@ class RootDisks(object):
         if not known and image.disk_type in _SPARSE_TYPES:
             # Glance did not record the virtual size, and the file holds
             # only the disk's allocated grains: its header has the size.
-            known = self._sparse_capacity(source)
+            known = fetch.disk_size(source)
             if known:
                 self._capacities[entry] = known
         return max((known or image.size) // units.Ki, 1)
-
-    @staticmethod
-    def _sparse_capacity(source):
-        """Virtual size in bytes from the image's sparse VMDK header."""
-        chunks = iter(source.chunks())
-        head = b''
-        try:
-            for chunk in chunks:
-                head += chunk
-                if len(head) >= 512:
-                    break
-        finally:
-            close = getattr(chunks, 'close', None)
-            if close is not None:
-                close()
-        return fetch.sparse_capacity(head)
 
     def _copy_disk(self, source, target, size_kb):
         self.disks.copy(source, target)

@@ -17,7 +17,6 @@ into place last; on failure the temporary folder is removed.
 """
 
 import dataclasses
-import struct
 import time
 from typing import Callable
 from typing import Optional
@@ -37,7 +36,6 @@ ImageRefused = inspect.ImageRefused
 LargerThanFlavor = inspect.LargerThanFlavor
 Limits = inspect.Limits
 
-_SPARSE_MAGIC = b'KDMV'
 # A judged Glance stream unread for longer is opened (and judged) again.
 _IDLE_STREAM_SECONDS = 60
 
@@ -55,12 +53,12 @@ class ImageSource:
     virtual_size: Optional[int] = None  # Glance's, when it has one
 
 
-def sparse_capacity(first_chunk):
-    """Virtual size in bytes from a (stream optimized) sparse VMDK header."""
-    if len(first_chunk) < 20 or first_chunk[:4] != _SPARSE_MAGIC:
-        return None
-    sectors = struct.unpack_from('<Q', first_chunk, 12)[0]
-    return sectors * 512
+def disk_size(source):
+    """Virtual size in bytes of the image's disk, read from its first bytes
+    (judged as a fill judges them, without limits)."""
+    stream = inspect.judge(source, source.chunks(), inspect.Limits())
+    stream.close()
+    return stream.verdict.virtual_size
 
 
 class Download(object):
