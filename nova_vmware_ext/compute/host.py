@@ -127,10 +127,10 @@ class Host(object):
         self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
-            fetch_timeout=ext.image_fetch_timeout)
+            fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host)
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
-        self.aging = aging.CacheAging(session, waiter, inventory, self.cache)
+        self.aging = aging.CacheAging(self.cache, inventory, session)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources,
             folders.ProjectFolders(session, inventory), self.instances,
@@ -174,8 +174,10 @@ class Host(object):
     @property
     def cache_folder(self):
         """Image cache folder name on each datastore (as in-tree)."""
-        return '%s%s' % (self.conf.vmware.cache_prefix or '',
-                         self.conf.image_cache.subdirectory_name)
+        return image_cache.cache_folder_name(
+            self.conf.image_cache.subdirectory_name,
+            self.conf.vmware.cache_prefix, self.conf.my_ip,
+            self.conf.image_cache.remove_unused_base_images)
 
     def disconnect(self):
         if self.session is None:

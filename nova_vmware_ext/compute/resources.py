@@ -127,9 +127,11 @@ class ClusterResources(object):
 
     def pick_datastore(self):
         """The usable datastore with the most free space (last snapshot)."""
-        free = self._datastore_free
-        return max(self.inventory.datastores(),
-                   key=lambda ds: free.get(ds.name, ds.free_space))
+        return max(self.inventory.datastores(), key=self.free_space)
+
+    def free_space(self, datastore):
+        """Free bytes of a datastore (last snapshot)."""
+        return self._datastore_free.get(datastore.name, datastore.free_space)
 
 
 def available_resource(capacity, nodename, about):

@@ -13,6 +13,7 @@ from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import specs
+from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
 
 LOG = logging.getLogger(__name__)
@@ -56,15 +57,17 @@ class RootDisks(object):
         them when it fills an entry and as spawns learn them."""
         return self.fetcher.capacities
 
-    def prepare(self, instance, image, source, datastore):
+    def prepare(self, instance, image, source, datastore, limits=None):
         """(RootDisk, [CD-ROM ISO paths]) after filling the cache.
 
         :param source: images.fetch.ImageSource of the image's bytes.
+        :param limits: images.fetch.Limits the image's disk must fit.
         """
         cache, fetcher = self.cache, self.fetcher
+        limits = limits or fetch.Limits()
         if image.is_iso:
             iso = cache.iso_path(datastore.name, image.image_id)
-            cache.ensure(iso, lambda path: fetcher.fill_iso(source, path))
+            self._fill(iso, source, limits, fetcher.ensure_iso)
             return specs.RootDisk.blank(), [iso]
         if image.needs_conversion:
             raise exception.ImageUnacceptable(
@@ -76,7 +79,7 @@ class RootDisks(object):
         if image.virtual_size:  # known: refuse before filling the cache
             _check_fits(flavor_kb, image.virtual_size // units.Ki)
         base = cache.disk_path(datastore.name, image.image_id)
-        cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
+        self._fill(base, source, limits, fetcher.ensure_disk)
         image_kb = self._image_kb(image, base, datastore)
         _check_fits(flavor_kb, image_kb)
         linked = image.linked_clone
@@ -95,6 +98,18 @@ class RootDisks(object):
         cache.ensure(sized, lambda path: self._grow_copy(base, path,
                                                          flavor_kb))
         return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
+
+    @staticmethod
+    def _fill(entry, source, limits, ensure):
+        """``ensure(entry, source, limits)``, a refused image as Nova's."""
+        try:
+            ensure(entry, source, limits)
+        except fetch.LargerThanFlavor as exc:
+            raise exception.FlavorDiskSmallerThanImage(
+                flavor_size=exc.root_disk, image_size=exc.disk_size)
+        except fetch.ImageRefused as exc:
+            raise exception.ImageUnacceptable(image_id=exc.image_id,
+                                              reason=exc.reason)
 
     def forget(self, path):
         """A cached parent disk vanished: look for its entry again."""
@@ -135,16 +150,7 @@ class RootDisks(object):
             self.disks.move(staged, sized)
             self._capacities[sized] = size_kb * units.Ki
         finally:
-            self._remove_temp(temp)
-
-    def _remove_temp(self, temp):
-        """Remove a temporary folder; a failure is logged, never raised, so
-        that it cannot hide the error of the copy it cleans up after."""
-        try:
-            self.cache.delete(temp)
-        except Exception as exc:
-            LOG.warning('Could not remove the temporary folder %(temp)s: '
-                        '%(err)s', {'temp': temp, 'err': exc})
+            self.cache.discard(temp)
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

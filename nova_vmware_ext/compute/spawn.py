@@ -23,6 +23,7 @@ from nova.image import glance
 from nova.virt import configdrive
 from oslo_log import log as logging
 from oslo_utils import excutils
+from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import instances as vinstances
@@ -75,7 +76,9 @@ class SpawnOps(object):
         def chunks():
             return self.image_api.download(context, image.image_id)
         return fetch.ImageSource(image.image_id, image.size,
-                                 image.disk_type, image.adapter_type, chunks)
+                                 image.disk_type, image.adapter_type, chunks,
+                                 disk_format=image.disk_format,
+                                 virtual_size=image.virtual_size)
 
     # The operation
 
@@ -129,8 +132,11 @@ class SpawnOps(object):
         """Root disk, config drive and the VM itself; returns the VM."""
         source = self._source(context, image)
         folder = created.folder
+        limits = fetch.Limits(
+            root_disk=instance.flavor.root_gb * units.Gi,
+            datastore_free=self.resources.free_space(datastore))
         root, cdroms = self.root_disks.prepare(instance, image, source,
-                                               datastore)
+                                               datastore, limits)
         if not root.create:  # a full copy went into the folder
             created.folder_made = True
         if configdrive.required_by(instance):
@@ -153,7 +159,8 @@ class SpawnOps(object):
 
         def refill():
             self.root_disks.forget(root.parent)
-            self.root_disks.prepare(instance, image, source, datastore)
+            self.root_disks.prepare(instance, image, source, datastore,
+                                    limits)
         vm = self._create_vm(instance, config,
                              refill if root.parent is not None else None)
         created.vm = vm

@@ -1,52 +1,140 @@
 """The image cache on each datastore, shared by every compute that uses it.
 
-Layout (the in-tree driver's, so existing caches are reused):
+Layout (the in-tree driver's, so either driver reuses the other's entries):
 
     [ds] <cache folder>/<image id>/<image id>.vmdk        the image's disk
     [ds] <cache folder>/<image id>/<image id>.<GB>.vmdk   grown to a flavor
     [ds] <cache folder>/<image id>/<image id>.iso         an ISO image
+    [ds] <cache folder>/<image id>/ts-<UTC time>/         unused since then
+    [ds] <cache folder>/<image id>/fetch-lock.<entry>/    a fill under way
+    [ds] <cache folder>/<image id>/tmp-<hex>/             its temporary files
 
 An entry is written under a temporary name and moved into place when
 complete, so a visible entry is always whole. One fetch per image and
 datastore runs at a time: in this process a named lock, across computes a
-lock folder created with MakeDirectory (which fails if it exists).
+lock folder with a heartbeat (see images/lock.py). A fill removes what
+dead fills left in the image's folder; a fill that fails removes the
+image's folder if it leaves it empty.
 """
 
+import dataclasses
+import datetime
 import time
 import uuid
 
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
-from pyVmomi import vim
 
+from nova_vmware_ext.images import lock as cache_lock
+from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import files as vfiles
-from nova_vmware_ext.vsphere import props
 
 LOG = logging.getLogger(__name__)
 
-LOCK_PREFIX = 'fetch-lock'
-_WAIT_MAX_STEP = 10.0
+LOCK_PREFIX = cache_lock.PREFIX
+TEMP_PREFIX = 'tmp-'
+# The in-tree driver's "unused since" marker (nova/virt/vmwareapi/
+# imagecache.py): a folder named by the compute's UTC time.
+MARKER_PREFIX = 'ts-'
+MARKER_FORMAT = '%Y-%m-%d-%H-%M-%S'
+
+
+def cache_folder_name(subdirectory_name, cache_prefix=None, my_ip=None,
+                      aging_enabled=True):
+    """The cache folder on each datastore, by the in-tree driver's rule.
+
+    As ``VMwareVMOps._get_base_folder`` of nova/virt/vmwareapi/vmops.py:
+    ``[vmware] cache_prefix`` + ``[image_cache] subdirectory_name`` when a
+    prefix is set; else ``[DEFAULT] my_ip`` + subdirectory_name when
+    ``[image_cache] remove_unused_base_images`` is on (one folder per
+    compute); else subdirectory_name alone.
+    """
+    if cache_prefix:
+        return '%s%s' % (cache_prefix, subdirectory_name)
+    if aging_enabled:
+        return '%s%s' % (my_ip, subdirectory_name)
+    return subdirectory_name
+
+
+def marker_name(when):
+    """The in-tree ``ts-`` marker for a UTC datetime."""
+    return MARKER_PREFIX + when.strftime(MARKER_FORMAT)
+
+
+def marker_time(name):
+    """The UTC datetime of a ``ts-`` marker name, or None if it is not one."""
+    if not name.startswith(MARKER_PREFIX):
+        return None
+    try:
+        return datetime.datetime.strptime(
+            name[len(MARKER_PREFIX):], MARKER_FORMAT).replace(
+                tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolder(object):
+    """What one image's cache folder holds, sorted by what it is for."""
+
+    entries: tuple   # FileEntry of disks, extents, ISOs
+    temps: tuple     # tmp-* folders of fills
+    locks: tuple     # fetch-lock.* folders
+    markers: tuple   # ts-* markers
+
+    @classmethod
+    def of(cls, listing):
+        sorted_out = {'entries': [], 'temps': [], 'locks': [], 'markers': []}
+        for entry in listing:
+            if entry.name.startswith(TEMP_PREFIX):
+                sorted_out['temps'].append(entry)
+            elif entry.name.startswith(LOCK_PREFIX):
+                sorted_out['locks'].append(entry)
+            elif marker_time(entry.name) is not None:
+                sorted_out['markers'].append(entry)
+            else:
+                sorted_out['entries'].append(entry)
+        return cls(**{k: tuple(v) for k, v in sorted_out.items()})
+
+    def unused_since(self):
+        """The oldest ``ts-`` marker's time, or None."""
+        times = [marker_time(m.name) for m in self.markers]
+        return min(times) if times else None
 
 
 class ImageCache(object):
-    """Entries of the image cache and how they come to be."""
+    """Entries of the image cache and how they come to be.
+
+    :param owner: this compute's name, recorded in the locks it holds.
+    :param heartbeat_interval, stale_after: see images/lock.py.
+    """
 
     def __init__(self, session, waiter, http, inventory, folder_name,
-                 fetch_timeout=3600):
+                 fetch_timeout=3600, owner='nova-compute',
+                 heartbeat_interval=cache_lock.HEARTBEAT_INTERVAL,
+                 stale_after=cache_lock.STALE_AFTER):
         self.session = session
         self.waiter = waiter
         self.http = http
         self.inventory = inventory
         self.folder_name = folder_name
         self.fetch_timeout = fetch_timeout
+        self.owner = owner
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+        self.browser = vbrowser.DatastoreBrowser(session, waiter)
         self._known = set()
+        self._check_sessions = True
 
     # Layout
 
+    def root(self, datastore):
+        return vfiles.DatastorePath(datastore, self.folder_name)
+
     def folder(self, datastore, image_id):
-        return vfiles.DatastorePath(datastore, self.folder_name).join(
-            image_id)
+        return self.root(datastore).join(image_id)
 
     def disk_path(self, datastore, image_id):
         return self.folder(datastore, image_id).join('%s.vmdk' % image_id)
@@ -60,7 +148,7 @@ class ImageCache(object):
 
     def temp_folder(self, datastore, image_id):
         return self.folder(datastore, image_id).join(
-            'tmp-%s' % uuid.uuid4().hex[:12])
+            TEMP_PREFIX + uuid.uuid4().hex[:12])
 
     # Lookup
 
@@ -98,93 +186,167 @@ class ImageCache(object):
         with lockutils.lock('vmware-ext-cache-%s' % path):
             if self.exists(path):
                 return path
-            with self._datastore_lock(path):
+            lock = self.datastore_lock(path).acquire()
+            try:
                 if not self.exists(path):
-                    started = time.monotonic()
-                    fill(path)
-                    LOG.info('Image cache entry %(path)s ready in %(s).1fs',
-                             {'path': path, 's': time.monotonic() - started})
-                    self._known.add(path)
+                    self._fill(path, fill, lock)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    lock.release()
+                    self._remove_if_empty(path.parent)
+            else:
+                lock.release()
         return path
 
-    def _file_manager(self):
+    def _fill(self, path, fill, lock):
+        try:
+            self.remove_leftovers(path.parent, own_lock=lock.path)
+        except Exception as exc:
+            LOG.warning('Cannot sweep %s for what failed fills left (%s); '
+                        'filling %s anyway', path.parent, exc, path.basename)
+        started = time.monotonic()
+        fill(path)
+        LOG.info('Image cache entry %(path)s ready in %(s).1fs',
+                 {'path': path, 's': time.monotonic() - started})
+        self._known.add(path)
+
+    def datastore_lock(self, path):
+        """The cross-compute fetch lock of the cache entry ``path``."""
+        return cache_lock.DatastoreLock(
+            self, path.parent.join('%s.%s' % (LOCK_PREFIX, path.basename)),
+            self.owner, self.fetch_timeout, self.heartbeat_interval,
+            self.stale_after)
+
+    def lock_is_live(self, lock_entry):
+        """One look at a lock (a FileEntry): may its owner be alive?"""
+        lock = cache_lock.DatastoreLock(self, lock_entry.path, None, 0,
+                                        self.heartbeat_interval,
+                                        self.stale_after)
+        record = lock.read_record()
+        return lock.judge().live_once(record, lock_entry.age)
+
+    def remove_leftovers(self, folder, own_lock=None):
+        """Remove what dead fills left in an image's folder (see sweep).
+        Returns the ImageFolder that remains."""
+        try:
+            contents = ImageFolder.of(self.list(folder))
+        except vexc.FileNotFoundException:
+            return ImageFolder.of(())
+        return self.sweep(contents, own_lock)
+
+    def sweep(self, contents, own_lock=None):
+        """Remove the locks of dead fills and, unless a live fill of
+        another entry is under way there, all temporary folders: every
+        fill holds a lock while it has a temporary folder. Returns the
+        ImageFolder that remains (live locks included)."""
+        locks = [entry for entry in contents.locks if entry.path != own_lock]
+        live = [entry for entry in locks if self.lock_is_live(entry)]
+        gone = [entry for entry in locks if entry not in live]
+        if not live:
+            gone += contents.temps
+        for entry in gone:
+            LOG.info('Removing %s, left by a fill that did not finish',
+                     entry.path)
+            self.discard(entry.path)
+        return dataclasses.replace(
+            contents, locks=tuple(e for e in contents.locks if e not in gone),
+            temps=tuple(e for e in contents.temps if e not in gone))
+
+    def _remove_if_empty(self, folder):
+        """After a failed fill: no empty image folder stays behind."""
+        try:
+            if not self.list(folder):
+                self.delete(folder)
+        except Exception as exc:
+            LOG.warning('Cannot remove the empty image cache folder %s: %s',
+                        folder, exc)
+
+    # Datastore access (also what images/lock.py needs)
+
+    def _files(self):
         return vfiles.FileManager(self.session, self.waiter,
                                   self.inventory.get().datacenter)
 
-    def _datastore_lock(self, path):
-        return _DatastoreLock(self, path.parent.join(
-            '%s.%s' % (LOCK_PREFIX, path.basename)))
+    def _datastore_ref(self, name):
+        for datastore in self.inventory.get().datastores:
+            if datastore.name == name:
+                return datastore.ref
+        raise vexc.FileNotFoundException(
+            'datastore %s is not one of cluster %s' % (
+                name, self.inventory.cluster_name))
+
+    def list(self, folder):
+        """FileEntry values directly in a datastore folder."""
+        return self.browser.list_folder(self._datastore_ref(folder.datastore),
+                                        folder)
+
+    def list_tree(self, folder):
+        """{folder: [FileEntry]} for ``folder`` and every folder below."""
+        return self.browser.list_tree(self._datastore_ref(folder.datastore),
+                                      folder)
 
     def age_of(self, path):
         """Seconds since a datastore file or folder changed; None if gone."""
-        datastore = [ds for ds in self.inventory.get().datastores
-                     if ds.name == path.datastore]
-        if not datastore:
+        found = self.browser.find(self._datastore_ref(path.datastore), path)
+        return found.age if found is not None else None
+
+    def make_directory(self, path):
+        self._files().make_directory(path)
+
+    def read_small(self, path, limit):
+        """The first ``limit`` bytes of a small datastore file."""
+        _size, chunks = self.http.get(self._url(path), 'read of %s' % path)
+        data = b''
+        for chunk in chunks:
+            data += chunk
+            if len(data) >= limit:
+                break
+        return data[:limit]
+
+    def write_small(self, path, data):
+        self.http.put(self._url(path), iter([data]), len(data),
+                      'write of %s' % path)
+
+    def session_record(self):
+        """(key, user name) of our vCenter session, as vCenter names it."""
+        current = self.session.content.sessionManager.currentSession
+        return current.key, current.userName
+
+    def session_alive(self, record):
+        """Is a lock owner's vCenter session still there? None if vCenter
+        will not say (no Sessions.ValidateSession privilege)."""
+        if not self._check_sessions:
             return None
-        item = props.retrieve_one(self.session, datastore[0].ref, ['browser'])
-        spec = vim.host.DatastoreBrowser.SearchSpec(
-            matchPattern=[path.basename],
-            details=vim.host.DatastoreBrowser.FileInfo.Details(
-                modification=True, fileType=True))
         try:
-            results = self.waiter.wait(
-                item['browser'].SearchDatastore_Task(str(path.parent), spec),
-                'age of %s' % path)
-        except vexc.FileNotFoundException:
+            return bool(self.session.content.sessionManager.SessionIsActive(
+                record.session, record.user))
+        except vexc.VimException as exc:
+            LOG.info('vCenter cannot tell whether a session is active (%s): '
+                     'image cache locks are judged by their heartbeat alone',
+                     exc)
+            self._check_sessions = False
             return None
-        for info in getattr(results, 'file', None) or ():
-            if info.path.rstrip('/') == path.basename and info.modification:
-                return time.time() - info.modification.timestamp()
-        return None
 
     def move_into_place(self, source, path):
         """Move a finished file (not a disk) to its cache entry name."""
-        self._file_manager().move(source, path)
+        self._files().move(source, path)
 
     def delete(self, path):
+        self._files().delete(path, missing_ok=True)
+
+    def discard(self, path):
+        """Delete a temporary file or folder; a failure is logged, never
+        raised (it must not hide the error of the fill that made it, and
+        the next fill of the image or aging removes what stays)."""
         try:
-            self._file_manager().delete(path)
-        except vexc.FileNotFoundException:
+            self.delete(path)
+        except Exception as exc:
+            LOG.warning('Cannot remove %s (%s); the next fill of that image '
+                        'or image cache aging will', path, exc)
+
+    def mark_unused(self, folder, when):
+        """Write the in-tree ``ts-`` marker: the image is unused since."""
+        try:
+            self.make_directory(folder.join(marker_name(when)))
+        except vexc.FileAlreadyExistsException:
             pass
-
-
-class _DatastoreLock(object):
-    """A folder on the datastore as a lock between computes."""
-
-    def __init__(self, cache, lock_path):
-        self.cache = cache
-        self.path = lock_path
-
-    def __enter__(self):
-        manager = self.cache._file_manager()
-        deadline = time.monotonic() + self.cache.fetch_timeout
-        delay = 0.5
-        first = True
-        while True:
-            try:
-                manager.make_directory(self.path)
-                return self
-            except vexc.FileAlreadyExistsException:
-                pass
-            if first:
-                # A lock older than any fill can take was left by a compute
-                # that died while filling: do not wait for it.
-                first = False
-                age = self.cache.age_of(self.path)
-                if age is not None and age > self.cache.fetch_timeout:
-                    deadline = time.monotonic()
-            if time.monotonic() >= deadline:
-                LOG.warning('Breaking the image cache lock %s: its owner '
-                            'did not finish within %ds', self.path,
-                            self.cache.fetch_timeout)
-                self.cache.delete(self.path)
-                deadline = time.monotonic() + self.cache.fetch_timeout
-                continue
-            LOG.debug('Waiting for another compute to fill %s', self.path)
-            # Another compute is fetching this image: its entry appears
-            # when it is done (checked by the caller once we hold the lock).
-            time.sleep(delay)
-            delay = min(delay * 2, _WAIT_MAX_STEP)
-
-    def __exit__(self, *exc_info):
-        self.cache.delete(self.path)

@@ -1,5 +1,10 @@
 """Glance -> datastore: fill image cache entries, streaming, constant memory.
 
+Glance's stream is judged by images/inspect.py before anything is written:
+``Fetcher.open`` reads its first bytes and refuses (``ImageRefused``) bytes
+that are not what the image's label promises or a disk that does not fit;
+the rest is checked as it streams. Then, by kind:
+
 - streamOptimized VMDK: imported as a throw-away VM through an HttpNfcLease
   (vCenter inflates it into a regular disk), whose disk is then moved into
   the cache and the VM unregistered;
@@ -11,49 +16,80 @@ Each writes into a temporary folder beside the entry and moves the result
 into place last; on failure the temporary folder is removed.
 """
 
-import itertools
-import struct
+import dataclasses
+import time
+from typing import Callable
+from typing import Optional
 
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
-from pyVmomi import vim
 
+from nova_vmware_ext.images import inspect
 from nova_vmware_ext.vsphere import nfc
 
 LOG = logging.getLogger(__name__)
 
-_SPARSE_MAGIC = b'KDMV'
+ImageRefused = inspect.ImageRefused
+LargerThanFlavor = inspect.LargerThanFlavor
+Limits = inspect.Limits
+
+# A judged Glance stream unread for longer is opened (and judged) again.
+_IDLE_STREAM_SECONDS = 60
 
 
-class ImageSource(object):
-    """What Glance gives: id, size in bytes, and a chunk iterator factory."""
+@dataclasses.dataclass(frozen=True)
+class ImageSource:
+    """What Glance gives of one image."""
 
-    def __init__(self, image_id, size, disk_type, adapter_type, chunks):
-        self.image_id = image_id
-        self.size = size
-        self.disk_type = disk_type
-        self.adapter_type = adapter_type
-        self.chunks = chunks  # callable returning a fresh iterator
-
-
-def sparse_capacity(first_chunk):
-    """Virtual size in bytes from a (stream optimized) sparse VMDK header."""
-    if len(first_chunk) < 20 or first_chunk[:4] != _SPARSE_MAGIC:
-        return None
-    sectors = struct.unpack_from('<Q', first_chunk, 12)[0]
-    return sectors * 512
+    image_id: str
+    size: int  # bytes of the file, as Glance announces them
+    disk_type: str  # vmware_disktype
+    adapter_type: str
+    chunks: Callable  # returns a fresh iterator over the image's bytes
+    disk_format: str = 'vmdk'
+    virtual_size: Optional[int] = None  # Glance's, when it has one
 
 
-def _peek(chunks):
-    """(first chunk of at least 512 bytes, iterator over all bytes)."""
-    iterator = iter(chunks)
-    head = b''
-    for chunk in iterator:
-        head += chunk
-        if len(head) >= 512:
-            break
-    return head, itertools.chain([head], iterator)
+class Download(object):
+    """Glance's stream of one image, its head judged on opening.
+
+    Each transfer attempt takes one stream: the first is the one judged on
+    opening, a retry opens and judges Glance's stream again.
+    """
+
+    def __init__(self, source, limits):
+        self.source = source
+        self.limits = limits
+        self._opened = time.monotonic()
+        self._next = self._judged()
+        self.verdict = self._next.verdict
+
+    def _judged(self):
+        return inspect.judge(self.source, self.source.chunks(), self.limits)
+
+    def stream(self):
+        stream, self._next = self._next, None
+        if stream is not None and (time.monotonic() - self._opened
+                                   > _IDLE_STREAM_SECONDS):
+            # Left unread while another compute filled the entry (and
+            # failed): Glance may have dropped it.
+            stream.close()
+            stream = None
+        return stream if stream is not None else self._judged()
+
+    def close(self):
+        if self._next is not None:
+            self._next.close()
+            self._next = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 class Fetcher(object):
@@ -96,102 +132,112 @@ class Fetcher(object):
                 LOG.info('%s: the vCenter session expired during the '
                          'transfer (%s); starting it again', entry, exc)
             finally:
-                self.cache.delete(temp)
+                self.cache.discard(temp)
 
-    def fill_iso(self, source, entry):
+    def ensure_disk(self, entry, source, limits):
+        """Make sure the disk image's cache entry exists (see _ensure)."""
+        return self._ensure(entry, source, limits, self.fill_disk)
+
+    def ensure_iso(self, entry, source, limits):
+        """Make sure the ISO image's cache entry exists (see _ensure)."""
+        return self._ensure(entry, source, limits, self.fill_iso)
+
+    def _ensure(self, entry, source, limits, fill):
+        """Fill a missing entry; the image's first bytes are judged before
+        anything is written to the datastore (its cache lock included).
+
+        :raises ImageRefused: the bytes are not acceptable.
+        """
+        if self.cache.exists(entry):
+            return entry
+        # Spawns of this process that miss the same entry wait here for the
+        # first one's fill, rather than each opening Glance's stream.
+        with lockutils.lock('vmware-ext-fetch-%s' % entry):
+            if self.cache.exists(entry):
+                return entry
+            with self.open(source, limits) as download:
+                return self.cache.ensure(entry,
+                                         lambda path: fill(download, path))
+
+    def open(self, source, limits):
+        """Open Glance's stream and judge its head; nothing is written.
+
+        :param limits: images.inspect.Limits the image's disk must fit.
+        :raises ImageRefused: the bytes are not what the label promises, or
+            the disk does not fit.
+        """
+        return Download(source, limits)
+
+    def fill_iso(self, download, entry):
         def write(temp):
+            stream = download.stream()
             staged = temp.join(entry.basename)
             self.files.make_directory(temp)
-            self.http.put(self._url(staged), source.chunks(), source.size,
-                          'upload of image %s' % source.image_id)
+            self._upload(staged, stream)
             self.cache.move_into_place(staged, entry)
         self._in_temp(entry, write)
 
-    def fill_disk(self, source, entry):
+    def fill_disk(self, download, entry):
         fill = {'streamOptimized': self._stream_optimized,
-                'sparse': self._sparse}.get(source.disk_type, self._flat)
-        self._in_temp(entry, lambda temp: fill(source, entry, temp))
+                'sparse': self._sparse}.get(download.source.disk_type,
+                                            self._flat)
+        self._in_temp(entry,
+                      lambda temp: fill(download.stream(), entry, temp))
+
+    def _upload(self, path, stream):
+        self.http.put(self._url(path), stream, stream.source.size,
+                      'upload of image %s' % stream.source.image_id)
 
     def _move_disk(self, staged, entry):
         self.disks.move(staged, entry)
 
-    def _flat(self, source, entry, temp):
+    def _flat(self, stream, entry, temp):
         """Descriptor by CreateVirtualDisk, then the flat extent by HTTP."""
-        if source.size % 512:
-            raise vexc.ImageTransferException(
-                'image %s: a flat VMDK is a whole number of 512-byte '
-                'sectors; %d bytes is not' % (source.image_id, source.size))
+        source, size = stream.source, stream.verdict.virtual_size
         staged = temp.join(entry.basename)
         self.files.make_directory(temp)
         self.disks.create(
-            staged, max(source.size // units.Ki, 1),
+            staged, max(size // units.Ki, 1),
             disk_type='thin' if source.disk_type == 'thin' else 'preallocated',
             adapter=source.adapter_type)
         flat = temp.join(entry.basename[:-len('.vmdk')] + '-flat.vmdk')
-        self.http.put(self._url(flat), source.chunks(), source.size,
-                      'upload of image %s' % source.image_id)
+        self._upload(flat, stream)
         self._move_disk(staged, entry)
+        self.capacities[entry] = size
 
-    def _sparse(self, source, entry, temp):
+    def _sparse(self, stream, entry, temp):
         """Upload the sparse file, let vCenter copy it into a regular disk."""
-        sparse = temp.join('%s-sparse.vmdk' % source.image_id)
+        sparse = temp.join('%s-sparse.vmdk' % stream.source.image_id)
         self.files.make_directory(temp)
-        head, chunks = _peek(source.chunks())
-        capacity = sparse_capacity(head)
-        if capacity is None:
-            raise vexc.ImageTransferException(
-                'image %s is declared sparse but is not a sparse VMDK (no '
-                'sparse extent header)' % source.image_id)
-        self.http.put(self._url(sparse), chunks, source.size,
-                      'upload of image %s' % source.image_id)
+        self._upload(sparse, stream)
         staged = temp.join(entry.basename)
         self.disks.copy(sparse, staged)
         self._move_disk(staged, entry)
-        self.capacities[entry] = capacity
+        self.capacities[entry] = stream.verdict.virtual_size
 
-    def _stream_optimized(self, source, entry, temp):
+    def _stream_optimized(self, stream, entry, temp):
         """Import as a VM through NFC, keep its disk, drop the VM."""
-        head, chunks = _peek(source.chunks())
-        capacity = sparse_capacity(head)
-        if capacity is None:
-            raise vexc.ImageTransferException(
-                'image %s is declared streamOptimized but is not a VMDK '
-                '(no sparse extent header)' % source.image_id)
+        source, capacity = stream.source, stream.verdict.virtual_size
         inv = self.inventory.get()
-        name = temp.basename
         staged = temp.join(entry.basename)
-        spec = _import_spec(name, temp, staged, capacity, source.adapter_type)
+        spec = nfc.disk_import_spec(
+            temp.basename, '[%s] %s/' % (temp.datastore, temp.rel_path),
+            str(staged), capacity)
         vm = nfc.import_vm(
             self.session, self.waiter, self.http, inv.resource_pool,
-            inv.vm_folder, spec, [(chunks, source.size, nfc.STREAM_VMDK)],
+            inv.vm_folder, spec, [(stream, source.size, nfc.STREAM_VMDK)],
             'import of image %s' % source.image_id)
         try:
             vm.UnregisterVM()
         except vexc.VimException:
-            self.waiter.wait(vm.Destroy_Task(), 'removal of import VM')
-            raise
+            with excutils.save_and_reraise_exception():
+                _remove_import_vm(self.waiter, vm)
         self._move_disk(staged, entry)
         self.capacities[entry] = capacity
 
 
-def _import_spec(name, folder, disk_path, capacity, adapter_type):
-    controller = vim.vm.device.VirtualLsiLogicController(
-        key=-100, busNumber=0,
-        sharedBus=vim.vm.device.VirtualSCSIController.Sharing.noSharing)
-    disk = vim.vm.device.VirtualDisk(
-        key=-101, controllerKey=-100, unitNumber=0,
-        capacityInKB=max(capacity // units.Ki, 1),
-        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
-            fileName=str(disk_path), diskMode='persistent',
-            thinProvisioned=True))
-    config = vim.vm.ConfigSpec(
-        name=name, guestId='otherGuest', numCPUs=1, memoryMB=4,
-        files=vim.vm.FileInfo(vmPathName='[%s] %s/' % (
-            folder.datastore, folder.rel_path)),
-        deviceChange=[
-            vim.vm.device.VirtualDeviceSpec(operation='add',
-                                            device=controller),
-            vim.vm.device.VirtualDeviceSpec(operation='add',
-                                            fileOperation='create',
-                                            device=disk)])
-    return vim.vm.VmImportSpec(configSpec=config)
+def _remove_import_vm(waiter, vm):
+    try:
+        waiter.wait(vm.Destroy_Task(), 'removal of import VM')
+    except Exception as exc:
+        LOG.warning('Could not remove import VM %s: %s', vm._moId, exc)

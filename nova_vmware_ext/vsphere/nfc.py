@@ -9,8 +9,11 @@ VM behind.
 import time
 
 from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
+from pyVmomi import vmodl
 
 from nova_vmware_ext.vsphere import props
 
@@ -80,14 +83,48 @@ class Lease(object):
         self._ended = True
 
     def abort(self, reason):
+        """Abort the lease: vCenter removes the VM it was importing.
+
+        A failed abort is logged; the caller raises its own error.
+        """
         if self._ended:
             return
         self._ended = True
+        text = str(reason)[:200]
+        fault = vmodl.fault.SystemError(msg=text, reason=text)
         try:
-            self.lease.HttpNfcLeaseAbort(vim.fault.SystemError(
-                reason=str(reason)[:200]))
-        except vexc.VimException as exc:
-            LOG.debug('%s: lease abort failed: %s', self.what, exc)
+            self.lease.HttpNfcLeaseAbort(fault)
+        except Exception as exc:  # a cleanup: the caller's error matters
+            LOG.warning('%s: could not abort the NFC lease (%s); the import '
+                        'VM may remain until the lease times out',
+                        self.what, exc)
+
+
+def disk_import_spec(name, vm_path, disk_path, capacity):
+    """The VmImportSpec of a minimal VM whose one disk is streamed in.
+
+    :param vm_path: the VM's folder, '[datastore] folder/'.
+    :param disk_path: where vCenter writes the imported disk.
+    :param capacity: the disk's virtual size in bytes.
+    """
+    controller = vim.vm.device.VirtualLsiLogicController(
+        key=-100, busNumber=0,
+        sharedBus=vim.vm.device.VirtualSCSIController.Sharing.noSharing)
+    disk = vim.vm.device.VirtualDisk(
+        key=-101, controllerKey=-100, unitNumber=0,
+        capacityInKB=max(capacity // units.Ki, 1),
+        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            fileName=disk_path, diskMode='persistent', thinProvisioned=True))
+    config = vim.vm.ConfigSpec(
+        name=name, guestId='otherGuest', numCPUs=1, memoryMB=4,
+        files=vim.vm.FileInfo(vmPathName=vm_path),
+        deviceChange=[
+            vim.vm.device.VirtualDeviceSpec(operation='add',
+                                            device=controller),
+            vim.vm.device.VirtualDeviceSpec(operation='add',
+                                            fileOperation='create',
+                                            device=disk)])
+    return vim.vm.VmImportSpec(configSpec=config)
 
 
 def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
@@ -120,5 +157,5 @@ def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
         lease.complete()
         return session.bind(vm)
     except BaseException as exc:
-        lease.abort(exc)
-        raise
+        with excutils.save_and_reraise_exception():
+            lease.abort('%s: %s' % (type(exc).__name__, exc))

@@ -2,7 +2,10 @@
 
 Bodies are streamed chunk by chunk from an iterator (never read whole into
 memory), with the session cookie, TLS verified like the SOAP session, and
-progress logged in percent and MB/s.
+progress logged in percent and MB/s. Every request has a connect and a read
+timeout; a body whose source gives more or fewer bytes than announced fails
+the request before its last byte is sent (the server would otherwise wait
+for the missing bytes).
 """
 
 import time
@@ -15,6 +18,8 @@ LOG = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 _LOG_EVERY = 10.0  # seconds between progress lines
+# Seconds to open a connection; reads wait up to the session's timeout.
+CONNECT_TIMEOUT = 30.0
 
 
 def file_chunks(path, chunk=CHUNK):
@@ -70,11 +75,19 @@ class Progress(object):
                      'verb': 'done,' if final else 'sent'})
 
     def wrap(self, chunks):
-        """Yield the chunks, counting them."""
+        """Yield the chunks, counting them against the announced total."""
         for chunk in chunks:
             if chunk:
+                if self.done + len(chunk) > self.total:
+                    raise vexc.ImageTransferException(
+                        '%s: the source gave more than the %d bytes '
+                        'announced' % (self.what, self.total))
                 self.add(len(chunk))
                 yield chunk
+        if self.done != self.total:
+            raise vexc.ImageTransferException(
+                '%s: the source ended after %d of the %d bytes announced'
+                % (self.what, self.done, self.total))
 
 
 class _SizedBody(object):
@@ -113,7 +126,8 @@ class HttpClient(object):
 
     def __init__(self, session, timeout=None):
         self.session = session
-        self.timeout = timeout or session.timeout
+        read = timeout or session.timeout
+        self.timeout = (min(CONNECT_TIMEOUT, read), read)  # (connect, read)
         self._http = requests.Session()
 
     def _verify(self):
@@ -131,7 +145,7 @@ class HttpClient(object):
         """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
         progress = Progress(what, size, on_percent)
         headers = {'Content-Type': content_type or 'application/octet-stream'}
-        generation = self.session._generation
+        generation = self.session.generation
         try:
             response = self._http.request(
                 method, url, data=_SizedBody(progress.wrap(chunks), size),
@@ -144,24 +158,31 @@ class HttpClient(object):
         if response.status_code in (401, 403):
             # The session expired under a long transfer: log in again now,
             # so that the caller's retry (with a fresh source) can succeed.
-            self.session._relogin(generation)
+            self.session.relogin(generation)
         _check(response, what)
-        if progress.done != size:
-            raise vexc.ImageTransferException(
-                '%s: the source gave %d bytes, %d were announced' % (
-                    what, progress.done, size))
         progress.log(final=True)
         return progress.done
 
+    def _bodiless(self, method, url, what, **kwargs):
+        """A request without a body, sent again once after a re-login if
+        vCenter refused the session."""
+        for attempt in (1, 2):
+            generation = self.session.generation
+            try:
+                response = self._http.request(
+                    method, url, headers=self._headers(),
+                    verify=self._verify(), timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise vexc.ImageTransferException('%s: %s' % (what, exc),
+                                                  cause=exc)
+            if response.status_code not in (401, 403) or attempt == 2:
+                return response
+            response.close()
+            self.session.relogin(generation)
+
     def get(self, url, what):
         """Open a streamed download; returns (size or None, chunk iterator)."""
-        try:
-            response = self._http.get(url, headers=self._headers(),
-                                      verify=self._verify(), stream=True,
-                                      timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise vexc.ImageTransferException('%s: %s' % (what, exc),
-                                              cause=exc)
+        response = self._bodiless('GET', url, what, stream=True)
         _check(response, what)
         size = response.headers.get('Content-Length')
         return (int(size) if size else None,
@@ -169,9 +190,7 @@ class HttpClient(object):
 
     def exists(self, url, what):
         """True if a datastore file exists (HTTP HEAD)."""
-        response = self._http.head(url, headers=self._headers(),
-                                   verify=self._verify(),
-                                   timeout=self.timeout)
+        response = self._bodiless('HEAD', url, what)
         if response.status_code == 404:
             return False
         _check(response, what)

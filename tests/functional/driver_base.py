@@ -62,6 +62,10 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
             self.flags.config(group='vmware', **{name: value})
         self.flags.config(group='vmware_ext', task_update_wait=5,
                           api_retry_interval=0.05)
+        # The image cache folder is then "_base", as tests name it (the
+        # in-tree rule: <my_ip><subdirectory_name>; test_driver_image_cache
+        # covers a real my_ip).
+        self.flags.config(my_ip='')
         self.driver = vc_driver.VCDriver(fake.FakeVirtAPI())
         self.driver.init_host('compute-test')
         self.addCleanup(self.driver.cleanup_host, 'compute-test')

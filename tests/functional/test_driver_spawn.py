@@ -18,6 +18,7 @@ from pyVmomi import vim
 import requests
 
 from tests.functional import driver_base
+from tests import image_files
 from tests import vcsim
 
 MiB = 1024 * 1024
@@ -407,7 +408,8 @@ class SpawnVariantsTest(SpawnTestBase):
         self.assertIsNone(self.disks(self.vm(instance))[0].backing.parent)
 
     def test_iso_image_boots_from_cdrom_with_blank_root_disk(self):
-        iso = self.images.add(b'\x42' * (2 * MiB), disk_format='iso')
+        data = image_files.iso_image()
+        iso = self.images.add(data, disk_format='iso')
         instance = self.make_instance(root_gb=1)
         self.spawn(instance, iso)
         vm = self.vm(instance)
@@ -418,7 +420,7 @@ class SpawnVariantsTest(SpawnTestBase):
                               vim.vm.device.VirtualCdrom.IsoBackingInfo)]
         self.assertEqual(['[LocalDS_0] _base/%s/%s.iso' % (iso.id, iso.id)],
                          [i.replace('LocalDS_1', 'LocalDS_0') for i in isos])
-        self.assertEqual(b'\x42' * (2 * MiB), self.datastore_file(isos[0]))
+        self.assertEqual(data, self.datastore_file(isos[0]))
         disks = self.disks(vm)
         self.assertEqual(1, len(disks))
         self.assertIsNone(disks[0].backing.parent)
@@ -791,7 +793,7 @@ class BrokenImageTest(SpawnTestBase):
 
         def failing(context, image_id):
             for n, chunk in enumerate(real(context, image_id)):
-                if n == 3:
+                if n == 12:  # 3 MiB: past what is judged before writing
                     raise IOError('glance went away')
                 yield chunk
         self.images.download = failing
@@ -820,10 +822,10 @@ class BrokenImageTest(SpawnTestBase):
         image = self.images.add(b'not a vmdk' * 100,
                                 vmware_disktype='streamOptimized')
         instance = self.make_instance()
-        exc = self.assertRaises(exception.InstanceDeployFailure,
+        exc = self.assertRaises(exception.ImageUnacceptable,
                                 self.driver.spawn, self.context, instance,
                                 image, [], None, {}, [])
-        self.assertIn('not a VMDK', str(exc))
+        self.assertIn('must be a streamOptimized VMDK', str(exc))
         self.assertIsNone(self.vm(instance))
         names = [v['name'] for v in self.query(vim.VirtualMachine,
                                                ['name']).values()]
@@ -878,17 +880,19 @@ class ExpiredSessionTest(SpawnTestBase):
 
     def test_session_ending_during_an_upload_is_survived(self):
         image = self.images.add(b'\x0b' * (2 * MiB), vmware_disktype='thin')
-        real = self.images.download
+        disks = self.driver._host.fetcher.disks
+        real = disks.create
         ended = []
 
-        def download(context, image_id):
+        def create(*args, **kwargs):
+            real(*args, **kwargs)
             if not ended:
-                # vCenter ends the session while the image is on its way.
+                # vCenter ends the session as the image's bytes go out
+                # (after the first ones were judged, before the upload).
                 self.si.content.sessionManager.TerminateSession(
                     [self.session.session_key])
                 ended.append(True)
-            return real(context, image_id)
-        self.images.download = download
+        self.patch(disks, 'create', create)
         logins = self.session.calls.login
         instance = self.make_instance()
         self.spawn(instance, image)

@@ -1,0 +1,314 @@
+"""The fetch lock between computes that share a datastore's image cache.
+
+The lock is a folder made with MakeDirectory (which fails if it exists).
+Its owner writes an owner record into it (``owner.json``: compute, vCenter
+session, a heartbeat time and counter) and rewrites it every
+``interval`` seconds while it fills the entry. A compute waiting for the
+lock breaks it as soon as it sees the owner is gone:
+
+- the heartbeat is older than ``stale_after`` (by the owner's clock
+  compared with ours, or by how long we have watched it not change, so a
+  clock ahead of ours cannot keep a dead lock alive);
+- the owner's vCenter session has ended (SessionManager.SessionIsActive)
+  and the heartbeat was not renewed within 1.5 intervals (an owner that
+  is alive logged in again and renews it with its new session);
+- a lock without an owner record (written by an older version, or its
+  owner died between making the folder and writing the record) is older
+  than ``stale_after``.
+
+Like Nova's own service heartbeats (``report_interval`` 10 s,
+``service_down_time`` 60 s) this trusts the computes' clocks to agree
+within ``stale_after``.
+"""
+
+import dataclasses
+import json
+import threading
+import time
+import uuid
+
+from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
+
+LOG = logging.getLogger(__name__)
+
+PREFIX = 'fetch-lock'
+OWNER_FILE = 'owner.json'
+HEARTBEAT_INTERVAL = 10.0
+STALE_AFTER = 60.0
+_MAX_RECORD = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnerRecord(object):
+    """Who holds a lock and when it last said it is alive."""
+
+    owner: str      # the compute (nova.conf [DEFAULT] host)
+    session: str    # its vCenter UserSession key (not the cookie)
+    user: str       # the session's user name, for SessionIsActive
+    beat: float     # the owner's wall clock at the last heartbeat
+    seq: int = 0    # heartbeats written so far
+    token: str = ''  # this holding of the lock (one per acquire)
+
+    def to_bytes(self):
+        return json.dumps(dataclasses.asdict(self)).encode('utf-8')
+
+    @classmethod
+    def from_bytes(cls, data):
+        """The record in ``data``, or None if it is not one."""
+        try:
+            fields = json.loads(data.decode('utf-8'))
+            return cls(owner=str(fields['owner']),
+                       session=str(fields['session']),
+                       user=str(fields['user']), beat=float(fields['beat']),
+                       seq=int(fields['seq']),
+                       token=str(fields.get('token', '')))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+class StaleLockJudge(object):
+    """Decides, from what a waiter sees of one lock over time, whether its
+    owner is gone.
+
+    :param session_alive: ``f(record)`` -> True, False or None (cannot
+        tell); asked once per owner session seen.
+    """
+
+    def __init__(self, interval=HEARTBEAT_INTERVAL, stale_after=STALE_AFTER,
+                 session_alive=None, clock=time.monotonic, wall=time.time):
+        self.interval = interval
+        self.stale_after = stale_after
+        self.session_alive = session_alive or (lambda record: None)
+        self.clock = clock
+        self.wall = wall
+        self._seen = self
+        self._seen_at = None
+        self._sessions = {}
+
+    def _observe(self, record):
+        """Seconds the record has stayed as it is, by our own clock."""
+        now = self.clock()
+        if self._seen_at is None or record != self._seen:
+            self._seen, self._seen_at = record, now
+        return now - self._seen_at
+
+    def _session_ended(self, record):
+        if record.session not in self._sessions:
+            self._sessions[record.session] = self.session_alive(record)
+        return self._sessions[record.session] is False
+
+    def stale(self, record, folder_age=None):
+        """Why the lock's owner is gone, or None while it may be alive.
+
+        :param record: the OwnerRecord read now, or None if there is none.
+        :param folder_age: seconds since the lock folder was made, when
+            known (asked for only when there is no record).
+        """
+        unchanged = self._observe(record)
+        if record is None:
+            if folder_age is not None and folder_age > self.stale_after:
+                return ('it has no owner record and was made %ds ago' %
+                        folder_age)
+            if unchanged > self.stale_after:
+                return 'it has had no owner record for %ds' % unchanged
+            return None
+        age = max(self.wall() - record.beat, unchanged)
+        if age > self.stale_after:
+            return ('the heartbeat of its owner %s is %ds old' %
+                    (record.owner, age))
+        if age > 1.5 * self.interval and self._session_ended(record):
+            return ('the vCenter session of its owner %s has ended and its '
+                    'heartbeat is %ds old' % (record.owner, age))
+        return None
+
+    def live_once(self, record, folder_age=None):
+        """One look, no watching (aging, a fill's leftover sweep): True if
+        the owner may be alive."""
+        if record is None:
+            return folder_age is None or folder_age <= self.stale_after
+        return self.wall() - record.beat <= self.stale_after
+
+
+class Heartbeat(object):
+    """Renews an owner record every ``interval`` seconds until stopped, or
+    until ``renew(record)`` returns False (the lock was taken over).
+
+    A plain thread: under eventlet's monkey patching it is a green thread,
+    under native threads a real one; the record is small and each write
+    has the HTTP client's timeout.
+    """
+
+    def __init__(self, renew, record, interval):
+        self._renew = renew
+        self.record = record
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='image-cache-heartbeat')
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.record = dataclasses.replace(
+                self.record, beat=time.time(), seq=self.record.seq + 1)
+            try:
+                if not self._renew(self.record):
+                    return
+            except Exception as exc:
+                LOG.warning('Image cache lock heartbeat failed (%s); trying '
+                            'again in %ds', exc, self.interval)
+
+    def stop(self):
+        """Stop and wait for a write under way: nothing is written after."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+class DatastoreLock(object):
+    """The fetch lock of one cache entry, held by this compute or awaited.
+
+    :param store: the image cache's datastore access (make_directory,
+        delete, write_small, read_small, age_of, session_record,
+        session_alive).
+    """
+
+    def __init__(self, store, path, owner, timeout, interval=None,
+                 stale_after=None):
+        self.store = store
+        self.path = path
+        self.owner = owner
+        self.timeout = timeout
+        self.interval = interval or HEARTBEAT_INTERVAL
+        self.stale_after = stale_after or STALE_AFTER
+        self._heartbeat = None
+        self._written = False
+
+    @property
+    def record_path(self):
+        return self.path.join(OWNER_FILE)
+
+    def judge(self):
+        return StaleLockJudge(self.interval, self.stale_after,
+                              self.store.session_alive)
+
+    def read_record(self):
+        """The owner record in the lock, or None (none, or not one)."""
+        try:
+            data = self.store.read_small(self.record_path, _MAX_RECORD)
+        except vexc.FileNotFoundException:
+            return None
+        return OwnerRecord.from_bytes(data)
+
+    def _write_record(self, record):
+        self.store.write_small(self.record_path, record.to_bytes())
+        self._written = True
+
+    def _taken_by(self, record):
+        """The record of a compute that broke the lock and holds it now,
+        or None while the lock is ours."""
+        current = self.read_record()
+        if current is None or current.token == record.token:
+            return None
+        return current
+
+    def _renew(self, record):
+        current = self.read_record()
+        if current is None and self._written:
+            # Broken by a waiter (a write now could make the folder again).
+            LOG.warning('Image cache lock %s was broken by another compute: '
+                        'the heartbeat stops', self.path)
+            return False
+        if current is not None and current.token != record.token:
+            LOG.warning('Image cache lock %s was taken over by %s: the '
+                        'heartbeat stops', self.path, current.owner)
+            return False
+        self._write_record(record)
+        return True
+
+    def acquire(self):
+        """Take the lock, waiting for a live owner and breaking a dead one.
+
+        Waits at most ``timeout`` seconds for an owner that stays alive.
+        """
+        judge = self.judge()
+        deadline = time.monotonic() + self.timeout
+        delay = min(0.5, self.interval)
+        folder_age = _Once(lambda: self.store.age_of(self.path))
+        while True:
+            try:
+                self.store.make_directory(self.path)
+                break
+            except vexc.FileAlreadyExistsException:
+                pass
+            record = self.read_record()
+            reason = judge.stale(record,
+                                 folder_age() if record is None else None)
+            if reason is None and time.monotonic() >= deadline:
+                reason = 'its owner did not finish within %ds' % self.timeout
+            if reason is not None:
+                LOG.warning('Breaking the image cache lock %s: %s',
+                            self.path, reason)
+                self.store.delete(self.path)
+                judge = self.judge()
+                deadline = time.monotonic() + self.timeout
+                folder_age = _Once(lambda: self.store.age_of(self.path))
+                continue
+            LOG.debug('Waiting for %s to fill the entry of %s',
+                      record.owner if record else 'another compute',
+                      self.path)
+            time.sleep(delay)
+            delay = min(delay * 2, self.interval)
+        self._start_heartbeat()
+        return self
+
+    def _start_heartbeat(self):
+        key, user = self.store.session_record()
+        record = OwnerRecord(owner=self.owner, session=key, user=user,
+                             beat=time.time(), token=uuid.uuid4().hex)
+        try:
+            self._write_record(record)
+        except Exception as exc:
+            # Waiters then judge the lock by its folder's age.
+            LOG.warning('Cannot write the owner record of image cache lock '
+                        '%s: %s', self.path, exc)
+        self._heartbeat = Heartbeat(self._renew, record,
+                                    self.interval).start()
+
+    def release(self):
+        """Stop the heartbeat and remove the lock; never raises (a lock
+        left behind has a stopped heartbeat: the next waiter breaks it)."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is None:
+            return
+        heartbeat.stop()
+        try:
+            other = self._taken_by(heartbeat.record)
+            if other is not None:
+                LOG.warning('Image cache lock %s was taken over by %s: '
+                            'leaving it to it', self.path, other.owner)
+                return
+            self.store.delete(self.path)
+        except Exception as exc:
+            LOG.warning('Cannot remove the image cache lock %s (%s): other '
+                        'computes will break it within %ds', self.path, exc,
+                        self.stale_after)
+
+
+class _Once(object):
+    """A value computed on first use only."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._done = False
+        self._value = None
+
+    def __call__(self):
+        if not self._done:
+            self._value = self._compute()
+            self._done = True
+        return self._value

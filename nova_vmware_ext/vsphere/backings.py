@@ -1,0 +1,28 @@
+"""Which datastore files VMs use: disks, their parent chains, CD-ROMs."""
+
+from pyVmomi import vim
+
+from nova_vmware_ext.vsphere import props
+
+
+def _backing_files(device):
+    backing = getattr(device, 'backing', None)
+    while backing is not None:
+        name = getattr(backing, 'fileName', None)
+        if name:
+            yield name
+        backing = getattr(backing, 'parent', None)
+
+
+def files_in_use(session, datastore):
+    """File names (``[ds] path``) that VMs registered on ``datastore`` (a
+    reference) use as a disk, a disk's parent or a CD-ROM image: two
+    property reads, whoever made the VMs."""
+    item = props.retrieve_one(session, datastore, ['vm'])
+    vms = list(item.get('vm') or ()) if item else []
+    used = set()
+    for vm in props.retrieve_objects(
+            session, vms, {vim.VirtualMachine: ['config.hardware.device']}):
+        for device in vm.get('config.hardware.device') or ():
+            used.update(_backing_files(device))
+    return used

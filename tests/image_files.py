@@ -1,0 +1,94 @@
+"""Real image files for tests, made by qemu-img and genisoimage (Debian's
+qemu-utils and genisoimage), and hostile variants of them."""
+
+import functools
+import os
+import struct
+import subprocess
+import tempfile
+
+MiB = 1024 * 1024
+
+
+def _run(*argv):
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@functools.lru_cache(maxsize=None)
+def qemu_image(fmt, subformat=None, size_mb=4, random_mb=1):
+    """A disk of ``size_mb`` virtual MiB whose first ``random_mb`` MiB are
+    random, as qemu-img writes it in format ``fmt`` (vmdk, qcow2, vpc, vhdx,
+    vdi)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.write(os.urandom(random_mb * MiB))
+            f.truncate(size_mb * MiB)
+        out = os.path.join(tmp, 'disk.out')
+        options = ['-o', 'subformat=%s' % subformat] if subformat else []
+        _run('qemu-img', 'convert', '-f', 'raw', '-O', fmt, *options, raw,
+             out)
+        with open(out, 'rb') as f:
+            return f.read()
+
+
+def stream_optimized(size_mb=4):
+    return qemu_image('vmdk', 'streamOptimized', size_mb)
+
+
+def monolithic_sparse(size_mb=4):
+    return qemu_image('vmdk', 'monolithicSparse', size_mb)
+
+
+@functools.lru_cache(maxsize=None)
+def iso_image():
+    """An ISO 9660 image holding one small file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        content = os.path.join(tmp, 'content')
+        os.mkdir(content)
+        with open(os.path.join(content, 'README'), 'w') as f:
+            f.write('an ISO image\n')
+        iso = os.path.join(tmp, 'image.iso')
+        _run('genisoimage', '-quiet', '-o', iso, content)
+        with open(iso, 'rb') as f:
+            return f.read()
+
+
+def mbr_disk(size=MiB, gpt=False):
+    """A whole disk with an MBR partition table (the protective MBR of a
+    GPT disk when ``gpt``), zeroes elsewhere."""
+    if gpt:
+        entry = struct.pack('<B3BB3BII', 0, 0, 2, 0, 0xEE, 0xFF, 0xFF, 0xFF,
+                            1, size // 512 - 1)
+    else:
+        entry = struct.pack('<B3BB3BII', 0x80, 0, 33, 0, 0x83, 0, 0, 0,
+                            2048, size // 512 - 2048)
+    mbr = b'\0' * 446 + entry + b'\0' * 48 + b'\x55\xaa'
+    return mbr + b'\0' * (size - 512)
+
+
+def with_capacity(vmdk, sectors):
+    """The sparse VMDK with its header's capacity set to ``sectors``."""
+    return vmdk[:12] + struct.pack('<Q', sectors) + vmdk[20:]
+
+
+def with_footer(vmdk, end_of_stream=b'\0' * 512):
+    """The streamOptimized VMDK with its grain directory offset in a footer
+    (the header says GD_AT_END), as VMware's tools write it."""
+    header = vmdk[:512]
+    at_end = header[:56] + b'\xff' * 8 + header[64:]
+    marker = struct.pack('<QII496s', 1, 0, 3, b'\0' * 496)
+    return at_end + vmdk[512:-1536] + marker + header + end_of_stream
+
+
+def with_extent(vmdk, filename):
+    """The sparse VMDK with its descriptor's extent naming ``filename``."""
+    text = vmdk[512:vmdk.index(b'\0', 512)]  # the null-padded descriptor
+    start = text.index(b'RW ')
+    first = text.index(b'"', start)
+    last = text.index(b'"', first + 1)
+    new = (text[:first + 1] + filename.encode() + text[last:]).ljust(
+        len(text), b'\0')
+    assert vmdk[512 + len(text):512 + len(new)].strip(b'\0') == b''
+    return vmdk[:512] + new + vmdk[512 + len(new):]
