@@ -65,4 +65,3 @@ class DownloadTest(testtools.TestCase):
                                 source(glance), inspect.Limits())
         self.assertIn('bytes are qcow2', str(exc))
         self.assertEqual((1, 1), (glance.opened, glance.closed))
-
