@@ -209,3 +209,40 @@ class WaitForUpdatesTest(vcsim.VcsimClassMixin, testtools.TestCase):
         task = vm.Destroy_Task()
         update = self.wait(self.collector, first.version)
         self.assertEqual([('leave', vm._moId, None, None)], changes(update))
+
+
+class WaitOverflowTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """A collector that recorded changes of more objects than it keeps
+    (-pc-dirty-max) reports every requested property of every object it
+    reported, so no change is lost."""
+
+    VCSIM_SHAPE = dict(clusters=1, hosts=1, vms=2,
+                       extra_args=('-pc-dirty-max', '2'))
+
+    def test_too_many_changes_report_everything(self):
+        si = self.vcsim.connect()
+        vms = [by_name(si, vim.VirtualMachine, 'DC0_C0_RP0_VM%d' % i)
+               for i in range(2)]
+        collector = si.content.propertyCollector.CreatePropertyCollector()
+        self.addCleanup(collector.DestroyPropertyCollector)
+        collector.CreateFilter(PC.FilterSpec(
+            objectSet=[PC.ObjectSpec(obj=vm) for vm in vms],
+            propSet=[PC.PropertySpec(type=vim.VirtualMachine,
+                                     pathSet=['runtime.powerState'])]),
+            True)
+        first = collector.WaitForUpdatesEx('', PC.WaitOptions(
+            maxWaitSeconds=0))
+        self.assertEqual(2, len(changes(first)))
+        # A power task touches the VM, the task and the task manager:
+        # more than two objects.
+        task = vms[0].PowerOffVM_Task()
+        while task.info.state not in ('success', 'error'):
+            time.sleep(0.01)
+        update = collector.WaitForUpdatesEx(first.version, PC.WaitOptions(
+            maxWaitSeconds=10))
+        self.assertEqual(
+            sorted([('modify', vms[0]._moId, 'runtime.powerState',
+                     'poweredOff'),
+                    ('modify', vms[1]._moId, 'runtime.powerState',
+                     vms[1].runtime.powerState)]),
+            sorted(changes(update)))

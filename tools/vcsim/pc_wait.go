@@ -28,10 +28,17 @@
 // RequestCanceled. WaitForUpdates (no limit) and CheckForUpdates (no
 // wait) are the same wait. maxObjectUpdates is ignored (every update is
 // returned at once, never truncated).
+//
+// Bounds: a listener forgets the changes it recorded past pcDirtyMax
+// objects and the next wait then reports every requested property of
+// every object its filters reported; the listeners of sessions that are
+// gone (the per-session copies of the singleton collector are never
+// destroyed) are stopped by the next wait after pcSweepEvery.
 
 package main
 
 import (
+	"flag"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +58,7 @@ type pcWait struct {
 	mu       sync.Mutex
 	listener *pcListener
 	dirty    map[types.ManagedObjectReference]map[string]types.PropertyChange
+	overflow bool          // dirty was dropped: report everything
 	changed  chan struct{} // closed by the next update
 	canceled chan struct{} // closed by CancelWaitForUpdates
 
@@ -93,6 +101,11 @@ func (w *pcWait) note(ref types.ManagedObjectReference, changes []types.Property
 	if w.listener == nil {
 		return
 	}
+	if w.overflow || (len(w.dirty) >= pcDirtyMax && w.dirty[ref] == nil) {
+		w.overflow, w.dirty = true, nil
+		w.wakeLocked()
+		return
+	}
 	if w.dirty == nil {
 		w.dirty = make(map[types.ManagedObjectReference]map[string]types.PropertyChange)
 	}
@@ -114,11 +127,65 @@ func (w *pcWait) wakeLocked() {
 	w.changed = make(chan struct{})
 }
 
+// pcDirtyMax bounds the objects a listener records changes of.
+var pcDirtyMax = 20000
+
+func init() {
+	flag.IntVar(&pcDirtyMax, "pc-dirty-max", pcDirtyMax,
+		"objects whose changes a waiting property collector records before it reports everything instead (tests)")
+}
+
+// pcSweepEvery is how often a wait looks for listeners of sessions that
+// are gone.
+const pcSweepEvery = time.Minute
+
+// pcListening maps the wait state of each listening collector to the key
+// of its session.
+var pcListening struct {
+	sync.Mutex
+	sessions  map[*pcWait]string
+	lastSweep time.Time
+}
+
+// pcSweep stops the listeners of sessions that are gone.
+func pcSweep() {
+	pcListening.Lock()
+	if time.Since(pcListening.lastSweep) < pcSweepEvery {
+		pcListening.Unlock()
+		return
+	}
+	pcListening.lastSweep = time.Now()
+	live := make(map[string]bool)
+	for _, s := range authSessions() {
+		live[s.Key] = true
+	}
+	var gone []*pcWait
+	for w, key := range pcListening.sessions {
+		if !live[key] {
+			gone = append(gone, w)
+			delete(pcListening.sessions, w)
+		}
+	}
+	pcListening.Unlock()
+	for _, w := range gone {
+		w.stop()
+	}
+}
+
 // start listens to the registry (from the first wait on) and returns the
 // channels that end this wait: the next update and a cancel.
-func (w *pcWait) start(collector types.ManagedObjectReference) (changed, canceled chan struct{}) {
+func (w *pcWait) start(ctx *simulator.Context, collector types.ManagedObjectReference) (changed, canceled chan struct{}) {
+	pcSweep()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.listener == nil && ctx.Session != nil {
+		pcListening.Lock()
+		if pcListening.sessions == nil {
+			pcListening.sessions = make(map[*pcWait]string)
+		}
+		pcListening.sessions[w] = ctx.Session.Key
+		pcListening.Unlock()
+	}
 	if w.listener == nil {
 		n := atomic.AddInt64(&pcListeners, 1)
 		w.listener = &pcListener{
@@ -144,12 +211,14 @@ func (w *pcWait) next() chan struct{} {
 	return w.changed
 }
 
-func (w *pcWait) takeDirty() map[types.ManagedObjectReference]map[string]types.PropertyChange {
+// takeDirty returns the changes recorded since the last call; all is true
+// when they were too many to keep.
+func (w *pcWait) takeDirty() (dirty map[types.ManagedObjectReference]map[string]types.PropertyChange, all bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.dirty
-	w.dirty = nil
-	return d
+	dirty, all = w.dirty, w.overflow
+	w.dirty, w.overflow = nil, false
+	return dirty, all
 }
 
 func (w *pcWait) cancel() {
@@ -170,6 +239,9 @@ func (w *pcWait) stop() {
 	if l != nil {
 		simulator.Map.RemoveHandler(l)
 	}
+	pcListening.Lock()
+	delete(pcListening.sessions, w)
+	pcListening.Unlock()
 	w.cancel()
 }
 
@@ -240,7 +312,7 @@ func (pc *pcCollector) waitForUpdates(ctx *simulator.Context, version string, op
 		}
 	}
 	w := &pc.wait
-	changed, canceled := w.start(pc.Self)
+	changed, canceled := w.start(ctx, pc.Self)
 	for {
 		set, fault := pc.updateRound(ctx, version)
 		if fault != nil || set != nil || once {
@@ -267,7 +339,7 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 		return nil, simulator.Fault("unknown or outdated version "+strconv.Quote(version),
 			&types.InvalidCollectorVersion{})
 	}
-	dirty := w.takeDirty()
+	dirty, all := w.takeDirty()
 	if version == "" || w.seen == nil {
 		w.seen = make(map[types.ManagedObjectReference]map[types.ManagedObjectReference]bool)
 	}
@@ -279,7 +351,7 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 			continue
 		}
 		live[ref] = true
-		fu, fault := pc.filterUpdate(ctx, ref, f, dirty)
+		fu, fault := pc.filterUpdate(ctx, ref, f, dirty, all)
 		if fault != nil {
 			return nil, pcFault(fault)
 		}
@@ -302,7 +374,7 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 
 // filterUpdate is what changed for one filter.
 func (pc *pcCollector) filterUpdate(ctx *simulator.Context, ref types.ManagedObjectReference, f *simulator.PropertyFilter,
-	dirty map[types.ManagedObjectReference]map[string]types.PropertyChange) (types.PropertyFilterUpdate, types.BaseMethodFault) {
+	dirty map[types.ManagedObjectReference]map[string]types.PropertyChange, all bool) (types.PropertyFilterUpdate, types.BaseMethodFault) {
 	fu := types.PropertyFilterUpdate{Filter: ref}
 	spec := f.Spec
 	spec.ReportMissingObjectsInResults = types.NewBool(true) // a gone object leaves
@@ -330,9 +402,25 @@ func (pc *pcCollector) filterUpdate(ctx *simulator.Context, ref types.ManagedObj
 		}
 		fu.ObjectSet = append(fu.ObjectSet, ou)
 	}
+	if all {
+		// The changes were too many to keep: report everything.
+		for i := range objects {
+			o := &objects[i]
+			if entered[o.Obj] {
+				continue
+			}
+			ou := types.ObjectUpdate{Obj: o.Obj, Kind: types.ObjectUpdateKindModify}
+			for _, p := range o.PropSet {
+				ou.ChangeSet = append(ou.ChangeSet, types.PropertyChange{Name: p.Name, Op: types.PropertyChangeOpAssign, Val: p.Val})
+			}
+			if len(ou.ChangeSet) != 0 {
+				fu.ObjectSet = append(fu.ObjectSet, ou)
+			}
+		}
+	}
 	for _, obj := range pcSortedRefs(dirty) {
 		o := current[obj]
-		if o == nil || entered[obj] || !seen[obj] {
+		if all || o == nil || entered[obj] || !seen[obj] {
 			continue
 		}
 		changes := pcMatchChanges(ctx, spec.PropSet, f.PartialUpdates, o, dirty[obj])
