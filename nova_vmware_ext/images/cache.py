@@ -253,9 +253,12 @@ class ImageCache(object):
             temps=tuple(e for e in contents.temps if e not in gone))
 
     def _remove_if_empty(self, folder):
-        """After a failed fill: no empty image folder stays behind."""
+        """After a failed fill: no leftover and no empty image folder stays
+        behind (a datastore may finish writing an aborted upload into the
+        temporary folder after the fill removed it)."""
         try:
-            if not self.list(folder):
+            left = self.remove_leftovers(folder)
+            if not (left.entries or left.locks or left.temps or left.markers):
                 self.delete(folder)
         except Exception as exc:
             LOG.warning('Cannot remove the empty image cache folder %s: %s',
@@ -308,9 +311,19 @@ class ImageCache(object):
                       'write of %s' % path)
 
     def session_record(self):
-        """(key, user name) of our vCenter session, as vCenter names it."""
+        """(key, user name) of our vCenter session, as vCenter names it.
+
+        vCenter's UserSession key is not the session cookie; where it is
+        (vcsim), no key is recorded: the cookie is a secret.
+        """
         current = self.session.content.sessionManager.currentSession
+        if current.key and current.key in (self.session.session_cookie or ''):
+            return '', current.userName
         return current.key, current.userName
+
+    def session_generation(self):
+        """Changes when the session logs in again."""
+        return self.session.generation
 
     def session_alive(self, record):
         """Is a lock owner's vCenter session still there? None if vCenter

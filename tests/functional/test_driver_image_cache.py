@@ -122,6 +122,18 @@ class DeadFillTest(CacheTestBase):
         time.sleep(4)  # beyond stale_after: the heartbeat holds the lock
         self.assertEqual(0, self.images.downloads[image.id])
         self.assertTrue(thread.is_alive())
+        for attempt in range(10):  # a read can meet a rewrite half done
+            owner = self.datastore_file(str(held.record_path))
+            record = cache_lock.OwnerRecord.from_bytes(owner or b'')
+            if record is not None:
+                break
+            time.sleep(0.05)
+        self.assertGreater(record.seq, 5)
+        self.assertEqual(self.driver._host.conf.host, record.owner)
+        # vcsim's session key is its cookie: a secret, not written.
+        cookie = self.session.session_cookie.split('=', 1)[1].strip('"')
+        self.assertNotIn(cookie.encode(), owner)
+        self.assertEqual('', record.session)
         held.release()
         thread.join(60)
         self.assertEqual([], errors)
