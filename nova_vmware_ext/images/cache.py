@@ -127,6 +127,7 @@ class ImageCache(object):
         self.browser = vbrowser.DatastoreBrowser(session, waiter)
         self._known = set()
         self._check_sessions = True
+        self._session_record = (None, None)  # (generation, (key, user))
 
     # Layout
 
@@ -316,10 +317,14 @@ class ImageCache(object):
         vCenter's UserSession key is not the session cookie; where it is
         (vcsim), no key is recorded: the cookie is a secret.
         """
-        current = self.session.content.sessionManager.currentSession
-        if current.key and current.key in (self.session.session_cookie or ''):
-            return '', current.userName
-        return current.key, current.userName
+        generation = self.session.generation
+        if self._session_record[0] != generation:
+            current = self.session.content.sessionManager.currentSession
+            key = current.key
+            if key and key in (self.session.session_cookie or ''):
+                key = ''
+            self._session_record = (generation, (key, current.userName))
+        return self._session_record[1]
 
     def session_generation(self):
         """Changes when the session logs in again."""
