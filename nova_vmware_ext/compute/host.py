@@ -26,6 +26,7 @@ from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
+from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
@@ -113,6 +114,7 @@ class Host(object):
         http = transfer.HttpClient(session)
         files = vfiles.FileManager(session, waiter, datacenter)
         disks = vdisks.VirtualDisks(session, waiter, datacenter)
+        browser = vbrowser.DatastoreBrowser(session, waiter)
         self.resources = resources.ClusterResources(session, inventory)
         self.instances = vinstances.Instances(session, inventory, waiter,
                                               ext.page_size)
@@ -128,6 +130,7 @@ class Host(object):
             session, waiter, inventory, self.resources,
             folders.ProjectFolders(session, inventory), self.instances,
             root_disks.RootDisks(self.cache, self.fetcher, files, disks,
+                                 browser,
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge)
 

@@ -7,13 +7,15 @@ clones are off.
 """
 
 from nova import exception
+from oslo_log import log as logging
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import specs
-from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
+
+LOG = logging.getLogger(__name__)
 
 # Images whose file size is not their disk's size.
 _SPARSE_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED, vimage.DISK_TYPE_SPARSE)
@@ -26,15 +28,19 @@ class RootDisks(object):
     :param fetcher: images.fetch.Fetcher, which fills cache entries.
     :param files: vsphere.files.FileManager of the cluster's datacenter.
     :param disks: vsphere.disks.VirtualDisks of the cluster's datacenter.
+    :param browser: vsphere.browser.DatastoreBrowser, for cached disks'
+        capacities.
     :param use_linked_clone: ``[vmware] use_linked_clone``, the default when
         the image does not say.
     """
 
-    def __init__(self, cache, fetcher, files, disks, use_linked_clone=True):
+    def __init__(self, cache, fetcher, files, disks, browser,
+                 use_linked_clone=True):
         self.cache = cache
         self.fetcher = fetcher
         self.files = files
         self.disks = disks
+        self.browser = browser
         self.use_linked_clone = use_linked_clone
 
     @property
@@ -61,7 +67,7 @@ class RootDisks(object):
                        % image.disk_format)
         base = cache.disk_path(datastore.name, image.image_id)
         cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
-        image_kb = self._image_kb(image, source, base)
+        image_kb = self._image_kb(image, base, datastore)
         flavor_kb = instance.flavor.root_gb * units.Mi
         if flavor_kb and flavor_kb < image_kb:
             raise exception.FlavorDiskSmallerThanImage(
@@ -88,34 +94,26 @@ class RootDisks(object):
         """A cached parent disk vanished: look for its entry again."""
         self.cache.forget(path)
 
-    def _image_kb(self, image, source, entry):
-        """Virtual size of the image's disk in KB."""
+    def _image_kb(self, image, entry, datastore):
+        """Virtual size of the image's disk in KB.
+
+        Glance's virtual_size when it has one; else what the fetcher read
+        from the image while filling the entry; else, for a disk whose file
+        is not its size (sparse, streamOptimized), what vSphere says of the
+        cached disk: never the image again.
+        """
         if image.virtual_size:
             return max(image.virtual_size // units.Ki, 1)
         known = self._capacities.get(entry)
         if not known and image.disk_type in _SPARSE_TYPES:
-            # Glance did not record the virtual size, and the file holds
-            # only the disk's allocated grains: its header has the size.
-            known = self._sparse_capacity(source)
-            if known:
-                self._capacities[entry] = known
+            capacity_kb = self.browser.disk_capacity_kb(datastore.ref, entry)
+            if capacity_kb:
+                known = self._capacities[entry] = capacity_kb * units.Ki
+            else:
+                LOG.warning('vCenter reports no capacity for the cached disk '
+                            '%(entry)s; sizing it by the image file (%(size)d '
+                            'bytes)', {'entry': entry, 'size': image.size})
         return max((known or image.size) // units.Ki, 1)
-
-    @staticmethod
-    def _sparse_capacity(source):
-        """Virtual size in bytes from the image's sparse VMDK header."""
-        chunks = iter(source.chunks())
-        head = b''
-        try:
-            for chunk in chunks:
-                head += chunk
-                if len(head) >= 512:
-                    break
-        finally:
-            close = getattr(chunks, 'close', None)
-            if close is not None:
-                close()
-        return fetch.sparse_capacity(head)
 
     def _copy_disk(self, source, target, size_kb):
         self.disks.copy(source, target)
@@ -131,7 +129,16 @@ class RootDisks(object):
             self.disks.move(staged, sized)
             self._capacities[sized] = size_kb * units.Ki
         finally:
-            self.cache.discard(temp)
+            self._remove_temp(temp)
+
+    def _remove_temp(self, temp):
+        """Remove a temporary folder; a failure is logged, never raised, so
+        that it cannot hide the error of the copy it cleans up after."""
+        try:
+            self.cache.delete(temp)
+        except Exception as exc:
+            LOG.warning('Could not remove the temporary folder %(temp)s: '
+                        '%(err)s', {'temp': temp, 'err': exc})
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

@@ -22,6 +22,7 @@ from nova import exception
 from nova.image import glance
 from nova.virt import configdrive
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import image_meta as vimage
@@ -83,62 +84,81 @@ class SpawnOps(object):
         # Flavor extra specs and NIC bindings are checked before anything
         # is created in vCenter.
         specs.flavor_limits(instance.flavor)
-        datastore = self.resources.pick_datastore()
-        folder = vfiles.DatastorePath(datastore.name, instance.uuid)
-        created = _Created(self.waiter, self.instances, self.files, instance,
-                           folder)
-        source = self._source(context, image)
+        networks = self._networks(network_info, image)
         try:
-            root, cdroms = self.root_disks.prepare(instance, image, source,
-                                                   datastore)
-            if not root.create:  # a full copy went into the folder
-                created.folder_made = True
-            if configdrive.required_by(instance):
-                cdroms.append(self._config_drive(
-                    context, instance, injected_files, admin_password,
-                    network_info, folder, created))
-            spec = specs.machine_spec(
-                instance, instance.flavor, image_meta, network_info,
-                root_disk=root, image=image, context=context, cdroms=cdroms,
-                integration_bridge=self.integration_bridge)
+            datastore = self.resources.pick_datastore()
+            created = _Created(self.waiter, self.instances, self.files,
+                               instance, vfiles.DatastorePath(datastore.name,
+                                                              instance.uuid))
             try:
-                resolved, networks = vnetworks.resolve(
-                    self.inventory.get(), spec.nics)
-            except exception.NetworkNotFoundForBridge:
-                # A port group made since we last looked?
-                resolved, networks = vnetworks.resolve(
-                    self.inventory.refresh(), spec.nics)
-            spec = dataclasses.replace(
-                spec.with_networks(resolved),
-                name=vinstances.vm_name(instance.display_name, instance.uuid))
-            # The VM's files are named after the instance's UUID, as
-            # in-tree ([ds] uuid/uuid.vmx), whatever the VM's name.
-            config = vm_config.create_spec(
-                spec, folder.join('%s.vmx' % instance.uuid),
-                networks=networks, managed_by=vinstances.EXTENSION_KEY)
-
-            def refill():
-                self.root_disks.forget(root.parent)
-                self.root_disks.prepare(instance, image, source, datastore)
-            vm = self._create_vm(instance, config,
-                                 refill if root.parent is not None else None)
-            created.vm = vm
-            self.instances.remember(instance.uuid, vm)
-            LOG.info('Created VM %(vm)s on datastore %(ds)s from image '
-                     '%(image)s', {'vm': vm._moId, 'ds': datastore.name,
-                                   'image': image.image_id},
-                     instance=instance)
-            if power_on:
-                self.waiter.wait(
-                    vm.PowerOnVM_Task(),
-                    'power on of instance %s' % instance.uuid)
-                LOG.info('Powered on', instance=instance)
+                vm = self._build(context, instance, image, image_meta,
+                                 injected_files, admin_password,
+                                 network_info, networks, datastore, created)
+                if power_on:
+                    self.waiter.wait(vm.PowerOnVM_Task(),
+                                     'power on of instance %s' % instance.uuid)
+                    LOG.info('Powered on', instance=instance)
+            except Exception:
+                # The error that failed the spawn is what Nova sees; what
+                # the rollback cannot remove is logged by it.
+                with excutils.save_and_reraise_exception():
+                    created.undo()
+        except exception.NovaException:
+            raise
         except Exception as exc:
-            created.undo()
-            if isinstance(exc, (exception.NovaException,)):
-                raise
             raise exception.InstanceDeployFailure(
                 reason='vCenter could not build the VM: %s' % exc) from exc
+
+    def _networks(self, network_info, image):
+        """The cluster's networks for the instance's ports, matched before
+        anything is made: ({port id: NetworkRef}, {port id: vim.Network}).
+        """
+        nics = specs.nic_specs(network_info, image.vif_model,
+                               integration_bridge=self.integration_bridge)
+        try:
+            return vnetworks.resolve(self.inventory.get(), nics)
+        except exception.NetworkNotFoundForBridge:
+            # A port group made since we last looked?
+            return vnetworks.resolve(self.inventory.refresh(), nics)
+
+    def _build(self, context, instance, image, image_meta, injected_files,
+               admin_password, network_info, networks, datastore, created):
+        """Root disk, config drive and the VM itself; returns the VM."""
+        source = self._source(context, image)
+        folder = created.folder
+        root, cdroms = self.root_disks.prepare(instance, image, source,
+                                               datastore)
+        if not root.create:  # a full copy went into the folder
+            created.folder_made = True
+        if configdrive.required_by(instance):
+            cdroms.append(self._config_drive(
+                context, instance, injected_files, admin_password,
+                network_info, folder, created))
+        spec = specs.machine_spec(
+            instance, instance.flavor, image_meta, network_info,
+            root_disk=root, image=image, context=context, cdroms=cdroms,
+            integration_bridge=self.integration_bridge)
+        resolved, vim_networks = networks
+        spec = dataclasses.replace(
+            spec.with_networks(resolved),
+            name=vinstances.vm_name(instance.display_name, instance.uuid))
+        # The VM's files are named after the instance's UUID, as in-tree
+        # ([ds] uuid/uuid.vmx), whatever the VM's name.
+        config = vm_config.create_spec(
+            spec, folder.join('%s.vmx' % instance.uuid),
+            networks=vim_networks, managed_by=vinstances.EXTENSION_KEY)
+
+        def refill():
+            self.root_disks.forget(root.parent)
+            self.root_disks.prepare(instance, image, source, datastore)
+        vm = self._create_vm(instance, config,
+                             refill if root.parent is not None else None)
+        created.vm = vm
+        self.instances.remember(instance.uuid, vm)
+        LOG.info('Created VM %(vm)s on datastore %(ds)s from image '
+                 '%(image)s', {'vm': vm._moId, 'ds': datastore.name,
+                               'image': image.image_id}, instance=instance)
+        return vm
 
     def _create_vm(self, instance, config, refill):
         """CreateVM_Task, retried once after either of two stale states.
@@ -208,19 +228,35 @@ class _Created(object):
         self.folder_made = True
 
     def undo(self):
-        instance = self.instance
+        """Remove what the spawn made, as far as vCenter lets us.
+
+        Never raises: what cannot be removed is logged, and the caller
+        raises the error that failed the spawn.
+        """
+        if self.vm is not None and not self._remove_vm():
+            return  # its files stay with it, for a later destroy
         try:
-            if self.vm is not None:
-                try:
-                    self.waiter.wait(self.vm.PowerOffVM_Task())
-                except vexc.VimException:
-                    pass
-                self.waiter.wait(self.vm.Destroy_Task(),
-                                 'removal of the failed VM')
-                self.instances.forget(instance.uuid)
             self.files.delete(self.folder, missing_ok=True)
         except Exception as exc:
-            LOG.error('Could not remove what the failed spawn created '
-                      '(%(vm)s, %(folder)s): %(err)s',
-                      {'vm': self.vm and self.vm._moId,
-                       'folder': self.folder, 'err': exc}, instance=instance)
+            LOG.error('Could not remove the folder %(folder)s of the failed '
+                      'spawn: %(err)s', {'folder': self.folder, 'err': exc},
+                      instance=self.instance)
+
+    def _remove_vm(self):
+        """Power off and destroy the VM; False if it could not be."""
+        try:
+            self.waiter.wait(self.vm.PowerOffVM_Task(),
+                             'power off of the failed VM')
+        except vexc.VimException:
+            pass  # it was not on
+        try:
+            self.waiter.wait(self.vm.Destroy_Task(),
+                             'removal of the failed VM')
+        except Exception as exc:
+            LOG.error('Could not remove VM %(vm)s of the failed spawn (it '
+                      'is left for destroy): %(err)s',
+                      {'vm': self.vm._moId, 'err': exc},
+                      instance=self.instance)
+            return False
+        self.instances.forget(self.instance.uuid)
+        return True

@@ -14,6 +14,13 @@ class TaskTimeout(vexc.VimException):
     msg_fmt = 'Timed out waiting for a vCenter task.'
 
 
+class ApiTimeout(vexc.VimConnectionException):
+    """vCenter did not answer one request within [vmware_ext] api_timeout.
+
+    Not retried: the endpoint already had the whole timeout to answer.
+    """
+
+
 class InvalidPath(ValueError):
     """A datastore path that is malformed or escapes its datastore."""
 

@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from xml.etree import ElementTree
 
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
@@ -99,6 +100,12 @@ class CallCounter(object):
                     scope.by_method[method] += 1
 
 
+def _timeout_error(endpoint, timeout, step, exc):
+    return faults.ApiTimeout(
+        '%s: vCenter %s did not answer within %s s ([vmware_ext] '
+        'api_timeout)' % (step, endpoint, timeout), cause=exc)
+
+
 def _not_sent(exc):
     """True when a connection error proves the request never left us."""
     return isinstance(exc, (ConnectionRefusedError, socket.gaierror))
@@ -156,6 +163,9 @@ class _Door(SoapAdapter.StubAdapterBase):
                     '[vmware] ca_file to the CA that signed its '
                     'certificate' % (session.endpoint, exc.verify_message),
                     cause=exc)
+            except TimeoutError as exc:
+                raise _timeout_error(session.endpoint, session.timeout,
+                                     '%s on %s' % (method, mo._moId), exc)
             except Exception as exc:
                 if not _is_connection_error(exc):
                     raise
@@ -259,19 +269,21 @@ class Session(object):
         attempt = 0
         while True:
             try:
-                stub = pyvim_connect.SmartStubAdapter(
-                    host=self.host, port=self.port,
+                version = self._negotiate_version()
+                return SoapAdapter.SoapStubAdapter(
+                    host=self.host, port=self.port, version=version,
                     sslContext=self.ssl_context, poolSize=self.pool_size,
                     httpConnectionTimeout=self.timeout,
                     connectionPoolTimeout=_POOL_IDLE_SECONDS)
-                self.calls.record('vimServiceVersions', login=True)
-                return stub
             except ssl.SSLCertVerificationError as exc:
                 raise vexc.VimConnectionException(
                     'TLS verification of vCenter %s failed (%s); set '
                     '[vmware] ca_file to the CA that signed its '
                     'certificate' % (self.endpoint, exc.verify_message),
                     cause=exc)
+            except TimeoutError as exc:
+                raise _timeout_error(self.endpoint, self.timeout,
+                                     'API version discovery', exc)
             except Exception as exc:
                 if attempt >= self.retry_count:
                     raise vexc.VimConnectionException(
@@ -285,6 +297,36 @@ class Session(object):
                              'n': attempt, 'max': self.retry_count,
                              'delay': delay})
                 time.sleep(delay)
+
+    def _negotiate_version(self):
+        """The newest vim25 version both pyVmomi and vCenter speak.
+
+        What pyVim's SmartStubAdapter does, with our timeout: its own
+        request for vimServiceVersions.xml has none.
+        """
+        conn = http.client.HTTPSConnection(
+            self.host, self.port, context=self.ssl_context,
+            timeout=self.timeout)
+        try:
+            conn.request('GET', '/sdk/vimServiceVersions.xml')
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        self.calls.record('vimServiceVersions', login=True)
+        if response.status != 200:
+            raise vexc.VimConnectionException(
+                'GET /sdk/vimServiceVersions.xml answered HTTP %d' %
+                response.status)
+        offered = {version.text.strip()
+                   for version in ElementTree.fromstring(body).iter('version')
+                   if version.text}
+        for version in pyvim_connect.GetServiceVersions('vim25'):
+            if VmomiSupport.versionIdMap[version] in offered:
+                return version
+        raise vexc.VimConnectionException(
+            'no vSphere API version in common (vCenter offers %s)' %
+            ', '.join(sorted(offered)))
 
     def _login(self):
         token = _logging_in.set(True)

@@ -7,10 +7,12 @@ from oslo_config import fixture as config_fixture
 from oslo_utils import uuidutils
 from pyVim import task as task_util
 from pyVmomi import vim
+from pyVmomi import vmodl
 import testtools
 
 from nova_vmware_ext import driver as vc_driver
 from nova_vmware_ext.compute import instances as vinstances
+from tests import leaks
 from tests import vcsim
 
 CONF = nova_conf.CONF
@@ -23,9 +25,24 @@ def wait_task(task):
     return task.info.result
 
 
+def destroy_vm(vm):
+    """Power off and destroy a VM if it still exists (test cleanup)."""
+    try:
+        if vm.runtime.powerState != 'poweredOff':
+            wait_task(vm.PowerOffVM_Task())
+        wait_task(vm.Destroy_Task())
+    except vmodl.fault.ManagedObjectNotFound:
+        pass
+
+
 class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
     """``self.driver`` is connected to the class's vcsim (cluster DC0_C0);
-    ``self.si`` is an independent pyvmomi connection for assertions."""
+    ``self.si`` is an independent pyvmomi connection for assertions.
+
+    After each test (and its cleanups) every datastore file and VM must be
+    as before, except what the test declared it keeps
+    (``keep_cache_entry``): see tests/leaks.py.
+    """
 
     CLUSTER = 'DC0_C0'
 
@@ -53,6 +70,13 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
         self.driver.init_host('compute-test')
         self.addCleanup(self.driver.cleanup_host, 'compute-test')
         self.si = fx.connect()
+        self.leaks = self.useFixture(leaks.LeakCheck(self.si))
+
+    def keep_cache_entry(self, image_id, sizes_gb=()):
+        """This test fills the image cache entry of ``image_id``, which
+        the cache keeps by design (and grown copies of ``sizes_gb``)."""
+        self.leaks.keep_cache_entry(self.driver._host.cache_folder,
+                                    image_id, sizes_gb)
 
     def restart_driver(self):
         """nova-compute restarted: a new driver reads the options again."""
@@ -103,6 +127,7 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
                 type=vinstances.EXTENSION_TYPE_INSTANCE)
         task = dc.vmFolder.CreateVM_Task(spec, cluster.resourcePool)
         vm = wait_task(task)
+        self.addCleanup(destroy_vm, vm)
         if power_on:
             wait_task(vm.PowerOnVM_Task())
         return instance_uuid, vm

@@ -66,6 +66,24 @@ class PowerTest(test_driver_spawn.SpawnTestBase):
         self.assertEqual(1, scope.by_method['ResetVM_Task'])
         self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
 
+    def test_refused_guest_reboot_falls_back_to_reset(self):
+        instance = self._running(tools=True)
+        # Tools stopped between our check and the request.
+        self.vcsim.inject('RebootGuest', fault='ToolsUnavailable')
+        self.addCleanup(self.vcsim.clear_faults)
+        with self.session.calls.scope() as scope:
+            self.driver.reboot(self.context, instance, [], 'SOFT')
+        self.assertEqual(1, scope.by_method['RebootGuest'])
+        self.assertEqual(1, scope.by_method['ResetVM_Task'])
+        self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+
+    def test_hard_reboot_resets_even_with_tools(self):
+        instance = self._running(tools=True)
+        with self.session.calls.scope() as scope:
+            self.driver.reboot(self.context, instance, [], 'HARD')
+        self.assertEqual(0, scope.by_method['RebootGuest'])
+        self.assertEqual(1, scope.by_method['ResetVM_Task'])
+
     def test_resume_state_on_host_boot_powers_on(self):
         instance = self._running(tools=False)
         self.driver.power_off(instance)

@@ -5,12 +5,15 @@ simulator, never through the driver.
 """
 
 import collections
+import logging
 
+import fixtures
 from nova.compute import power_state
 from nova import context as nova_context
 from nova import exception
 from nova import objects
 from oslo_utils import uuidutils
+from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 import requests
 
@@ -78,6 +81,8 @@ class SpawnTestBase(driver_base.DriverTestCase):
         self.driver.spawn(self.context, instance, image_meta, [], None, {},
                           network_info or [], power_on=power_on)
         self.addCleanup(self._destroy_quietly, instance)
+        root_gb = instance.flavor.root_gb
+        self.keep_cache_entry(image_meta.id, [root_gb] if root_gb else [])
 
     def _destroy_quietly(self, instance):
         try:
@@ -150,7 +155,7 @@ class SpawnTest(SpawnTestBase):
             self.spawn(second, self.flat)
         self.assertEqual(1, self.images.downloads[self.flat.id])
         self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
-        self.assertLessEqual(scope.total, 6, dict(scope.by_method))
+        self.assertLessEqual(scope.total, 4, dict(scope.by_method))
         self.assertEqual(0, scope.by_method['RetrievePropertiesEx'])
 
     def test_power_ops_within_ceiling(self):
@@ -229,6 +234,7 @@ class SpawnTest(SpawnTestBase):
                                 self.flat, [], None, {}, [])
         self.assertIn('NoDiskSpace', str(exc))
         self.assertIsNone(self.vm(instance))
+        self.keep_cache_entry(self.flat.id)  # filled before CreateVM
 
     def test_failed_power_on_removes_the_vm(self):
         instance = self.make_instance()
@@ -240,6 +246,69 @@ class SpawnTest(SpawnTestBase):
                           self.flat, [], None, {}, [])
         self.assertIsNone(self.vm(instance))
         self.assertFalse(self.driver.instance_exists(instance))
+        self.keep_cache_entry(self.flat.id)  # filled before the power-on
+
+    def test_failed_rollback_does_not_hide_the_spawn_error(self):
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        instance = self.make_instance()
+        self.addCleanup(self.vcsim.clear_faults)
+        self.vcsim.inject('PowerOnVM_Task', action='task_error',
+                          fault='InsufficientResourcesFault')
+        self.vcsim.inject('Destroy_Task', action='task_error',
+                          fault='InvalidState', message='cleanup refused')
+        self.keep_cache_entry(self.flat.id)  # filled before the power-on
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                self.flat, [], None, {}, [])
+        self.assertIn('InsufficientResourcesFault', str(exc))
+        self.assertNotIn('InvalidState', str(exc))
+        self.assertIn('Could not remove VM', logs.output)
+        self.assertIn('cleanup refused', logs.output)
+        # The VM that could not be removed is left for destroy, which works.
+        vm = self.vm(instance)
+        self.assertEqual('poweredOff', vm['runtime.powerState'])
+        self.vcsim.clear_faults()
+        self.driver.destroy(self.context, instance, [])
+        self.assertIsNone(self.vm(instance))
+        self.assertIsNone(self.datastore_file(vm['config.files.vmPathName']))
+
+    def test_failed_temp_cleanup_does_not_hide_the_copy_error(self):
+        self.spawn(self.make_instance(), self.flat)  # the image is cached
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        instance = self.make_instance(root_gb=1)
+        self.addCleanup(self.vcsim.clear_faults)
+        # Growing the image to the flavor fails, then so does removing the
+        # temporary folder of that copy.
+        self.vcsim.inject('ExtendVirtualDisk_Task', action='task_error',
+                          fault='NoDiskSpace')
+        self.vcsim.inject('DeleteDatastoreFile_Task', action='fault',
+                          fault='CannotDeleteFile')
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                self.flat, [], None, {}, [])
+        self.assertIn('NoDiskSpace', str(exc))
+        self.assertNotIn('CannotDeleteFile', str(exc))
+        self.assertIn('Could not remove the temporary folder', logs.output)
+        self.assertIsNone(self.vm(instance))
+        # (the temporary folder the fault kept is the next fill's to remove)
+        self._remove_temp_folders(self.flat.id)
+
+    def _remove_temp_folders(self, image_id):
+        from nova_vmware_ext.vsphere import browser as vbrowser
+        from nova_vmware_ext.vsphere import files as vfiles
+        host = self.driver._host
+        files = vfiles.FileManager(host.session, host.waiter,
+                                   host.inventory.get().datacenter)
+        browser = vbrowser.DatastoreBrowser(host.session, host.waiter)
+        for ds in host.inventory.datastores():
+            folder = host.cache.folder(ds.name, image_id)
+            try:
+                entries = browser.list_folder(ds.ref, folder)
+            except vexc.FileNotFoundException:
+                continue  # no entry of that image on this datastore
+            for entry in entries:
+                if entry.name.startswith('tmp-'):
+                    files.delete(entry.path)
 
 
 def stream_optimized_vmdk(size_mb=8):
@@ -313,7 +382,7 @@ class SpawnVariantsTest(SpawnTestBase):
         with self.session.calls.scope() as scope:
             self.spawn(other, self.flat)
         self.assertEqual(0, scope.by_method['CopyVirtualDisk_Task'])
-        self.assertLessEqual(scope.total, 6)
+        self.assertLessEqual(scope.total, 4, dict(scope.by_method))
 
     def test_full_copy_when_linked_clones_are_off(self):
         self.flags.config(group='vmware', use_linked_clone=False)
@@ -447,6 +516,7 @@ class SpawnVariantsTest(SpawnTestBase):
             thread.join(120)
         self.addCleanup(self._destroy_quietly, first)
         self.addCleanup(other.destroy, self.context, second, [])
+        self.keep_cache_entry(image.id)
         self.assertEqual([], errors)
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
@@ -480,23 +550,27 @@ class SpawnVariantsTest(SpawnTestBase):
         self.assertIn(b'CD001', data[32768:32775])  # an ISO 9660 volume
 
 
+def sparse_vmdk(size_mb=4):
+    """A monolithicSparse VMDK made by qemu-img (Debian qemu-utils)."""
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.truncate(size_mb * MiB)
+        out = os.path.join(tmp, 'disk.vmdk')
+        subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk',
+                        '-o', 'subformat=monolithicSparse', raw, out],
+                       check=True)
+        with open(out, 'rb') as f:
+            return f.read()
+
+
 class SparseImageTest(SpawnTestBase):
 
     def test_sparse_vmdk_is_converted_by_copy(self):
-        import os
-        import subprocess
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = os.path.join(tmp, 'disk.raw')
-            with open(raw, 'wb') as f:
-                f.truncate(4 * MiB)
-            out = os.path.join(tmp, 'disk.vmdk')
-            subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
-                            'vmdk', '-o', 'subformat=monolithicSparse', raw,
-                            out], check=True)
-            with open(out, 'rb') as f:
-                data = f.read()
-        image = self.images.add(data, vmware_disktype='sparse')
+        image = self.images.add(sparse_vmdk(4), vmware_disktype='sparse')
         instance = self.make_instance()
         with self.session.calls.scope() as scope:
             self.spawn(instance, image)
@@ -510,6 +584,33 @@ class SparseImageTest(SpawnTestBase):
         listing = self.datastore_file(
             '[LocalDS_0] _base/%s/%s-sparse.vmdk' % (image.id, image.id))
         self.assertIsNone(listing)
+
+
+class CachedDiskSizeTest(SpawnTestBase):
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1, portgroups=0)
+
+    def test_cache_hit_after_a_restart_is_sized_by_vsphere(self):
+        # Glance has no virtual_size, and the file is smaller than the disk.
+        data = sparse_vmdk(4)
+        image = self.images.add(data, vmware_disktype='sparse')
+        self.assertLess(len(data), MiB)
+        first = self.make_instance()
+        self.spawn(first, image)
+        self.assertEqual(1, self.images.downloads[image.id])
+        parent = self.disks(self.vm(first))[0].backing.parent.fileName
+        self.driver.destroy(self.context, first, [])
+        self.restart_driver()._host.spawner.image_api = self.images
+        second, grown = self.make_instance(), self.make_instance(root_gb=1)
+        self.spawn(second, image)
+        self.spawn(grown, image)
+        # No second look at the image: vSphere knows the cached disk's size.
+        self.assertEqual(1, self.images.downloads[image.id])
+        disk = self.disks(self.vm(second))[0]
+        self.assertEqual(4 * 1024, disk.capacityInKB)
+        self.assertEqual(parent, disk.backing.parent.fileName)
+        self.assertEqual(1024 * 1024,
+                         self.disks(self.vm(grown))[0].capacityInKB)
 
 
 class PlacementAndHardwareTest(SpawnTestBase):

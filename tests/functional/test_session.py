@@ -2,13 +2,20 @@
 
 import logging
 import socket
+import time
 
 import fixtures
+from oslo_config import cfg
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 import testtools
 
+from nova_vmware_ext.compute import host as chost
+from nova_vmware_ext import conf as ext_conf
+from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import props
+from nova_vmware_ext.vsphere import session as vsession
+from nova_vmware_ext.vsphere import transfer
 from tests.functional import base
 from tests import vcsim
 
@@ -168,3 +175,96 @@ class InjectedFaultsTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.vcsim.clear_faults()
         self.assertEqual('Datacenters', props.retrieve_one(
             self.session, self.root, ['name'])['name'])
+
+
+# A correctness bound, not a benchmark: a hang would exceed it by far.
+_TIMEOUT = 1
+_BOUND = 3 * _TIMEOUT
+
+
+class SilentEndpoint(fixtures.Fixture):
+    """A TCP port whose connections the kernel accepts and nobody answers.
+
+    The socket listens but never calls accept(): the handshake completes in
+    the backlog and every byte sent to it stays unread.
+    """
+
+    def _setUp(self):
+        sock = socket.socket()
+        sock.bind(('127.0.0.1', 0))
+        sock.listen(16)
+        self.addCleanup(sock.close)
+        self.host, self.port = sock.getsockname()
+        self.endpoint = '%s:%d' % (self.host, self.port)
+
+
+class TimeoutTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """Every network step gives up after [vmware_ext] api_timeout."""
+
+    def setUp(self):
+        super().setUp()
+        self.silent = self.useFixture(SilentEndpoint())
+        self.addCleanup(self.vcsim.clear_faults)
+
+    def assertFailsInTime(self, exc_class, func, *args):
+        start = time.monotonic()
+        exc = self.assertRaises(exc_class, func, *args)
+        self.assertLess(time.monotonic() - start, _BOUND)
+        return exc
+
+    def test_silent_endpoint_fails_login(self):
+        session = vsession.Session(self.silent.host, 'admin', 'secret',
+                                   port=self.silent.port, timeout=_TIMEOUT,
+                                   retry_count=2, retry_interval=0.05)
+        exc = self.assertFailsInTime(faults.ApiTimeout, session.login)
+        self.assertIn(self.silent.endpoint, str(exc))
+        self.assertIn('api_timeout', str(exc))
+
+    def test_silent_endpoint_fails_connect_with_conf_timeout(self):
+        config = cfg.ConfigOpts()
+        ext_conf.register_opts(config)
+        config([], default_config_files=[])
+        for name, value in [('host_ip', self.silent.host),
+                            ('host_port', self.silent.port),
+                            ('host_username', 'admin'),
+                            ('host_password', 'secret'),
+                            ('cluster_name', 'DC0_C0')]:
+            config.set_override(name, value, 'vmware')
+        config.set_override('api_timeout', _TIMEOUT, 'vmware_ext')
+        exc = self.assertFailsInTime(vexc.VimConnectionException,
+                                     chost.Host(config).connect)
+        self.assertIn(self.silent.endpoint, str(exc))
+
+    def test_login_call_answered_late_is_not_retried(self):
+        self.vcsim.inject('RetrieveServiceContent', action='delay',
+                          delay_ms=(_BOUND + 2) * 1000)
+        self.vcsim.reset_server_calls()
+        session = base.make_session(self.vcsim, timeout=_TIMEOUT)
+        exc = self.assertFailsInTime(faults.ApiTimeout, session.login)
+        self.assertIn('RetrieveServiceContent', str(exc))
+        self.assertIn('%s:%s' % (self.vcsim.host, self.vcsim.port), str(exc))
+        self.assertEqual(
+            1, self.vcsim.server_calls()['RetrieveServiceContent'])
+
+    def test_call_answered_late_is_not_retried(self):
+        session = base.make_session(self.vcsim, timeout=_TIMEOUT).login()
+        self.addCleanup(session.logout)
+        self.vcsim.inject('RetrievePropertiesEx', action='delay',
+                          delay_ms=(_BOUND + 2) * 1000)
+        self.vcsim.reset_server_calls()
+        exc = self.assertFailsInTime(
+            faults.ApiTimeout, props.retrieve_one, session,
+            session.content.rootFolder, ['name'])
+        self.assertIn('RetrievePropertiesEx on', str(exc))
+        self.assertEqual(1, self.vcsim.server_calls()['RetrievePropertiesEx'])
+
+    def test_http_transfer_to_a_silent_endpoint(self):
+        session = base.make_session(self.vcsim, timeout=_TIMEOUT).login()
+        self.addCleanup(session.logout)
+        http = transfer.HttpClient(session)
+        url = 'https://%s/folder/x.vmdk?dsName=LocalDS_0' % (
+            self.silent.endpoint)
+        self.assertFailsInTime(vexc.ImageTransferException, http.put, url,
+                               iter([b'x' * 10]), 10, 'upload of x.vmdk')
+        self.assertFailsInTime(vexc.ImageTransferException, http.get, url,
+                               'download of x.vmdk')

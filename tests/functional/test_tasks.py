@@ -101,13 +101,18 @@ class TaskWaiterTest(base.VcsimTestCase):
         self.assertEqual('success',
                          self.read(good, ['info.state'])['info.state'])
 
-    def test_concurrent_waiters(self):
+    def _power_on_concurrently(self, waiter, indexes):
+        """Power VMs on from one thread each; return the session's calls."""
         results, errors = {}, []
-        vms = [self._ensure(i, 'poweredOff')[0] for i in range(4)]
+        vms = [self._ensure(i, 'poweredOff')[0] for i in indexes]
+        barrier = threading.Barrier(len(vms), timeout=30)
+        before = self.session.calls.by_method.copy()
 
         def power_on(index, vm):
             try:
-                results[index] = self.waiter.wait(vm.PowerOnVM_Task())
+                task = vm.PowerOnVM_Task()
+                barrier.wait()  # every task started before anyone waits
+                results[index] = waiter.wait(task)
             except Exception as exc:  # reported below
                 errors.append(exc)
 
@@ -118,13 +123,42 @@ class TaskWaiterTest(base.VcsimTestCase):
         for thread in threads:
             thread.join(60)
         self.assertEqual([], errors)
-        self.assertEqual(4, len(results))
+        self.assertEqual(len(vms), len(results))
         states = self.query(vim.VirtualMachine, ['runtime.powerState'])
         for vm in vms:
             self.assertEqual('poweredOn',
                              states[vm._moId]['runtime.powerState'])
-        # Collectors are pooled for reuse, one per concurrent waiter at most.
-        self.assertLessEqual(len(self.waiter._idle), 4)
+        return self.session.calls.by_method - before
+
+    def test_concurrent_waiters_share_the_stream(self):
+        vm, _ = self._ensure(5, 'poweredOn')
+        self.waiter.wait(vm.PowerOffVM_Task())  # sets the task stream up
+        calls = self._power_on_concurrently(self.waiter, range(4))
+        # One collector and filter for all: nothing created per waiter.
+        self.assertEqual(0, calls['CreatePropertyCollector'])
+        self.assertEqual(0, calls['CreateFilter'])
+        self.assertEqual(0, calls['DestroyPropertyFilter'])
+        self.assertGreaterEqual(calls['WaitForUpdatesEx'], 1)
+        self.assertEqual([], self.waiter._idle)
+
+    def test_concurrent_filter_waiters_pool_their_collectors(self):
+        waiter = vtasks.TaskWaiter(self.session, update_wait=5, timeout=60,
+                                   stream=False)
+        self.addCleanup(waiter.close)
+        calls = self._power_on_concurrently(waiter, range(4))
+        self.assertEqual(4, calls['CreateFilter'])
+        self.assertEqual(4, calls['DestroyPropertyFilter'])
+        # Each collector created is pooled after its wait, at most one per
+        # concurrent waiter; a later wait reuses one.
+        created = calls['CreatePropertyCollector']
+        self.assertGreaterEqual(created, 1)
+        self.assertLessEqual(created, 4)
+        self.assertEqual(created, len(waiter._idle))
+        vm, _ = self._vm(0)
+        with self.session.calls.scope() as scope:
+            waiter.wait(vm.PowerOffVM_Task())
+        self.assertEqual(0, scope.by_method['CreatePropertyCollector'])
+        self.assertEqual(created, len(waiter._idle))
 
     def test_timeout(self):
         vm, moid = self._ensure(5, 'poweredOn')

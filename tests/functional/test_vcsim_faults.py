@@ -314,3 +314,51 @@ class VcsimFaultsTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(dict(sent), self.fx.server_calls())
         self.assertEqual(dict(sent), self.fx.reset_server_calls())
         self.assertEqual({}, self.fx.server_calls())
+
+    def suds_request(self, method, this_type, this_value):
+        """POST a call as oslo.vmware's suds client sends it: an
+        operationID SOAP header before the Body. (status, body)"""
+        envelope = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<SOAP-ENV:Envelope xmlns:ns0="urn:vim25"'
+            ' xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<SOAP-ENV:Header><operationID>op-1234</operationID>'
+            '</SOAP-ENV:Header><SOAP-ENV:Body><ns0:%s>'
+            '<ns0:_this type="%s">%s</ns0:_this></ns0:%s>'
+            '</SOAP-ENV:Body></SOAP-ENV:Envelope>'
+            % (method, this_type, this_value, method))
+        response = requests.post(
+            self.fx.url, data=envelope.encode(),
+            headers={'Content-Type': 'text/xml; charset=utf-8',
+                     'SOAPAction': 'urn:vim25/7.0',
+                     'Cookie': vcsim.session_cookie(self.si)},
+            verify=self.fx.ca_file, timeout=30)
+        return response.status_code, response.text
+
+    def test_soap_header_is_not_the_method(self):
+        # The method is the Body's first child: vcsim counted suds calls as
+        # 'operationID' and its rules never matched them.
+        self.fx.reset_server_calls()
+        status, body = self.suds_request('CurrentTime', 'ServiceInstance',
+                                         'ServiceInstance')
+        self.assertEqual(200, status, body)
+        self.assertIn('CurrentTimeResponse', body)
+        self.assertEqual({'CurrentTime': 1}, self.fx.server_calls())
+
+        self.fx.inject('CurrentTime', fault='TaskInProgress',
+                       message='busy for suds')
+        status, body = self.suds_request('CurrentTime', 'ServiceInstance',
+                                         'ServiceInstance')
+        self.assertEqual(500, status)
+        self.assertIn('TaskInProgressFault', body)
+        self.assertIn('busy for suds', body)
+        self.assert_no_rules()
+
+        # The moid filter sees the Body's _this too.
+        self.fx.inject('PowerOffVM_Task', action='task_error',
+                       fault='InvalidPowerState', moid=self.vm)
+        status, body = self.suds_request('PowerOffVM_Task', 'VirtualMachine',
+                                         self.vm._moId)
+        self.assertEqual(200, status, body)
+        self.assert_no_rules()
+        self.assertEqual(3, sum(self.fx.server_calls().values()))

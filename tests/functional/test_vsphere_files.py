@@ -203,6 +203,32 @@ class DatastoreBrowserTest(WrapperTestBase):
         self.assertEqual(0, scope.by_method['RetrievePropertiesEx'])
         self.assertEqual(1, scope.by_method['SearchDatastore_Task'])
 
+    def test_disk_capacity_of_sparse_descriptor_and_flat_disks(self):
+        import struct
+        sparse = self.root.join('sparse.vmdk')
+        # A hosted sparse extent header: magic, version, flags, capacity
+        # in sectors (here 8 MiB).
+        self.put(sparse, b'KDMV' + struct.pack('<IIQ', 1, 3, 16384) +
+                 b'\0' * 492)
+        text = self.root.join('text.vmdk')
+        self.put(text, b'# Disk DescriptorFile\nversion=1\n'
+                       b'RW 4096 VMFS "text-flat.vmdk"\n'
+                       b'RW 2048 VMFS "text-s002.vmdk"\n')
+        flat = self.root.join('flat.vmdk')
+        self.disks.create(flat, 1024)
+        self.put(self.root.join('flat-flat.vmdk'), b'\0' * (3 * 1024 * 1024))
+        capacity = self.browser.disk_capacity_kb
+        self.assertEqual(8192, capacity(self.datastore, sparse))
+        self.assertEqual(3072, capacity(self.datastore, text))
+        self.assertEqual(3072, capacity(self.datastore, flat))
+        self.assertIsNone(capacity(self.datastore, self.root.join('no.vmdk')))
+        self.assertIsNone(capacity(self.datastore,
+                                   self.root.join('none/no.vmdk')))
+        # Only disks are listed when capacities are asked for.
+        self.assertEqual({'sparse.vmdk', 'text.vmdk', 'flat.vmdk'}, {
+            e.name for e in self.browser.list_folder(
+                self.datastore, self.root, disk_capacity=True)})
+
     def test_results_are_plain_values(self):
         self.put(self.root.join('f.txt'), b'f')
         entry = self.browser.list_folder(self.datastore, self.root)[0]

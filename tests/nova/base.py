@@ -16,6 +16,7 @@ from sqlalchemy import exc as sqla_exc
 import urllib3
 
 from nova_vmware_ext import conf as vmware_conf  # noqa: F401 (options)
+from tests import leaks
 from tests import vcsim
 
 MiB = 1024 * 1024
@@ -162,6 +163,31 @@ def vms_by_instance_uuid(si, paths=VM_PATHS, root=None):
             item['moid'] = moid
             found[uuid] = item
     return found
+
+
+def check_leaks(test, si):
+    """Fail ``test`` if, after its cleanups, a datastore file or a VM is
+    there that was not before (tests/leaks.py). Call it before the test
+    registers the cleanups whose results it should see."""
+    return test.useFixture(leaks.LeakCheck(si))
+
+
+def keep_cache_entry(check, driver, image_id, sizes_gb=()):
+    """The test fills the cache entry of ``image_id`` through ``driver``
+    (and grown copies of ``sizes_gb``): the image cache keeps it by
+    design."""
+    check.keep_cache_entry(driver._host.cache_folder, image_id, sizes_gb)
+
+
+def give_tools(si, moid):
+    """VMware Tools running in the guest (vcsim's SET.guest.* keys)."""
+    from pyVim import task as task_util
+
+    vm = vim.VirtualMachine(moid, si._stub)
+    task_util.WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
+        vim.option.OptionValue(key='SET.guest.toolsStatus', value='toolsOk'),
+        vim.option.OptionValue(key='SET.guest.toolsRunningStatus',
+                               value='guestToolsRunning')])))
 
 
 def disks(vm):

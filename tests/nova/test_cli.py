@@ -39,8 +39,9 @@ class OpenStackClientTest(test_servers.VcsimServersTestBase):
         return self.vms()[server_id]['runtime.powerState']
 
     def test_create_list_show_stop_start_delete(self):
-        self._create_flavor(name='m1.cli', memory_mb=256, vcpu=1, disk=1,
-                            ephemeral=0)
+        flavor_id = self._create_flavor(name='m1.cli', memory_mb=256,
+                                        vcpu=1, disk=1, ephemeral=0)
+        self.keep_cache_entry(self.image['id'], flavor_id)
         created = self.osc('server', 'create', '--image', self.image['id'],
                            '--flavor', 'm1.cli',
                            '--nic', 'net-id=%s' % test_servers.NETWORK,

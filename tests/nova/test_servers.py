@@ -59,6 +59,15 @@ class VcsimServersTestBase(vcsim.VcsimClassMixin,
         # The vcsim outlives the test: leave it as found (a nova-compute
         # refuses to start as a new service on a cluster with Nova's VMs).
         self.addCleanup(base.remove_nova_vms, self.si)
+        # Runs before remove_nova_vms: a VM a test leaves is a leak too.
+        self.leaks = base.check_leaks(self, self.si)
+
+    def keep_cache_entry(self, image_id, flavor_id):
+        """Booting ``image_id`` with ``flavor_id`` fills its cache entry
+        (grown to the flavor's root disk if it has one), kept by design."""
+        disk = self.api.get_flavor(flavor_id)['disk']
+        base.keep_cache_entry(self.leaks, self.driver(next(iter(
+            self.CLUSTERS))), image_id, [disk] if disk else [])
 
     def _setup_compute_service(self):
         first = None
@@ -80,6 +89,7 @@ class VcsimServersTestBase(vcsim.VcsimClassMixin,
         return base.vms_by_instance_uuid(self.si)
 
     def boot(self, flavor_id, **kwargs):
+        self.keep_cache_entry(self.image['id'], flavor_id)
         return self._create_server(
             image_uuid=self.image['id'], flavor_id=flavor_id,
             networks=[{'uuid': NETWORK}], **kwargs)
@@ -138,14 +148,20 @@ class ServersTest(VcsimServersTestBase):
         self.assertEqual('poweredOn',
                          self.vms()[server['id']]['runtime.powerState'])
 
-        for hard, calls in ((False, ('RebootGuest', 'ResetVM_Task')),
-                            (True, ('ResetVM_Task',))):
+        # SOFT asks the guest through VMware Tools when they run, else
+        # resets; HARD always resets.
+        for hard, tools, guest, reset in ((False, False, 0, 1),
+                                          (False, True, 1, 0),
+                                          (True, True, 0, 1)):
+            if tools:
+                base.give_tools(self.si, self.vms()[server['id']]['moid'])
             self.vcsim.reset_server_calls()
             server = self._reboot_server(server, hard=hard)
             made = self.vcsim.server_calls()
-            self.assertTrue(any(made.get(call) for call in calls),
-                            '%s reboot: %s' % ('HARD' if hard else 'SOFT',
-                                               made))
+            self.assertEqual((guest, reset), (made.get('RebootGuest', 0),
+                                              made.get('ResetVM_Task', 0)),
+                             '%s reboot, tools %s: %s' % (
+                                 'HARD' if hard else 'SOFT', tools, made))
             self.assertEqual('poweredOn',
                              self.vms()[server['id']]['runtime.powerState'])
 
@@ -170,10 +186,12 @@ class ServersTest(VcsimServersTestBase):
         self.assertLess(image['size'], 1024 * 1024)
         flavor_id = self._create_flavor(memory_mb=256, vcpu=1, disk=0,
                                         ephemeral=0)
+        self.keep_cache_entry(image['id'], flavor_id)
         server = self._create_server(image_uuid=image['id'],
                                      flavor_id=flavor_id, networks='none')
         disks = base.disks(self.vms()[server['id']])
         self.assertEqual([16 * 1024], [d.capacityInKB for d in disks])
+        self._delete_server(server)
 
     def test_placement_inventory_is_the_cluster(self):
         nodename = self.driver().get_available_nodes()[0]

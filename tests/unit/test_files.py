@@ -1,5 +1,7 @@
 """DatastorePath: parsing, printing, joining, and paths it refuses."""
 
+import dataclasses
+
 import testtools
 
 from nova_vmware_ext.vsphere import faults
@@ -77,5 +79,7 @@ class DatastorePathTest(testtools.TestCase):
 
     def test_immutable_and_hashable(self):
         path = DatastorePath('ds', 'a')
-        self.assertRaises(Exception, setattr, path, 'rel_path', 'b')
+        self.assertRaises(dataclasses.FrozenInstanceError, setattr, path,
+                          'rel_path', 'b')
+        self.assertEqual('a', path.rel_path)
         self.assertEqual(1, len({path, DatastorePath.parse('[ds] a')}))

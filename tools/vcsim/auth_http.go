@@ -17,12 +17,10 @@
 package main
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/xml"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path"
 	"strings"
@@ -198,26 +196,21 @@ func authUnauthorized(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
 }
 
-func authIsSDK(r *http.Request) bool {
-	p := r.URL.Path
-	return r.Method == http.MethodPost && (p == "/sdk" || p == "/sdk/vimService")
-}
-
 func authWrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
 		case p == authFolderPrefix || strings.HasPrefix(p, authFolderPrefix+"/"):
 			if _, ok := authSession(r); ok || authBasic(r) {
-				next.ServeHTTP(w, r)
+				dsServeUpload(next, w, r)
 				return
 			}
 			if _, ok := authUseTicket(r); ok {
-				next.ServeHTTP(w, r)
+				dsServeUpload(next, w, r)
 				return
 			}
 			authUnauthorized(w, r)
-		case authIsSDK(r):
+		case isVimSOAP(r):
 			authServeSDK(next, w, r)
 		default:
 			next.ServeHTTP(w, r)
@@ -228,35 +221,21 @@ func authWrap(next http.Handler) http.Handler {
 // authServeSDK records the tickets of AcquireGenericServiceTicket calls and
 // passes every other SOAP request on untouched.
 func authServeSDK(next http.Handler, w http.ResponseWriter, r *http.Request) {
-	body, ok := readSOAPBody(w, r)
-	if !ok {
-		return
-	}
-	if !bytes.Contains(body, []byte("AcquireGenericServiceTicket")) {
-		next.ServeHTTP(w, r)
-		return
-	}
-	method, err := simulator.UnmarshalBody(types.TypeFunc(), body)
-	if err != nil || method.Name != "AcquireGenericServiceTicket" {
+	method, _ := decodeSOAPCall(r, "AcquireGenericServiceTicket")
+	if method == nil {
 		next.ServeHTTP(w, r)
 		return
 	}
 	req := method.Body.(*types.AcquireGenericServiceTicket)
 	session, _ := authSession(r)
 
-	rec := httptest.NewRecorder()
-	next.ServeHTTP(rec, r)
-
+	rec := recordResponse(next, r)
 	if rec.Code == http.StatusOK && session.Key != "" {
 		if id := authTicketID(rec.Body.Bytes()); id != "" {
 			authRecordTicket(id, req.Spec, session.Key)
 		}
 	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
+	replayResponse(w, rec)
 }
 
 // authTicketID reads the ticket id out of an AcquireGenericServiceTicket

@@ -7,7 +7,8 @@
 //   - name sub folders "[ds]/a/b" in SearchDatastoreSubFolders_Task results
 //     (vSphere: "[ds] a/b");
 //   - ignore sortFoldersFirst and searchCaseInsensitive, the fileOwner flag
-//     and VM template files, and count extents (-flat.vmdk ...) as disks.
+//     and VM template files, and count extents (-flat.vmdk ...) as disks;
+//   - never report a disk's capacityKb (see ds_disk_capacity.go).
 //
 // dsBrowser replaces every HostDatastoreBrowser of the inventory (nothing
 // in the simulator needs the stock type), and those made later by a new
@@ -212,6 +213,9 @@ func (s *dsSearch) search(rel, dir string, recurse bool) types.BaseMethodFault {
 			continue
 		}
 		if info := s.fileInfo(fi); info != nil {
+			if disk, ok := info.(*types.VmDiskFileInfo); ok && dsWantsCapacity(s.spec) {
+				disk.CapacityKb = dsDiskCapacityKb(filepath.Join(dir, entry.Name()))
+			}
 			res.File = append(res.File, info)
 		}
 	}

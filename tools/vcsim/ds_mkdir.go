@@ -31,13 +31,13 @@ var dsCreateParents = regexp.MustCompile(
 
 func dsWrapMakeDirectory(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		method, body := dsSOAPRequest(r, "MakeDirectory")
+		method, body := decodeSOAPCall(r, "MakeDirectory")
 		if method != nil {
 			req := method.Body.(*types.MakeDirectory)
 			if req.CreateParentDirectories != nil && *req.CreateParentDirectories {
 				if file := dsResolve(req.Datacenter, req.Name); file != "" {
 					if _, err := os.Stat(file); err == nil {
-						dsSetBody(r, dsCreateParents.ReplaceAll(body, nil))
+						setSOAPBody(r, dsCreateParents.ReplaceAll(body, nil))
 					}
 				}
 			}

@@ -213,7 +213,7 @@ func (q *faultRuleRequest) rule() (*faultRule, error) {
 	return r, nil
 }
 
-func (r *faultRule) matches(call *faultCall) bool {
+func (r *faultRule) matches(call *soapCall) bool {
 	return (r.Method == "*" || r.Method == call.Method) &&
 		(r.Moid == "" || r.Moid == call.This.Value)
 }
@@ -230,7 +230,7 @@ type faultInjector struct {
 
 // arrived counts a SOAP call and returns a copy of the rule it uses up, if
 // any.
-func (f *faultInjector) arrived(call *faultCall) *faultRule {
+func (f *faultInjector) arrived(call *soapCall) *faultRule {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[call.Method]++
@@ -257,8 +257,7 @@ func (f *faultInjector) wrap(next http.Handler) http.Handler {
 		switch {
 		case strings.HasPrefix(r.URL.Path, faultControlPrefix):
 			f.serveControl(w, r)
-		case r.Method == http.MethodPost && (r.URL.Path == simulator.Map.Path ||
-			strings.HasPrefix(r.URL.Path, simulator.Map.Path+"/")): // /sdk/vimService
+		case isVimSOAP(r):
 			f.serveSOAP(w, r, next)
 		default:
 			next.ServeHTTP(w, r)

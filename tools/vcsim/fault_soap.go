@@ -1,5 +1,5 @@
-// The SOAP side of fault injection (fault_inject.go): reading the method and
-// _this of a request, and answering it with a fault, a failing task or no
+// The SOAP side of fault injection (fault_inject.go): answering a call (its
+// method and _this from scanSOAPCall) with a fault, a failing task or no
 // answer at all.
 
 package main
@@ -7,75 +7,21 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-	vimxml "github.com/vmware/govmomi/vim25/xml"
 )
 
 var faultServiceInstance = types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}
-
-// faultCall is what rules match on: the method and its target object.
-type faultCall struct {
-	Method string
-	This   types.ManagedObjectReference
-}
-
-// faultScanCall reads the method (the first element inside the Body) and the
-// _this element of a SOAP request, decoding no more of it than that.
-func faultScanCall(body []byte) (*faultCall, bool) {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	call := new(faultCall)
-	depth := 0
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, false
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			switch {
-			case depth == 1 && t.Name.Local != "Envelope":
-				return nil, false
-			case depth == 3 && call.Method == "" && t.Name.Local != "":
-				call.Method = t.Name.Local
-			case depth == 4 && call.Method != "":
-				if t.Name.Local == "_this" {
-					for _, a := range t.Attr {
-						if a.Name.Local == "type" {
-							call.This.Type = a.Value
-						}
-					}
-					var value string
-					if err := d.DecodeElement(&value, &t); err != nil {
-						return nil, false
-					}
-					call.This.Value = strings.TrimSpace(value)
-				}
-				return call, true // _this, when present, comes first
-			}
-		case xml.EndElement:
-			depth--
-			if depth == 2 && call.Method != "" {
-				return call, true // a method without arguments
-			}
-		}
-	}
-}
 
 // faultIsMethod tells whether name is a vim25 request type (one with _this).
 func faultIsMethod(name string) bool {
@@ -93,7 +39,7 @@ func (f *faultInjector) serveSOAP(w http.ResponseWriter, r *http.Request, next h
 		return
 	}
 
-	call, ok := faultScanCall(body)
+	call, ok := scanSOAPCall(body)
 	if !ok {
 		next.ServeHTTP(w, r) // the stock server answers what it cannot decode
 		return
@@ -126,7 +72,7 @@ func (f *faultInjector) serveSOAP(w http.ResponseWriter, r *http.Request, next h
 			log.Printf("fault rule %d: %s", rule.ID, err)
 			fault = &types.SystemError{Reason: err.Error()}
 		}
-		faultWriteSOAP(w, http.StatusInternalServerError, faultBody(rule.message(), fault))
+		writeSOAPFault(w, rule.message(), fault)
 	case faultActionTaskError:
 		f.failTask(w, r, next, rule, call)
 	}
@@ -296,85 +242,6 @@ func faultPowerState(this types.ManagedObjectReference) types.VirtualMachinePowe
 	return state
 }
 
-// faultEnvelope is how the stock server and vCenter wrap an answer.
-type faultEnvelope struct {
-	XMLName vimxml.Name `xml:"soapenv:Envelope"`
-	Enc     string      `xml:"xmlns:soapenc,attr"`
-	Env     string      `xml:"xmlns:soapenv,attr"`
-	XSD     string      `xml:"xmlns:xsd,attr"`
-	XSI     string      `xml:"xmlns:xsi,attr"`
-	Body    interface{} `xml:"soapenv:Body"`
-}
-
-type faultSOAPBody struct {
-	Fault *faultSOAPFault
-}
-
-type faultSOAPFault struct {
-	XMLName vimxml.Name `xml:"soapenv:Fault"`
-	Code    string      `xml:"faultcode"`
-	String  string      `xml:"faultstring"`
-	Detail  struct {
-		Fault *faultDetailElem
-	} `xml:"detail"`
-}
-
-// faultDetailElem is the fault inside <detail>, named TypeFault with an
-// xsi:type attribute, the way vCenter sends it.
-type faultDetailElem struct {
-	Fault types.BaseMethodFault
-}
-
-func (d *faultDetailElem) MarshalXML(e *vimxml.Encoder, start vimxml.StartElement) error {
-	kind := reflect.TypeOf(d.Fault).Elem().Name()
-	start.Name.Local = kind + "Fault"
-	start.Attr = append(start.Attr,
-		vimxml.Attr{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:" + vim25.Namespace},
-		vimxml.Attr{Name: vimxml.Name{Local: "xsi:type"}, Value: kind})
-	return e.EncodeElement(d.Fault, start)
-}
-
-func faultBody(msg string, fault types.BaseMethodFault) interface{} {
-	f := &faultSOAPFault{Code: "ServerFaultCode", String: msg}
-	f.Detail.Fault = &faultDetailElem{Fault: fault}
-	return faultSOAPBody{Fault: f}
-}
-
-// faultResponse is METHODResponse with a managed object reference.
-type faultResponse struct {
-	XMLName   vimxml.Name
-	Xmlns     string                       `xml:"xmlns,attr"`
-	Returnval types.ManagedObjectReference `xml:"returnval"`
-}
-
-type faultResponseBody struct {
-	Res *faultResponse
-}
-
-func faultWriteSOAP(w http.ResponseWriter, status int, body interface{}) {
-	var out bytes.Buffer
-	out.WriteString(vimxml.Header)
-	e := vimxml.NewEncoder(&out)
-	err := e.Encode(&faultEnvelope{
-		Enc:  "http://schemas.xmlsoap.org/soap/encoding/",
-		Env:  "http://schemas.xmlsoap.org/soap/envelope/",
-		XSD:  "http://www.w3.org/2001/XMLSchema",
-		XSI:  "http://www.w3.org/2001/XMLSchema-instance",
-		Body: body,
-	})
-	if err == nil {
-		err = e.Flush()
-	}
-	if err != nil {
-		log.Printf("encoding an injected answer: %s", err)
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(out.Bytes())
-}
-
 // faultDropConnection closes the client's connection without an answer: with a
 // TLS close (the client reads end of file) or, for reset, with a TCP RST.
 func faultDropConnection(w http.ResponseWriter, reset bool) {
@@ -403,7 +270,7 @@ func faultDropConnection(w http.ResponseWriter, reset bool) {
 // failTask answers a *_Task call with a new task that fails with the rule's
 // fault, without performing the call, once the session is known to be valid
 // and the object to exist; otherwise the stock server answers.
-func (f *faultInjector) failTask(w http.ResponseWriter, r *http.Request, next http.Handler, rule *faultRule, call *faultCall) {
+func (f *faultInjector) failTask(w http.ResponseWriter, r *http.Request, next http.Handler, rule *faultRule, call *soapCall) {
 	entity := simulator.Map.Get(call.This)
 	if entity == nil || !faultSessionIsValid(r, next) {
 		next.ServeHTTP(w, r) // NotAuthenticated or ManagedObjectNotFound: nothing is performed
@@ -458,19 +325,8 @@ func (f *faultInjector) failTask(w http.ResponseWriter, r *http.Request, next ht
 		fail()
 	}
 
-	faultWriteSOAP(w, http.StatusOK, faultResponseBody{Res: &faultResponse{
-		XMLName:   vimxml.Name{Local: call.Method + "Response"},
-		Xmlns:     "urn:" + vim25.Namespace,
-		Returnval: task.Self,
-	}})
+	writeSOAPResponse(w, call.Method+"Response", &taskResponse{Returnval: task.Self})
 }
-
-// faultSessionProbe is a call every valid session may make and no other.
-const faultSessionProbe = `<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">` +
-	`<soapenv:Body><CurrentTime xmlns="urn:vim25">` +
-	`<_this type="ServiceInstance">ServiceInstance</_this>` +
-	`</CurrentTime></soapenv:Body></soapenv:Envelope>`
 
 // faultSessionIsValid asks the stock server whether the session cookie of r is
 // logged in: it keeps its sessions to itself.
@@ -478,10 +334,6 @@ func faultSessionIsValid(r *http.Request, next http.Handler) bool {
 	if _, err := r.Cookie(soap.SessionCookieName); err != nil {
 		return false
 	}
-	probe := r.Clone(r.Context())
-	probe.Body = io.NopCloser(strings.NewReader(faultSessionProbe))
-	probe.ContentLength = int64(len(faultSessionProbe))
-	rec := httptest.NewRecorder()
-	next.ServeHTTP(rec, probe)
-	return rec.Code == http.StatusOK
+	_, ok := soapSessionCheck(r, next)
+	return ok
 }

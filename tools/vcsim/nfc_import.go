@@ -66,6 +66,10 @@ func nfcImportVApp(ctx *simulator.Context, req *types.ImportVApp) soap.HasFault 
 		return body
 	}
 
+	if fault := vmKeepFolder(folder.Self, &spec.ConfigSpec); fault != nil {
+		body.Fault_ = simulator.Fault("", fault)
+		return body
+	}
 	res := folder.CreateVMTask(ctx, &types.CreateVM_Task{
 		This:   folder.Self,
 		Config: spec.ConfigSpec,

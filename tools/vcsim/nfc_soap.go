@@ -13,13 +13,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -51,65 +46,9 @@ func init() {
 	handlerWrappers = append(handlerWrappers, nfcWrapSDK)
 }
 
-// nfcCall is the head of a SOAP request: its method, its _this and where
-// the _this element is in the request.
-type nfcCall struct {
-	method    string
-	this      types.ManagedObjectReference
-	thisStart int64 // offsets of the _this element; thisEnd == 0 if none
-	thisEnd   int64
-}
-
-// nfcScanCall reads the method and _this of a SOAP request without
-// decoding the rest of it.
-func nfcScanCall(body []byte) (*nfcCall, bool) {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	call := new(nfcCall)
-	depth := 0
-	inBody := false
-	for {
-		offset := d.InputOffset()
-		tok, err := d.Token()
-		if err != nil {
-			return nil, false
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			switch {
-			case depth == 2 && t.Name.Local == "Body":
-				inBody = true
-			case depth == 3 && inBody:
-				call.method = t.Name.Local
-			case depth == 4 && inBody:
-				if t.Name.Local != "_this" {
-					return call, true
-				}
-				for _, a := range t.Attr {
-					if a.Name.Local == "type" && a.Name.Space == "" { // not xsi:type
-						call.this.Type = a.Value
-					}
-				}
-				var value string
-				if err := d.DecodeElement(&value, &t); err != nil {
-					return nil, false
-				}
-				call.this.Value = strings.TrimSpace(value)
-				call.thisStart, call.thisEnd = offset, d.InputOffset()
-				return call, true
-			}
-		case xml.EndElement:
-			depth--
-			if inBody && depth == 2 && call.method != "" {
-				return call, true
-			}
-		}
-	}
-}
-
 func nfcWrapSDK(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !authIsSDK(r) {
+		if !isVimSOAP(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -118,18 +57,13 @@ func nfcWrapSDK(next http.Handler) http.Handler {
 			return
 		}
 
-		routed := bytes.Contains(body, []byte("ImportVApp")) || bytes.Contains(body, []byte("ExportVm"))
-		if !routed && atomic.LoadInt32(&nfcActive) == 0 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		call, ok := nfcScanCall(body)
-		if !ok || call.thisEnd == 0 {
+		call, ok := scanSOAPCall(body)
+		if !ok || call.thisEnd == 0 || (!nfcRoutedMethods[call.Method] && atomic.LoadInt32(&nfcActive) == 0) {
 			next.ServeHTTP(w, r)
 			return
 		}
 
-		if nfcRoutedMethods[call.method] {
+		if nfcRoutedMethods[call.Method] {
 			if _, ok := authSession(r); !ok {
 				next.ServeHTTP(w, r) // the simulator answers NotAuthenticated
 				return
@@ -139,20 +73,18 @@ func nfcWrapSDK(next http.Handler) http.Handler {
 			routedBody = append(routedBody, fmt.Sprintf(`<_this type="%s">%s</_this>`,
 				nfcRouterRef.Type, nfcRouterRef.Value)...)
 			routedBody = append(routedBody, body[call.thisEnd:]...)
-			r.Body = io.NopCloser(bytes.NewReader(routedBody))
-			r.ContentLength = int64(len(routedBody))
-			r.Header.Set("Content-Length", strconv.Itoa(len(routedBody)))
+			setSOAPBody(r, routedBody)
 
 			nfcRouterMu.Lock()
 			defer nfcRouterMu.Unlock()
-			nfcTheRouter.target = call.this
+			nfcTheRouter.target = call.This
 			next.ServeHTTP(w, r)
 			return
 		}
 
-		if call.this.Type == "VirtualMachine" && nfcLeaseOfVM(call.this) != nil {
+		if call.This.Type == "VirtualMachine" && nfcLeaseOfVM(call.This) != nil {
 			for _, m := range nfcBlockedMethods {
-				if m == call.method {
+				if m == call.Method {
 					if _, ok := authSession(r); !ok {
 						break // not authenticated: the simulator says so
 					}

@@ -17,8 +17,8 @@
 // type) and CreatePropertyCollector makes more, so every collector a client
 // can reach is a pcCollector. It selects the objects itself, with vSphere's
 // traversal rules, and lets the stock collector read the properties of the
-// objects selected. WaitForUpdatesEx, CreateFilter and the rest are the
-// stock ones.
+// objects selected. WaitForUpdatesEx and its kin are pc_wait.go's;
+// CreateFilter and the rest are the stock ones.
 //
 // Result sets left by a paged RetrievePropertiesEx belong to the collector
 // that made them, so to the session: ContinueRetrievePropertiesEx and
@@ -62,6 +62,8 @@ type pcCollector struct {
 
 	pagesMu sync.Mutex
 	pages   map[string]*pcPage
+
+	wait pcWait // WaitForUpdatesEx (pc_wait.go)
 }
 
 // pcPage is what is left of a paged result.

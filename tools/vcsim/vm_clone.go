@@ -135,7 +135,7 @@ func vmClone(c *vmCall) {
 				return nil, fault
 			})
 		})
-		c.reply("CloneVM_TaskResponse", &vmTaskResponse{Returnval: ref})
+		c.reply("CloneVM_TaskResponse", &taskResponse{Returnval: ref})
 		return
 	}
 
@@ -144,7 +144,7 @@ func vmClone(c *vmCall) {
 	stock.Spec.PowerOn = false
 	stock.Spec.Template = false
 	rec := c.forward(&methods.CloneVM_TaskBody{Req: &stock})
-	task, fault := vmTaskOf(rec)
+	task, fault := taskOfAnswer(rec)
 	if fault == nil {
 		var result types.AnyType
 		if result, fault = vmTaskOutcome(task); fault == nil {
@@ -282,7 +282,7 @@ func vmCloneConfig(c *vmCall, req *types.CloneVM_Task, src *simulator.VirtualMac
 	}
 
 	if req.Spec.Template {
-		a, fault := vmDecodeAnswer(c.internal(&methods.MarkAsTemplateBody{Req: &types.MarkAsTemplate{This: this}}))
+		a, fault := decodeSOAPAnswer(c.internal(&methods.MarkAsTemplateBody{Req: &types.MarkAsTemplate{This: this}}))
 		if fault != nil || a == nil {
 			return fault
 		}
@@ -548,7 +548,7 @@ func vmMarkAsTemplate(c *vmCall) {
 		}
 	})
 	rec := c.forward(nil)
-	if _, fault := vmDecodeAnswer(rec); fault == nil && pool != nil {
+	if _, fault := decodeSOAPAnswer(rec); fault == nil && pool != nil {
 		switch p := simulator.Map.Get(*pool).(type) {
 		case *simulator.ResourcePool:
 			simulator.Map.RemoveReference(p, &p.Vm, vm.Self)

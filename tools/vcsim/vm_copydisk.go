@@ -73,7 +73,7 @@ func vmCopyVirtualDisk(c *vmCall) {
 	if d, ok := simulator.Map.Get(*dc).(*simulator.Datacenter); ok {
 		task.Info.Entity, task.Info.EntityName = &d.Self, d.Name
 	}
-	c.reply(c.method.Name+"Response", &vmTaskResponse{Returnval: task.Run()})
+	c.reply(c.method.Name+"Response", &taskResponse{Returnval: task.Run()})
 }
 
 // vmDiskFile is the local file of a datastore path of a datacenter.

@@ -58,7 +58,7 @@ func vmExtendVirtualDisk(c *vmCall) {
 			task.Info.Entity, task.Info.EntityName = &dc.Self, dc.Name
 		}
 	}
-	c.reply(c.method.Name+"Response", &vmTaskResponse{Returnval: task.Run()})
+	c.reply(c.method.Name+"Response", &taskResponse{Returnval: task.Run()})
 }
 
 // vmDiskExtent matches the extent lines of a text descriptor:

@@ -39,7 +39,7 @@ func vmWrapParentCheck(method string, changes func(*vmCall) []types.BaseVirtualD
 			task := simulator.CreateTask(c.method.This, method, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 				return nil, &types.FileNotFound{FileFault: types.FileFault{File: missing}}
 			})
-			c.reply(c.method.Name+"Response", &vmTaskResponse{Returnval: task.Run()})
+			c.reply(c.method.Name+"Response", &taskResponse{Returnval: task.Run()})
 			return
 		}
 		if next != nil {

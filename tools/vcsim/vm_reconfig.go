@@ -162,7 +162,23 @@ func vmReconfigure(c *vmCall) {
 
 func vmCreate(c *vmCall) {
 	req := c.method.Body.(*types.CreateVM_Task)
-	if vmAssignUnits(esx.VirtualDevice, req.Config.DeviceChange) {
+	rewrite := false
+	if _, _, ok := vmFolderPath(&req.Config); ok {
+		// Only a logged-in caller may make the folder.
+		if !c.loggedIn() {
+			c.replyNotAuthenticated()
+			return
+		}
+		if fault := vmKeepFolder(req.This, &req.Config); fault != nil {
+			task := simulator.CreateTask(req.This, "createVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, fault
+			})
+			c.reply(c.method.Name+"Response", &taskResponse{Returnval: task.Run()})
+			return
+		}
+		rewrite = true
+	}
+	if vmAssignUnits(esx.VirtualDevice, req.Config.DeviceChange) || rewrite {
 		c.passOn(&methods.CreateVM_TaskBody{Req: req})
 		return
 	}

@@ -27,15 +27,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-	vimxml "github.com/vmware/govmomi/vim25/xml"
 )
 
 // vmMethods maps a vim25 method name (as in the SOAP body, e.g.
@@ -74,13 +70,8 @@ type vmFront struct {
 	next http.Handler
 }
 
-// vmSDKPath reports whether path is one of the simulator's vim25 endpoints.
-func vmSDKPath(path string) bool {
-	return path == "/sdk" || path == "/sdk/vimService"
-}
-
 func (f *vmFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !vmSDKPath(r.URL.Path) || len(vmMethods) == 0 {
+	if !isVimSOAP(r) || len(vmMethods) == 0 {
 		f.next.ServeHTTP(w, r)
 		return
 	}
@@ -89,46 +80,14 @@ func (f *vmFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &vmCall{front: f, w: w, r: r, body: body}
-	if vmMayHandle(body) {
-		method, err := simulator.UnmarshalBody(vmTypeFunc, body)
-		if err == nil {
-			if h, ok := vmMethods[method.Name]; ok {
-				c.method = method
-				h(c)
-				return
-			}
+	if call, ok := scanSOAPCall(body); ok && vmMethods[call.Method] != nil {
+		if method, err := decodeSOAPRequest(body); err == nil && vmMethods[method.Name] != nil {
+			c.method = method
+			vmMethods[method.Name](c)
+			return
 		}
 	}
 	c.passThrough()
-}
-
-// vmMayHandle is a cheap test whether body may call one of vmMethods, so
-// that other requests are not decoded twice.
-func vmMayHandle(body []byte) bool {
-	head := body
-	if i := bytes.Index(head, []byte("Body")); i >= 0 {
-		head = head[i:]
-	}
-	if len(head) > 512 {
-		head = head[:512]
-	}
-	for name := range vmMethods {
-		if bytes.Contains(head, []byte(name)) {
-			return true
-		}
-	}
-	return false
-}
-
-// vmTypeFunc resolves vim25 type names, with or without a namespace prefix.
-func vmTypeFunc(name string) (reflect.Type, bool) {
-	if t, ok := types.TypeFunc()(name); ok {
-		return t, ok
-	}
-	if i := strings.IndexByte(name, ':'); i >= 0 {
-		return types.TypeFunc()(name[i+1:])
-	}
-	return nil, false
 }
 
 // vmCall is one SOAP request that a vm_*.go handler serves.
@@ -157,7 +116,7 @@ func (c *vmCall) passThrough() {
 // passOn lets the next handler serve req (a methods.*Body with Req set)
 // in place of the original request.
 func (c *vmCall) passOn(req interface{}) {
-	c.front.next.ServeHTTP(c.w, c.request(vmEncodeRequest(req)))
+	c.front.next.ServeHTTP(c.w, c.request(encodeSOAPRequest(req)))
 }
 
 // forward sends req (a methods.*Body with Req set; nil: the original
@@ -165,7 +124,7 @@ func (c *vmCall) passOn(req interface{}) {
 func (c *vmCall) forward(req interface{}) *httptest.ResponseRecorder {
 	body := c.body
 	if req != nil {
-		body = vmEncodeRequest(req)
+		body = encodeSOAPRequest(req)
 	}
 	rec := httptest.NewRecorder()
 	c.front.next.ServeHTTP(rec, c.request(body))
@@ -178,14 +137,14 @@ func (c *vmCall) forward(req interface{}) *httptest.ResponseRecorder {
 func (c *vmCall) internal(req interface{}) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	inner := &vmFront{next: vmStock}
-	inner.ServeHTTP(rec, c.request(vmEncodeRequest(req)))
+	inner.ServeHTTP(rec, c.request(encodeSOAPRequest(req)))
 	return rec
 }
 
 // internalTask performs a *_Task method with internal and returns its
 // task's outcome: the result, or the fault of the call or of the task.
 func (c *vmCall) internalTask(req interface{}) (types.AnyType, types.BaseMethodFault) {
-	task, fault := vmTaskOf(c.internal(req))
+	task, fault := taskOfAnswer(c.internal(req))
 	if fault != nil {
 		return nil, fault
 	}
@@ -194,12 +153,7 @@ func (c *vmCall) internalTask(req interface{}) (types.AnyType, types.BaseMethodF
 
 // send copies a recorded answer to the client.
 func (c *vmCall) send(rec *httptest.ResponseRecorder) {
-	h := c.w.Header()
-	for k, v := range rec.Header() {
-		h[k] = v
-	}
-	c.w.WriteHeader(rec.Code)
-	_, _ = c.w.Write(rec.Body.Bytes())
+	replayResponse(c.w, rec)
 }
 
 // stockLacks asks the next handler to perform the original request. When it
@@ -221,12 +175,8 @@ func (c *vmCall) stockLacks() bool {
 // loggedIn reports whether the request carries a valid session, asking the
 // stock server a harmless question (ServiceInstance.CurrentTime) in it.
 func (c *vmCall) loggedIn() bool {
-	req := &methods.CurrentTimeBody{Req: &types.CurrentTime{
-		This: types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"},
-	}}
-	rec := httptest.NewRecorder()
-	vmStock.ServeHTTP(rec, c.request(vmEncodeRequest(req)))
-	return rec.Code == http.StatusOK
+	_, ok := soapSessionCheck(c.r, vmStock)
+	return ok
 }
 
 // replyNotAuthenticated answers as the stock server does to a call without
@@ -246,111 +196,17 @@ func vmRunTask(obj types.ManagedObjectReference, name string,
 	return task.Run()
 }
 
-// vmTaskResponse is the answer of any *_Task method.
-type vmTaskResponse struct {
-	Returnval types.ManagedObjectReference `xml:"returnval"`
-}
-
-const (
-	vmSoapEnvNS = "http://schemas.xmlsoap.org/soap/envelope/"
-	vmEnvelope  = `<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"` +
-		` xmlns:soapenv="` + vmSoapEnvNS + `"` +
-		` xmlns:xsd="http://www.w3.org/2001/XMLSchema"` +
-		` xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>`
-	vmEnvelopeEnd = `</soapenv:Body></soapenv:Envelope>`
-)
-
 // reply answers with a <name xmlns="urn:vim25"> response element holding
 // the fields of res (a types.*Response; any struct with a returnval field
 // of the right type will do).
 func (c *vmCall) reply(name string, res interface{}) {
-	var out bytes.Buffer
-	out.WriteString(vimxml.Header + vmEnvelope)
-	enc := vimxml.NewEncoder(&out)
-	err := enc.EncodeElement(res, vimxml.StartElement{Name: vimxml.Name{Space: "urn:vim25", Local: name}})
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil {
-		log.Printf("vm: encoding %s: %s", name, err)
-		c.w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	out.WriteString(vmEnvelopeEnd)
-	c.w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	c.w.WriteHeader(http.StatusOK)
-	_, _ = c.w.Write(out.Bytes())
+	writeSOAPResponse(c.w, name, res)
 }
 
 // replyFault answers with a SOAP fault whose detail is fault, as vCenter
 // does (pyvmomi raises it as vim.fault.<Type>).
 func (c *vmCall) replyFault(fault types.BaseMethodFault) {
-	writeSOAPFault(c.w, vmFaultMessage(fault), fault)
-}
-
-// vmFaultMessage is a short faultstring, e.g. "ToolsUnavailable".
-func vmFaultMessage(fault types.BaseMethodFault) string {
-	msg := reflect.TypeOf(fault).Elem().Name()
-	if f := fault.GetMethodFault(); f != nil {
-		for _, m := range f.FaultMessage {
-			if m.Message != "" {
-				return m.Message
-			}
-		}
-	}
-	return msg
-}
-
-// vmEncodeRequest is a SOAP request envelope around req, a methods.*Body.
-func vmEncodeRequest(req interface{}) []byte {
-	b, err := vimxml.Marshal(soap.Envelope{Body: req})
-	if err != nil {
-		// Only our own request types are encoded here: a bug.
-		log.Panicf("vm: encoding %T: %s", req, err)
-	}
-	return append([]byte(vimxml.Header), b...)
-}
-
-// vmAnswer is a decoded SOAP answer: a fault, or the returnval of any
-// response element.
-type vmAnswer struct {
-	XMLName vimxml.Name `xml:"http://schemas.xmlsoap.org/soap/envelope/ Envelope"`
-	Body    struct {
-		Fault *soap.Fault `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault,omitempty"`
-		Res   struct {
-			Returnval types.ManagedObjectReference `xml:"returnval"`
-		} `xml:",any"`
-	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
-}
-
-// vmDecodeAnswer decodes a recorded SOAP answer.
-func vmDecodeAnswer(rec *httptest.ResponseRecorder) (*vmAnswer, types.BaseMethodFault) {
-	var a vmAnswer
-	dec := vimxml.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.TypeFunc = types.TypeFunc()
-	if err := dec.Decode(&a); err != nil {
-		return nil, &types.SystemError{Reason: "vcsim: undecodable answer: " + err.Error()}
-	}
-	if f := a.Body.Fault; f != nil {
-		if mf, ok := f.VimFault().(types.BaseMethodFault); ok {
-			return &a, mf
-		}
-		return &a, &types.SystemError{Reason: f.String}
-	}
-	return &a, nil
-}
-
-// vmTaskOf is the task a recorded *_Task answer names, or the call's fault.
-func vmTaskOf(rec *httptest.ResponseRecorder) (*simulator.Task, types.BaseMethodFault) {
-	a, fault := vmDecodeAnswer(rec)
-	if fault != nil {
-		return nil, fault
-	}
-	task, ok := simulator.Map.Get(a.Body.Res.Returnval).(*simulator.Task)
-	if !ok {
-		return nil, &types.SystemError{Reason: "vcsim: no task in answer"}
-	}
-	return task, nil
+	writeSOAPFault(c.w, faultMessage(fault), fault)
 }
 
 // vmTaskOutcome is the result or fault of a finished task.
@@ -374,7 +230,7 @@ func vmFailTask(task *simulator.Task, fault types.BaseMethodFault) {
 			{Name: "info.result", Val: nil},
 			{Name: "info.error", Val: types.LocalizedMethodFault{
 				Fault:            fault,
-				LocalizedMessage: vmFaultMessage(fault),
+				LocalizedMessage: faultMessage(fault),
 			}},
 		})
 	})
