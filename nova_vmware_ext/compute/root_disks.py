@@ -21,6 +21,13 @@ LOG = logging.getLogger(__name__)
 _SPARSE_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED, vimage.DISK_TYPE_SPARSE)
 
 
+def _check_fits(flavor_kb, image_kb):
+    """The flavor's root disk (0: the image's size) holds the image."""
+    if flavor_kb and flavor_kb < image_kb:
+        raise exception.FlavorDiskSmallerThanImage(
+            flavor_size=flavor_kb * units.Ki, image_size=image_kb * units.Ki)
+
+
 class RootDisks(object):
     """Prepares root disks in the image cache of a datastore.
 
@@ -65,14 +72,13 @@ class RootDisks(object):
                 reason='disk_format %s must be converted to VMDK, which '
                        'this driver does not do yet; upload a VMDK'
                        % image.disk_format)
+        flavor_kb = instance.flavor.root_gb * units.Mi
+        if image.virtual_size:  # known: refuse before filling the cache
+            _check_fits(flavor_kb, image.virtual_size // units.Ki)
         base = cache.disk_path(datastore.name, image.image_id)
         cache.ensure(base, lambda path: fetcher.fill_disk(source, path))
         image_kb = self._image_kb(image, base, datastore)
-        flavor_kb = instance.flavor.root_gb * units.Mi
-        if flavor_kb and flavor_kb < image_kb:
-            raise exception.FlavorDiskSmallerThanImage(
-                flavor_size=flavor_kb * units.Ki,
-                image_size=image_kb * units.Ki)
+        _check_fits(flavor_kb, image_kb)
         linked = image.linked_clone
         if linked is None:
             linked = self.use_linked_clone

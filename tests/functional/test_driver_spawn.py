@@ -223,6 +223,8 @@ class SpawnTest(SpawnTestBase):
                           self.driver.spawn, self.context, instance, big,
                           [], None, {}, [])
         self.assertIsNone(self.vm(instance))
+        # Refused before the image was fetched into the cache.
+        self.assertEqual(0, self.images.downloads[big.id])
 
     def test_failed_create_leaves_nothing_behind(self):
         instance = self.make_instance()
@@ -288,7 +290,9 @@ class SpawnTest(SpawnTestBase):
                                 self.flat, [], None, {}, [])
         self.assertIn('NoDiskSpace', str(exc))
         self.assertNotIn('CannotDeleteFile', str(exc))
-        self.assertIn('Could not remove the temporary folder', logs.output)
+        # The cleanup's failure is logged, naming the folder and the fault.
+        self.assertIn('CannotDeleteFile', logs.output)
+        self.assertIn('/tmp-', logs.output)
         self.assertIsNone(self.vm(instance))
         # (the temporary folder the fault kept is the next fill's to remove)
         self._remove_temp_folders(self.flat.id)
