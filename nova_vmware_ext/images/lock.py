@@ -23,6 +23,8 @@ within ``stale_after``.
 
 import dataclasses
 import json
+import math
+import re
 import threading
 import time
 import uuid
@@ -37,6 +39,7 @@ OWNER_FILE = 'owner.json'
 HEARTBEAT_INTERVAL = 10.0
 STALE_AFTER = 60.0
 _MAX_RECORD = 4096
+_CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 _REREAD_DELAY = 0.2
 # What a lock holds when its owner record cannot be parsed.
 UNREADABLE = 'unreadable owner record'
@@ -58,16 +61,23 @@ class OwnerRecord(object):
 
     @classmethod
     def from_bytes(cls, data):
-        """The record in ``data``, or None if it is not one."""
+        """The record in ``data``, or None if it is not one (another
+        compute wrote it: nothing in it is trusted to be well formed)."""
         try:
             fields = json.loads(data.decode('utf-8'))
-            return cls(owner=str(fields['owner']),
-                       session=str(fields['session']),
-                       user=str(fields['user']), beat=float(fields['beat']),
-                       seq=int(fields['seq']),
-                       token=str(fields.get('token', '')))
+            record = cls(owner=_printable(fields['owner']),
+                         session=str(fields['session']),
+                         user=str(fields['user']), beat=float(fields['beat']),
+                         seq=int(fields['seq']),
+                         token=str(fields.get('token', '')))
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
+        return record if math.isfinite(record.beat) else None
+
+
+def _printable(value):
+    """A name fit for a log line: no control characters, not too long."""
+    return _CONTROL.sub('?', str(value))[:255]
 
 
 class StaleLockJudge(object):

@@ -143,10 +143,21 @@ class OwnerRecordTest(testtools.TestCase):
         self.assertEqual(rec, cache_lock.OwnerRecord.from_bytes(
             rec.to_bytes()))
 
+    def test_owner_name_is_fit_for_a_log_line(self):
+        data = (b'{"owner": "evil\\nERROR forged line' + b'x' * 500 +
+                b'", "session": "", "user": "", "beat": 1, "seq": 0}')
+        owner = cache_lock.OwnerRecord.from_bytes(data).owner
+        self.assertEqual('evil?ERROR forged line', owner[:22])
+        self.assertEqual(255, len(owner))
+
     def test_garbage_is_no_record(self):
         for data in (b'', b'\xff\xfe', b'[]', b'{"owner": "x"}', b'null',
                      b'{"owner": 1, "session": 2, "user": 3, "beat": "x",'
-                     b' "seq": 0}'):
+                     b' "seq": 0}',
+                     b'{"owner": "a", "session": "", "user": "", '
+                     b'"beat": NaN, "seq": 0}',
+                     b'{"owner": "a", "session": "", "user": "", '
+                     b'"beat": Infinity, "seq": 0}'):
             self.assertIsNone(cache_lock.OwnerRecord.from_bytes(data), data)
 
 
