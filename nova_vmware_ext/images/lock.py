@@ -30,6 +30,7 @@ import time
 import uuid
 
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 
 LOG = logging.getLogger(__name__)
@@ -309,8 +310,20 @@ class DatastoreLock(object):
                       self.path)
             time.sleep(delay)
             delay = min(delay * 2, self.interval)
-        self._start_heartbeat()
+        try:
+            self._start_heartbeat()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._remove_quietly()
         return self
+
+    def _remove_quietly(self):
+        try:
+            self.store.delete(self.path)
+        except Exception as exc:
+            LOG.warning('Cannot remove the image cache lock %s (%s): other '
+                        'computes will break it within %ds', self.path, exc,
+                        self.stale_after)
 
     def _start_heartbeat(self):
         self._generation = self.store.session_generation()
@@ -335,15 +348,15 @@ class DatastoreLock(object):
         heartbeat.stop()
         try:
             other = self._taken_by(heartbeat.record)
-            if other is not None:
-                LOG.warning('Image cache lock %s was taken over by %s: '
-                            'leaving it to it', self.path, other.owner)
-                return
-            self.store.delete(self.path)
         except Exception as exc:
-            LOG.warning('Cannot remove the image cache lock %s (%s): other '
-                        'computes will break it within %ds', self.path, exc,
-                        self.stale_after)
+            LOG.warning('Cannot read the image cache lock %s (%s)',
+                        self.path, exc)
+            other = None
+        if other is not None:
+            LOG.warning('Image cache lock %s was taken over by %s: leaving '
+                        'it to it', self.path, other.owner)
+            return
+        self._remove_quietly()
 
 
 class _Once(object):

@@ -515,6 +515,13 @@ class FetchLockTest(testtools.TestCase):
         self.assertNotIn(self.lock_path, self.store.files)
         self.assertFalse(lock._heartbeat._thread.is_alive())
 
+    def test_lock_whose_heartbeat_cannot_start_is_removed(self):
+        self.cache.session_record = mock.Mock(
+            side_effect=vexc.VimConnectionException('vCenter went away'))
+        self.assertRaises(vexc.VimConnectionException,
+                          self.cache.datastore_lock(self.entry).acquire)
+        self.assertNotIn(self.lock_path, self.store.files)
+
     def test_lock_release_failure_is_logged_not_raised(self):
         lock = self.cache.datastore_lock(self.entry).acquire()
         self.store.fail['delete'] = vexc.VimConnectionException('down')
