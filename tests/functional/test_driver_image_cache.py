@@ -130,7 +130,7 @@ class DeadFillTest(CacheTestBase):
                 errors.append(exc)
         thread = threading.Thread(target=spawn)
         thread.start()
-        time.sleep(4)  # beyond stale_after: the heartbeat holds the lock
+        time.sleep(3)  # twice stale_after: the heartbeat holds the lock
         self.assertEqual(0, self.images.downloads[image.id])
         self.assertTrue(thread.is_alive())
         for attempt in range(10):  # a read can meet a rewrite half done
