@@ -109,12 +109,15 @@ class ImageCache(object):
 
     :param owner: this compute's name, recorded in the locks it holds.
     :param heartbeat_interval, stale_after: see images/lock.py.
+    :param files, browser: the datacenter's vsphere.files.FileManager and
+        a vsphere.browser.DatastoreBrowser (made here when not given).
     """
 
     def __init__(self, session, waiter, http, inventory, folder_name,
                  fetch_timeout=3600, owner='nova-compute',
                  heartbeat_interval=cache_lock.HEARTBEAT_INTERVAL,
-                 stale_after=cache_lock.STALE_AFTER):
+                 stale_after=cache_lock.STALE_AFTER, files=None,
+                 browser=None):
         self.session = session
         self.waiter = waiter
         self.http = http
@@ -124,7 +127,8 @@ class ImageCache(object):
         self.owner = owner
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
-        self.browser = vbrowser.DatastoreBrowser(session, waiter)
+        self.browser = browser or vbrowser.DatastoreBrowser(session, waiter)
+        self._given_files = files
         self._known = set()
         self._check_sessions = True
         self._session_record = (None, None)  # (generation, (key, user))
@@ -268,8 +272,8 @@ class ImageCache(object):
     # Datastore access (also what images/lock.py needs)
 
     def _files(self):
-        return vfiles.FileManager(self.session, self.waiter,
-                                  self.inventory.get().datacenter)
+        return self._given_files or vfiles.FileManager(
+            self.session, self.waiter, self.inventory.get().datacenter)
 
     def _datastore_ref(self, name):
         for datastore in self.inventory.get().datastores:
