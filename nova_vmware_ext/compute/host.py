@@ -127,7 +127,8 @@ class Host(object):
         self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
-            fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host)
+            fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
+            files=files, browser=browser)
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)

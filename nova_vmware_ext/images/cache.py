@@ -109,12 +109,15 @@ class ImageCache(object):
 
     :param owner: this compute's name, recorded in the locks it holds.
     :param heartbeat_interval, stale_after: see images/lock.py.
+    :param files, browser: the datacenter's vsphere.files.FileManager and
+        a vsphere.browser.DatastoreBrowser (made here when not given).
     """
 
     def __init__(self, session, waiter, http, inventory, folder_name,
                  fetch_timeout=3600, owner='nova-compute',
                  heartbeat_interval=cache_lock.HEARTBEAT_INTERVAL,
-                 stale_after=cache_lock.STALE_AFTER):
+                 stale_after=cache_lock.STALE_AFTER, files=None,
+                 browser=None):
         self.session = session
         self.waiter = waiter
         self.http = http
@@ -124,9 +127,11 @@ class ImageCache(object):
         self.owner = owner
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
-        self.browser = vbrowser.DatastoreBrowser(session, waiter)
+        self.browser = browser or vbrowser.DatastoreBrowser(session, waiter)
+        self._given_files = files
         self._known = set()
         self._check_sessions = True
+        self._session_record = (None, None)  # (generation, (key, user))
 
     # Layout
 
@@ -253,9 +258,12 @@ class ImageCache(object):
             temps=tuple(e for e in contents.temps if e not in gone))
 
     def _remove_if_empty(self, folder):
-        """After a failed fill: no empty image folder stays behind."""
+        """After a failed fill: no leftover and no empty image folder stays
+        behind (a datastore may finish writing an aborted upload into the
+        temporary folder after the fill removed it)."""
         try:
-            if not self.list(folder):
+            left = self.remove_leftovers(folder)
+            if not (left.entries or left.locks or left.temps or left.markers):
                 self.delete(folder)
         except Exception as exc:
             LOG.warning('Cannot remove the empty image cache folder %s: %s',
@@ -264,8 +272,8 @@ class ImageCache(object):
     # Datastore access (also what images/lock.py needs)
 
     def _files(self):
-        return vfiles.FileManager(self.session, self.waiter,
-                                  self.inventory.get().datacenter)
+        return self._given_files or vfiles.FileManager(
+            self.session, self.waiter, self.inventory.get().datacenter)
 
     def _datastore_ref(self, name):
         for datastore in self.inventory.get().datastores:
@@ -308,9 +316,23 @@ class ImageCache(object):
                       'write of %s' % path)
 
     def session_record(self):
-        """(key, user name) of our vCenter session, as vCenter names it."""
-        current = self.session.content.sessionManager.currentSession
-        return current.key, current.userName
+        """(key, user name) of our vCenter session, as vCenter names it.
+
+        vCenter's UserSession key is not the session cookie; where it is
+        (vcsim), no key is recorded: the cookie is a secret.
+        """
+        generation = self.session.generation
+        if self._session_record[0] != generation:
+            current = self.session.content.sessionManager.currentSession
+            key = current.key
+            if key and key in (self.session.session_cookie or ''):
+                key = ''
+            self._session_record = (generation, (key, current.userName))
+        return self._session_record[1]
+
+    def session_generation(self):
+        """Changes when the session logs in again."""
+        return self.session.generation
 
     def session_alive(self, record):
         """Is a lock owner's vCenter session still there? None if vCenter

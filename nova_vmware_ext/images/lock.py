@@ -10,8 +10,8 @@ lock breaks it as soon as it sees the owner is gone:
   compared with ours, or by how long we have watched it not change, so a
   clock ahead of ours cannot keep a dead lock alive);
 - the owner's vCenter session has ended (SessionManager.SessionIsActive)
-  and the heartbeat was not renewed within 1.5 intervals (an owner that
-  is alive logged in again and renews it with its new session);
+  and the heartbeat was not renewed for two intervals (an owner that is
+  alive logged in again: it records its new session at its next beat);
 - a lock without an owner record (written by an older version, or its
   owner died between making the folder and writing the record) is older
   than ``stale_after``.
@@ -23,11 +23,14 @@ within ``stale_after``.
 
 import dataclasses
 import json
+import math
+import re
 import threading
 import time
 import uuid
 
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 
 LOG = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ OWNER_FILE = 'owner.json'
 HEARTBEAT_INTERVAL = 10.0
 STALE_AFTER = 60.0
 _MAX_RECORD = 4096
+_CONTROL = re.compile(r'[\x00-\x1f\x7f]')
+_REREAD_DELAY = 0.2
+# What a lock holds when its owner record cannot be parsed.
+UNREADABLE = 'unreadable owner record'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,16 +62,23 @@ class OwnerRecord(object):
 
     @classmethod
     def from_bytes(cls, data):
-        """The record in ``data``, or None if it is not one."""
+        """The record in ``data``, or None if it is not one (another
+        compute wrote it: nothing in it is trusted to be well formed)."""
         try:
             fields = json.loads(data.decode('utf-8'))
-            return cls(owner=str(fields['owner']),
-                       session=str(fields['session']),
-                       user=str(fields['user']), beat=float(fields['beat']),
-                       seq=int(fields['seq']),
-                       token=str(fields.get('token', '')))
+            record = cls(owner=_printable(fields['owner']),
+                         session=str(fields['session']),
+                         user=str(fields['user']), beat=float(fields['beat']),
+                         seq=int(fields['seq']),
+                         token=str(fields.get('token', '')))
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
+        return record if math.isfinite(record.beat) else None
+
+
+def _printable(value):
+    """A name fit for a log line: no control characters, not too long."""
+    return _CONTROL.sub('?', str(value))[:255]
 
 
 class StaleLockJudge(object):
@@ -94,6 +108,8 @@ class StaleLockJudge(object):
         return now - self._seen_at
 
     def _session_ended(self, record):
+        if not record.session:
+            return False  # not recorded: the heartbeat alone decides
         if record.session not in self._sessions:
             self._sessions[record.session] = self.session_alive(record)
         return self._sessions[record.session] is False
@@ -101,11 +117,17 @@ class StaleLockJudge(object):
     def stale(self, record, folder_age=None):
         """Why the lock's owner is gone, or None while it may be alive.
 
-        :param record: the OwnerRecord read now, or None if there is none.
+        :param record: the OwnerRecord read now, None if there is none,
+            UNREADABLE if what is there is not a record.
         :param folder_age: seconds since the lock folder was made, when
             known (asked for only when there is no record).
         """
         unchanged = self._observe(record)
+        if record is UNREADABLE:
+            if unchanged > self.stale_after:
+                return 'its owner record has been unreadable for %ds' % (
+                    unchanged)
+            return None
         if record is None:
             if folder_age is not None and folder_age > self.stale_after:
                 return ('it has no owner record and was made %ds ago' %
@@ -117,7 +139,7 @@ class StaleLockJudge(object):
         if age > self.stale_after:
             return ('the heartbeat of its owner %s is %ds old' %
                     (record.owner, age))
-        if age > 1.5 * self.interval and self._session_ended(record):
+        if age > 2 * self.interval and self._session_ended(record):
             return ('the vCenter session of its owner %s has ended and its '
                     'heartbeat is %ds old' % (record.owner, age))
         return None
@@ -125,14 +147,17 @@ class StaleLockJudge(object):
     def live_once(self, record, folder_age=None):
         """One look, no watching (aging, a fill's leftover sweep): True if
         the owner may be alive."""
+        if record is UNREADABLE:
+            return True  # a waiter breaks it once it stays so
         if record is None:
             return folder_age is None or folder_age <= self.stale_after
         return self.wall() - record.beat <= self.stale_after
 
 
 class Heartbeat(object):
-    """Renews an owner record every ``interval`` seconds until stopped, or
-    until ``renew(record)`` returns False (the lock was taken over).
+    """Renews an owner record every ``interval`` seconds until stopped:
+    ``renew(record)`` writes it and returns what it wrote, or None when the
+    lock is no longer ours.
 
     A plain thread: under eventlet's monkey patching it is a green thread,
     under native threads a real one; the record is small and each write
@@ -156,11 +181,14 @@ class Heartbeat(object):
             self.record = dataclasses.replace(
                 self.record, beat=time.time(), seq=self.record.seq + 1)
             try:
-                if not self._renew(self.record):
-                    return
+                renewed = self._renew(self.record)
             except Exception as exc:
                 LOG.warning('Image cache lock heartbeat failed (%s); trying '
                             'again in %ds', exc, self.interval)
+                continue
+            if renewed is None:
+                return
+            self.record = renewed
 
     def stop(self):
         """Stop and wait for a write under way: nothing is written after."""
@@ -174,7 +202,7 @@ class DatastoreLock(object):
 
     :param store: the image cache's datastore access (make_directory,
         delete, write_small, read_small, age_of, session_record,
-        session_alive).
+        session_generation, session_alive).
     """
 
     def __init__(self, store, path, owner, timeout, interval=None,
@@ -187,6 +215,7 @@ class DatastoreLock(object):
         self.stale_after = stale_after or STALE_AFTER
         self._heartbeat = None
         self._written = False
+        self._generation = None
 
     @property
     def record_path(self):
@@ -197,12 +226,20 @@ class DatastoreLock(object):
                               self.store.session_alive)
 
     def read_record(self):
-        """The owner record in the lock, or None (none, or not one)."""
-        try:
-            data = self.store.read_small(self.record_path, _MAX_RECORD)
-        except vexc.FileNotFoundException:
-            return None
-        return OwnerRecord.from_bytes(data)
+        """The owner record in the lock; None if there is none; UNREADABLE
+        if what is there is not one (twice: a read can meet the owner's
+        rewrite half done)."""
+        for attempt in (1, 2):
+            try:
+                data = self.store.read_small(self.record_path, _MAX_RECORD)
+            except vexc.FileNotFoundException:
+                return None
+            record = OwnerRecord.from_bytes(data)
+            if record is not None:
+                return record
+            if attempt == 1:
+                time.sleep(_REREAD_DELAY)
+        return UNREADABLE
 
     def _write_record(self, record):
         self.store.write_small(self.record_path, record.to_bytes())
@@ -212,23 +249,33 @@ class DatastoreLock(object):
         """The record of a compute that broke the lock and holds it now,
         or None while the lock is ours."""
         current = self.read_record()
-        if current is None or current.token == record.token:
+        if current in (None, UNREADABLE) or current.token == record.token:
             return None
         return current
 
     def _renew(self, record):
+        """Write the next heartbeat; None when the lock is no longer ours."""
         current = self.read_record()
+        if current is UNREADABLE:
+            current = None if not self._written else record
         if current is None and self._written:
             # Broken by a waiter (a write now could make the folder again).
             LOG.warning('Image cache lock %s was broken by another compute: '
                         'the heartbeat stops', self.path)
-            return False
+            return None
         if current is not None and current.token != record.token:
             LOG.warning('Image cache lock %s was taken over by %s: the '
                         'heartbeat stops', self.path, current.owner)
-            return False
+            return None
+        generation = self.store.session_generation()
+        if generation != self._generation:
+            # We logged in again: waiters must not take the old, ended
+            # session for a dead owner.
+            key, user = self.store.session_record()
+            record = dataclasses.replace(record, session=key, user=user)
+            self._generation = generation
         self._write_record(record)
-        return True
+        return record
 
     def acquire(self):
         """Take the lock, waiting for a live owner and breaking a dead one.
@@ -259,14 +306,27 @@ class DatastoreLock(object):
                 folder_age = _Once(lambda: self.store.age_of(self.path))
                 continue
             LOG.debug('Waiting for %s to fill the entry of %s',
-                      record.owner if record else 'another compute',
+                      getattr(record, 'owner', 'another compute'),
                       self.path)
             time.sleep(delay)
             delay = min(delay * 2, self.interval)
-        self._start_heartbeat()
+        try:
+            self._start_heartbeat()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._remove_quietly()
         return self
 
+    def _remove_quietly(self):
+        try:
+            self.store.delete(self.path)
+        except Exception as exc:
+            LOG.warning('Cannot remove the image cache lock %s (%s): other '
+                        'computes will break it within %ds', self.path, exc,
+                        self.stale_after)
+
     def _start_heartbeat(self):
+        self._generation = self.store.session_generation()
         key, user = self.store.session_record()
         record = OwnerRecord(owner=self.owner, session=key, user=user,
                              beat=time.time(), token=uuid.uuid4().hex)
@@ -288,15 +348,15 @@ class DatastoreLock(object):
         heartbeat.stop()
         try:
             other = self._taken_by(heartbeat.record)
-            if other is not None:
-                LOG.warning('Image cache lock %s was taken over by %s: '
-                            'leaving it to it', self.path, other.owner)
-                return
-            self.store.delete(self.path)
         except Exception as exc:
-            LOG.warning('Cannot remove the image cache lock %s (%s): other '
-                        'computes will break it within %ds', self.path, exc,
-                        self.stale_after)
+            LOG.warning('Cannot read the image cache lock %s (%s)',
+                        self.path, exc)
+            other = None
+        if other is not None:
+            LOG.warning('Image cache lock %s was taken over by %s: leaving '
+                        'it to it', self.path, other.owner)
+            return
+        self._remove_quietly()
 
 
 class _Once(object):

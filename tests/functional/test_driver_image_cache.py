@@ -19,6 +19,7 @@ from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere.files import DatastorePath
 from tests.functional import base
 from tests.functional import test_driver_spawn
+from tests import leaks
 from tests import vcsim
 
 MiB = 1024 * 1024
@@ -43,6 +44,16 @@ class CacheTestBase(test_driver_spawn.SpawnTestBase):
             return None
         response.raise_for_status()
         return sorted(re.findall(r'<a href="([^"]+)">', response.text))
+
+    def age(self, min_age):
+        """One image cache aging pass with this minimum age."""
+        self.flags.config(group='image_cache',
+                          remove_unused_original_minimum_age_seconds=min_age)
+        self.driver.manage_image_cache(self.context, [])
+        # It marks every unused entry it sees, other tests' too: by design.
+        self.leaks.keep(path.split('] ', 1)[1]
+                        for path in leaks.datastore_files(self.si)
+                        if '/ts-' in path)
 
     def image_folder(self, image_id):
         return '%s/%s' % (self.cache.folder_name, image_id)
@@ -119,10 +130,22 @@ class DeadFillTest(CacheTestBase):
                 errors.append(exc)
         thread = threading.Thread(target=spawn)
         thread.start()
-        time.sleep(4)  # beyond stale_after: the heartbeat holds the lock
+        time.sleep(3)  # twice stale_after: the heartbeat holds the lock
         # Only the image's first bytes were read (judged before the lock).
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertTrue(thread.is_alive())
+        for attempt in range(10):  # a read can meet a rewrite half done
+            owner = self.datastore_file(str(held.record_path))
+            record = cache_lock.OwnerRecord.from_bytes(owner or b'')
+            if record is not None:
+                break
+            time.sleep(0.05)
+        self.assertGreater(record.seq, 5)
+        self.assertEqual(self.driver._host.conf.host, record.owner)
+        # vcsim's session key is its cookie: a secret, not written.
+        cookie = self.session.session_cookie.split('=', 1)[1].strip('"')
+        self.assertNotIn(cookie.encode(), owner)
+        self.assertEqual('', record.session)
         held.release()
         thread.join(60)
         self.assertEqual([], errors)
@@ -170,14 +193,10 @@ class ImageCacheAgingTest(CacheTestBase):
         self.driver.destroy(self.context, gone, [])
 
         # Too young: nothing goes.
-        self.flags.config(group='image_cache',
-                          remove_unused_original_minimum_age_seconds=3600)
-        self.driver.manage_image_cache(self.context, [])
+        self.age(3600)
         self.assertIsNotNone(self.datastore_file(self._entry(unused)))
 
-        self.flags.config(group='image_cache',
-                          remove_unused_original_minimum_age_seconds=0)
-        self.driver.manage_image_cache(self.context, [])
+        self.age(0)
         self.assertIsNone(self.datastore_file(self._entry(unused)))
         self.assertIsNotNone(self.datastore_file(self._entry(used)))
         self.assertEqual('poweredOn', self.vm(keeper)['runtime.powerState'])
@@ -210,12 +229,11 @@ class ImageCacheAgingTest(CacheTestBase):
         filling = root.join('a-live-fill')
         live = self.cache.datastore_lock(filling.join('a-live-fill.vmdk'))
         live.acquire()
+        self.addCleanup(self.cache.delete, filling)
         self.addCleanup(live.release)
         self.put_leftover(filling)
 
-        self.flags.config(group='image_cache',
-                          remove_unused_original_minimum_age_seconds=3600)
-        self.driver.manage_image_cache(self.context, [])
+        self.age(3600)
         # (other tests of the class leave entries of their own there)
         names = self.names(root.rel_path)
         self.assertEqual({'%s/' % used.id, 'a-live-fill/'},
@@ -247,6 +265,7 @@ class InTreeCacheTest(CacheTestBase):
         host = self.driver._host
         folder = self.cache.folder(DS, image.id)
         self.cache.make_directory(folder)
+        self.addCleanup(self.cache.delete, folder)
         disk = folder.join('%s.vmdk' % image.id)
         vdisks.VirtualDisks(host.session, host.waiter,
                             host.inventory.get().datacenter).create(
@@ -282,9 +301,7 @@ class InTreeCacheTest(CacheTestBase):
         self.assertEqual(b'\x77' * MiB, self.datastore_file(
             str(used_folder.join('%s-flat.vmdk' % in_use.id))))
 
-        self.flags.config(group='image_cache',
-                          remove_unused_original_minimum_age_seconds=3600)
-        self.driver.manage_image_cache(self.context, [])
+        self.age(3600)
         root = self.cache.root(DS).rel_path
         names = self.names(root)
         self.assertNotIn('%s/' % old.basename, names)

@@ -87,7 +87,7 @@ class StaleLockJudgeTest(testtools.TestCase):
         self.alive['s-1'] = False
         rec = record(self.clock.wall() - 5)
         self.assertIsNone(self.judge.stale(rec))  # it may renew still
-        self.clock.advance(11)  # 16s > 1.5 intervals
+        self.clock.advance(16)  # 21s > 2 intervals
         reason = self.judge.stale(rec)
         self.assertIn('vCenter session of its owner compute-2 has ended',
                       reason)
@@ -117,6 +117,16 @@ class StaleLockJudgeTest(testtools.TestCase):
         self.assertIn('no owner record for 61s',
                       judge.stale(None, folder_age=1))
 
+    def test_unreadable_record_goes_stale_only_when_it_stays_so(self):
+        unreadable = cache_lock.UNREADABLE
+        self.assertIsNone(self.judge.stale(unreadable, folder_age=7200))
+        self.clock.advance(30)
+        self.assertIsNone(self.judge.stale(record(self.clock.wall())))
+        self.assertIsNone(self.judge.stale(unreadable))
+        self.clock.advance(61)
+        self.assertIn('unreadable for 61s', self.judge.stale(unreadable))
+        self.assertTrue(self.judge.live_once(unreadable, folder_age=7200))
+
     def test_one_look(self):
         now = self.clock.wall()
         self.assertTrue(self.judge.live_once(record(now - 59)))
@@ -133,10 +143,21 @@ class OwnerRecordTest(testtools.TestCase):
         self.assertEqual(rec, cache_lock.OwnerRecord.from_bytes(
             rec.to_bytes()))
 
+    def test_owner_name_is_fit_for_a_log_line(self):
+        data = (b'{"owner": "evil\\nERROR forged line' + b'x' * 500 +
+                b'", "session": "", "user": "", "beat": 1, "seq": 0}')
+        owner = cache_lock.OwnerRecord.from_bytes(data).owner
+        self.assertEqual('evil?ERROR forged line', owner[:22])
+        self.assertEqual(255, len(owner))
+
     def test_garbage_is_no_record(self):
         for data in (b'', b'\xff\xfe', b'[]', b'{"owner": "x"}', b'null',
                      b'{"owner": 1, "session": 2, "user": 3, "beat": "x",'
-                     b' "seq": 0}'):
+                     b' "seq": 0}',
+                     b'{"owner": "a", "session": "", "user": "", '
+                     b'"beat": NaN, "seq": 0}',
+                     b'{"owner": "a", "session": "", "user": "", '
+                     b'"beat": Infinity, "seq": 0}'):
             self.assertIsNone(cache_lock.OwnerRecord.from_bytes(data), data)
 
 
@@ -259,6 +280,7 @@ class MemoryCache(image_cache.ImageCache):
         super().__init__(mock.Mock(), None, None, None, '_base',
                          owner='compute-1', **kwargs)
         self.store = store
+        self.generation = 1
         self.alive_sessions = {'key-1'}
 
     def exists(self, path):
@@ -281,7 +303,10 @@ class MemoryCache(image_cache.ImageCache):
         self.store.write(path, data)
 
     def session_record(self):
-        return 'key-1', 'nova'
+        return 'key-%d' % self.generation, 'nova'
+
+    def session_generation(self):
+        return self.generation
 
     def session_alive(self, rec):
         return rec.session in self.alive_sessions
@@ -327,6 +352,21 @@ class FetchLockTest(testtools.TestCase):
             lock.release()
         self.assertNotIn(self.lock_path, self.store.files)
 
+    def test_record_read_during_its_rewrite_is_read_again(self):
+        self.other_owner(time.time())
+        real = self.cache.read_small
+        reads = []
+
+        def read_small(path, limit):
+            reads.append(path)
+            return b'{"own' if len(reads) == 1 else real(path, limit)
+        self.cache.read_small = read_small
+        lock = self.cache.datastore_lock(self.entry)
+        self.assertEqual('compute-2', lock.read_record().owner)
+        self.assertEqual(2, len(reads))
+        self.cache.read_small = lambda path, limit: b''
+        self.assertIs(cache_lock.UNREADABLE, lock.read_record())
+
     def test_dead_owner_is_broken_at_once(self):
         self.other_owner(time.time() - 3600)
         started = time.monotonic()
@@ -340,7 +380,7 @@ class FetchLockTest(testtools.TestCase):
         started = time.monotonic()
         self.cache.ensure(self.entry, self.fill())
         waited = time.monotonic() - started
-        # 1.5 heartbeats, well before stale_after (1 s).
+        # 2 heartbeats, well before stale_after (1 s).
         self.assertLess(waited, 0.7)
         self.assertEqual(b'disk', self.store.files[self.entry])
 
@@ -383,6 +423,27 @@ class FetchLockTest(testtools.TestCase):
             raise ValueError('not a VMDK')
         self.assertRaises(ValueError, self.cache.ensure, self.entry, fill)
         self.assertEqual({DS: None}, self.store.files)
+
+    def test_failed_fill_removes_a_temporary_folder_written_late(self):
+        # The fill removed its temporary folder, then the datastore
+        # finished writing the aborted upload into it again.
+        def fill(path):
+            self.store.write(DS.join('img/tmp-late/img-flat.vmdk'), b'x')
+            raise IOError('glance went away')
+        self.assertRaises(IOError, self.cache.ensure, self.entry, fill)
+        self.assertEqual({DS: None}, self.store.files)
+
+    def test_failed_fill_keeps_a_live_fills_temporary_folder(self):
+        other = MemoryCache(self.store, heartbeat_interval=0.05,
+                            stale_after=1.0)
+        held = other.datastore_lock(DS.join('img/img.iso')).acquire()
+        self.addCleanup(held.release)
+        self.store.make_directory(DS.join('img/tmp-iso'))
+
+        def fill(path):
+            raise IOError('glance went away')
+        self.assertRaises(IOError, self.cache.ensure, self.entry, fill)
+        self.assertIn(DS.join('img/tmp-iso'), self.store.files)
 
     def test_failed_fill_keeps_a_folder_that_holds_other_entries(self):
         self.store.make_directory(DS.join('img'))
@@ -431,6 +492,21 @@ class FetchLockTest(testtools.TestCase):
         ours.release()
         self.assertNotIn(self.lock_path, self.store.files)
 
+    def test_new_session_is_recorded_at_the_next_beat(self):
+        lock = self.cache.datastore_lock(self.entry).acquire()
+        self.addCleanup(lock.release)
+        self.assertEqual('key-1', lock.read_record().session)
+        self.cache.generation = 2  # the session expired, we logged in again
+        time.sleep(0.3)
+        self.assertEqual('key-2', lock.read_record().session)
+
+    def test_unrecorded_session_is_not_asked_about(self):
+        asked = []
+        judge = cache_lock.StaleLockJudge(
+            1, 60, session_alive=lambda rec: asked.append(rec) or False)
+        self.assertIsNone(judge.stale(record(time.time() - 10, session='')))
+        self.assertEqual([], asked)
+
     def test_broken_lock_is_not_made_again_by_its_heartbeat(self):
         lock = self.cache.datastore_lock(self.entry).acquire()
         self.addCleanup(lock.release)
@@ -438,6 +514,13 @@ class FetchLockTest(testtools.TestCase):
         time.sleep(0.3)
         self.assertNotIn(self.lock_path, self.store.files)
         self.assertFalse(lock._heartbeat._thread.is_alive())
+
+    def test_lock_whose_heartbeat_cannot_start_is_removed(self):
+        self.cache.session_record = mock.Mock(
+            side_effect=vexc.VimConnectionException('vCenter went away'))
+        self.assertRaises(vexc.VimConnectionException,
+                          self.cache.datastore_lock(self.entry).acquire)
+        self.assertNotIn(self.lock_path, self.store.files)
 
     def test_lock_release_failure_is_logged_not_raised(self):
         lock = self.cache.datastore_lock(self.entry).acquire()
@@ -452,7 +535,7 @@ class FetchLockTest(testtools.TestCase):
             writes.append(rec.seq)
             if len(writes) == 1:
                 raise vexc.ImageTransferException('HTTP 503')
-            return True
+            return rec
         beat = cache_lock.Heartbeat(renew, record(time.time()), 0.02).start()
         time.sleep(0.2)
         beat.stop()
