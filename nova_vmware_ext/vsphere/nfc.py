@@ -92,12 +92,29 @@ class Lease(object):
         self._ended = True
         text = str(reason)[:200]
         fault = vmodl.fault.SystemError(msg=text, reason=text)
+        for attempt in (1, 2):
+            try:
+                self.lease.HttpNfcLeaseAbort(fault)
+                return
+            except Exception as exc:  # a cleanup: the caller's error matters
+                LOG.warning('%s: could not abort the NFC lease (%s)%s',
+                            self.what, exc, '; trying again' if attempt == 1
+                            else '; removing the import VM instead')
+        self._destroy_import_vm()
+
+    def _destroy_import_vm(self):
+        """After a refused abort: vCenter keeps the VM until the lease times
+        out, unless it lets us destroy it now. Logged, never raised."""
+        vm = getattr(self.info, 'entity', None) if self.info else None
+        if vm is None:
+            return
         try:
-            self.lease.HttpNfcLeaseAbort(fault)
-        except Exception as exc:  # a cleanup: the caller's error matters
-            LOG.warning('%s: could not abort the NFC lease (%s); the import '
-                        'VM may remain until the lease times out',
-                        self.what, exc)
+            self.waiter.wait(vm.Destroy_Task(),
+                             '%s: removal of the import VM' % self.what)
+        except Exception as exc:
+            LOG.warning('%s: could not remove the import VM %s (%s); it '
+                        'remains until its NFC lease times out', self.what,
+                        vm._moId, exc)
 
 
 def disk_import_spec(name, vm_path, disk_path, capacity):

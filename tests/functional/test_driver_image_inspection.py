@@ -263,8 +263,8 @@ class FailedTransferLeavesNothingTest(InspectionTestBase):
 
 
 class FailedAbortTest(InspectionTestBase):
-    """A lease that cannot be aborted: the transfer's error still reaches
-    Nova (its own class: the import VM stays until the lease times out)."""
+    """A lease abort that vCenter refuses once: the transfer's error still
+    reaches Nova, and the abort, tried again, leaves nothing behind."""
 
     def test_failed_abort_does_not_replace_the_error(self):
         logs = self.useFixture(fixtures.FakeLogger(name=nfc.__name__))
@@ -273,7 +273,7 @@ class FailedAbortTest(InspectionTestBase):
         image = self.images.add(data, vmware_disktype='streamOptimized')
         self.images.fail_after[image.id] = 3 * MiB
         self.vcsim.inject('HttpNfcLeaseAbort', fault='InvalidState',
-                          message='lease busy')
+                          message='lease busy', count=1)
         self.addCleanup(self.vcsim.clear_faults)
         instance = self.make_instance()
         exc = self.assertRaises(exception.InstanceDeployFailure,
