@@ -84,8 +84,8 @@ class SpawnOps(object):
         # Flavor extra specs and NIC bindings are checked before anything
         # is created in vCenter.
         specs.flavor_limits(instance.flavor)
-        networks = self._networks(network_info, image)
         try:
+            networks = self._networks(network_info, image)
             datastore = self.resources.pick_datastore()
             created = _Created(self.waiter, self.instances, self.files,
                                instance, vfiles.DatastorePath(datastore.name,
