@@ -298,9 +298,7 @@ class DatastoreLock(object):
             if reason is None and time.monotonic() >= deadline:
                 reason = 'its owner did not finish within %ds' % self.timeout
             if reason is not None:
-                LOG.warning('Breaking the image cache lock %s: %s',
-                            self.path, reason)
-                self.store.delete(self.path)
+                self._break(record, reason)
                 judge = self.judge()
                 deadline = time.monotonic() + self.timeout
                 folder_age = _Once(lambda: self.store.age_of(self.path))
@@ -316,6 +314,17 @@ class DatastoreLock(object):
             with excutils.save_and_reraise_exception():
                 self._remove_quietly()
         return self
+
+    def _break(self, judged, reason):
+        """Remove a dead owner's lock, unless it changed since it was
+        judged (another waiter broke it first and holds it now)."""
+        if self.read_record() != judged:
+            LOG.debug('Image cache lock %s changed meanwhile: judging it '
+                      'again', self.path)
+            return
+        LOG.warning('Breaking the image cache lock %s: %s', self.path,
+                    reason)
+        self.store.delete(self.path)
 
     def _remove_quietly(self):
         try:

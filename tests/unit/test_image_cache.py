@@ -522,6 +522,18 @@ class FetchLockTest(testtools.TestCase):
                           self.cache.datastore_lock(self.entry).acquire)
         self.assertNotIn(self.lock_path, self.store.files)
 
+    def test_lock_another_waiter_broke_first_is_not_broken_again(self):
+        self.other_owner(time.time() - 3600)
+        lock = self.cache.datastore_lock(self.entry)
+        judged = lock.read_record()
+        # Meanwhile another waiter broke it and took it.
+        self.store.delete(self.lock_path)
+        self.other_owner(time.time(), session='key-3')
+        lock._break(judged, 'its heartbeat is 3600s old')
+        self.assertEqual('key-3', lock.read_record().session)
+        lock._break(lock.read_record(), 'test')
+        self.assertNotIn(self.lock_path, self.store.files)
+
     def test_lock_release_failure_is_logged_not_raised(self):
         lock = self.cache.datastore_lock(self.entry).acquire()
         self.store.fail['delete'] = vexc.VimConnectionException('down')
