@@ -5,6 +5,7 @@ vmx-13 for any key; tools/vcsim/env_browser.go lists vmx-07 to vmx-19, the
 last the default, for clusters and standalone hosts alike.
 """
 
+import fixtures
 import testtools
 from pyVim import task as task_util
 from pyVmomi import vim
@@ -100,3 +101,32 @@ class EnvironmentBrowserTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(cluster_browser._moId, vm.environmentBrowser._moId)
         self.assertEqual('vmx-19', vm.environmentBrowser.QueryConfigOption(
             key='vmx-19').version)
+
+
+class OlderHostsTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """-max-hw-version makes the hosts older: ESXi 6.7 knows vmx-14."""
+
+    VCSIM_SHAPE = dict(clusters=1, hosts=1,
+                       extra_args=('-max-hw-version', 'vmx-14'))
+
+    def test_list_ends_at_the_maximum(self):
+        si = self.vcsim.connect()
+        [props] = vcsim.query(si, vim.ClusterComputeResource,
+                              ['environmentBrowser']).values()
+        browser = props['environmentBrowser']
+        descriptors = browser.QueryConfigOptionDescriptor()
+        self.assertEqual(ESXI_70U2[:ESXI_70U2.index('vmx-14') + 1],
+                         [d.key for d in descriptors])
+        self.assertEqual(['vmx-14'], [d.key for d in descriptors
+                                      if d.defaultConfigOption])
+        self.assertRaises(vmodl.fault.InvalidArgument,
+                          browser.QueryConfigOption, key='vmx-15')
+
+    def test_unknown_maximum_is_refused_at_start(self):
+        fx = vcsim.VcsimFixture(hosts=1,
+                                extra_args=('-max-hw-version', 'vmx-16'))
+        e = self.assertRaises(fixtures.MultipleExceptions, fx.setUp)
+        error = e.args[0][1]  # the first (type, value, traceback)
+        self.assertIsInstance(error, vcsim.VcsimError)
+        self.assertIn('-max-hw-version "vmx-16": not one of vmx-07',
+                      str(error))

@@ -12,10 +12,15 @@
 // QueryConfigOption and QueryConfigOptionEx return the option of the key
 // asked for (the default one without a key) and InvalidArgument for a key
 // that is not in the list.
+//
+// -max-hw-version vmx-NN makes the hosts older: the list ends at vmx-NN,
+// which becomes the default (e.g. vmx-14 for ESXi 6.7).
 
 package main
 
 import (
+	"flag"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -27,8 +32,30 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
+var envMaxHwVersion = flag.String("max-hw-version", "",
+	"newest virtual hardware version the hosts support, e.g. vmx-14 (default: vmx-19, ESXi 7.0 U2)")
+
 func init() {
+	modelSetups = append(modelSetups, envLimitHwVersions)
 	installers = append(installers, envInstallBrowsers)
+}
+
+// envLimitHwVersions applies -max-hw-version.
+func envLimitHwVersions(*simulator.Model) error {
+	if *envMaxHwVersion == "" {
+		return nil
+	}
+	for i, v := range envHwVersions {
+		if v.key == *envMaxHwVersion {
+			envHwVersions = envHwVersions[:i+1]
+			return nil
+		}
+	}
+	var keys []string
+	for _, v := range envHwVersions {
+		keys = append(keys, v.key)
+	}
+	return fmt.Errorf("-max-hw-version %q: not one of %s", *envMaxHwVersion, strings.Join(keys, ", "))
 }
 
 // envHwVersion is one virtual hardware version a host supports.

@@ -203,15 +203,25 @@ func faultMessage(fault types.BaseMethodFault) string {
 // readSOAPBody reads a request's body and puts it back for the next
 // handler; on a read error it answers 400 and reports false.
 func readSOAPBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
+	body, err := takeBody(r)
 	if err != nil {
 		log.Printf("reading SOAP request: %s", err)
 		http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	setSOAPBody(r, body)
 	return body, true
+}
+
+// takeBody reads a request's body and puts what it read back for the next
+// handler (which sees the same error, if any, as a short body).
+func takeBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	setSOAPBody(r, body)
+	return body, err
 }
 
 // setSOAPBody replaces the body of r for the next handler.
@@ -252,12 +262,10 @@ func replayResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 // decodeSOAPCall decodes r when it is a vim25 call of one of the named
 // methods. The body of r stays readable for the next handler.
 func decodeSOAPCall(r *http.Request, names ...string) (*simulator.Method, []byte) {
-	if !isVimSOAP(r) || r.Body == nil {
+	if !isVimSOAP(r) {
 		return nil, nil
 	}
-	body, err := io.ReadAll(r.Body)
-	_ = r.Body.Close()
-	setSOAPBody(r, body)
+	body, err := takeBody(r)
 	if err != nil {
 		return nil, nil
 	}
