@@ -376,9 +376,6 @@ class Session(object):
             if old_key and old_key != self.session_key:
                 self._terminate(old_key)
 
-    # Callers not moved to relogin() yet (vsphere/transfer.py).
-    _relogin = relogin
-
     def _terminate(self, key):
         """End a session we no longer use, if vCenter still has it."""
         token = _logging_in.set(True)
