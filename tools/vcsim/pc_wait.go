@@ -21,8 +21,10 @@
 //     nested change as it came, else the whole requested property) or one
 //     above it (the requested property's current value).
 //
-// Versions are a counter per collector: "" starts over with the full state
-// and any version but the last one returned is InvalidCollectorVersion.
+// Versions are a counter per collector: "" starts over with the full state;
+// the version before the last one returned gets the last update set again
+// (its answer may have been lost on the way), any other version but the
+// last is InvalidCollectorVersion.
 // maxWaitSeconds 0 computes once without waiting; a timeout returns no
 // update set; CancelWaitForUpdates ends the waits in progress with
 // RequestCanceled. WaitForUpdates (no limit) and CheckForUpdates (no
@@ -64,6 +66,7 @@ type pcWait struct {
 
 	round   sync.Mutex // one update calculation at a time; guards the rest
 	version int64
+	last    *types.UpdateSet                                                       // the update set of version
 	seen    map[types.ManagedObjectReference]map[types.ManagedObjectReference]bool // filter -> objects reported
 }
 
@@ -336,6 +339,9 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 	w.round.Lock()
 	defer w.round.Unlock()
 	if version != "" && version != strconv.FormatInt(w.version, 10) {
+		if w.last != nil && version == strconv.FormatInt(w.version-1, 10) {
+			return w.last, nil // the client missed our last answer: again
+		}
 		return nil, simulator.Fault("unknown or outdated version "+strconv.Quote(version),
 			&types.InvalidCollectorVersion{})
 	}
@@ -369,6 +375,7 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 	}
 	w.version++
 	set.Version = strconv.FormatInt(w.version, 10)
+	w.last = set
 	return set, nil
 }
 
