@@ -101,12 +101,14 @@ class EnvironmentBrowserTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(cluster_browser._moId, vm.environmentBrowser._moId)
         self.assertEqual('vmx-19', vm.environmentBrowser.QueryConfigOption(
             key='vmx-19').version)
+        # Made without config.version: the default version (stock: vmx-13).
+        self.assertEqual('vmx-19', vm.config.version)
 
 
 class OlderHostsTest(vcsim.VcsimClassMixin, testtools.TestCase):
     """-max-hw-version makes the hosts older: ESXi 6.7 knows vmx-14."""
 
-    VCSIM_SHAPE = dict(clusters=1, hosts=1,
+    VCSIM_SHAPE = dict(clusters=1, hosts=1, vms=1,
                        extra_args=('-max-hw-version', 'vmx-14'))
 
     def test_list_ends_at_the_maximum(self):
@@ -121,6 +123,10 @@ class OlderHostsTest(vcsim.VcsimClassMixin, testtools.TestCase):
                                       if d.defaultConfigOption])
         self.assertRaises(vmodl.fault.InvalidArgument,
                           browser.QueryConfigOption, key='vmx-15')
+        # The inventory's VMs and new ones get the default version.
+        versions = vcsim.query(si, vim.VirtualMachine, ['config.version'])
+        self.assertEqual({'vmx-14'},
+                         {p['config.version'] for p in versions.values()})
 
     def test_unknown_maximum_is_refused_at_start(self):
         fx = vcsim.VcsimFixture(hosts=1,

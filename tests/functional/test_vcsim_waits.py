@@ -141,14 +141,23 @@ class WaitForUpdatesTest(vcsim.VcsimClassMixin, testtools.TestCase):
             self.assertEqual([('modify', vm._moId, 'runtime.powerState',
                                state)], changes(update))
 
-    def test_an_old_version_is_invalid(self):
+    def test_versions(self):
+        # The version before the last one gets the last update set again
+        # (its answer may have been lost); older or unknown ones are
+        # InvalidCollectorVersion (stock vcsim accepted anything).
         first = self.watch(self.collector, self.vm, ['runtime.powerState'])
         self.toggle_power(self.vm)
         second = self.wait(self.collector, first.version)
+        state = self.toggle_power(self.vm)
+        third = self.wait(self.collector, second.version)
+        again = self.wait(self.collector, second.version, 0)
+        self.assertEqual(third.version, again.version)
+        self.assertEqual([('modify', self.vm._moId, 'runtime.powerState',
+                           state)], changes(again))
         for version in (first.version, 'bogus'):
             self.assertRaises(vmodl.query.InvalidCollectorVersion,
                               self.wait, self.collector, version, 0)
-        self.assertIsNone(self.wait(self.collector, second.version, 0))
+        self.assertIsNone(self.wait(self.collector, third.version, 0))
 
     def test_empty_version_starts_over(self):
         first = self.watch(self.collector, self.vm, ['name'])

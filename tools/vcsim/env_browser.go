@@ -15,6 +15,10 @@
 //
 // -max-hw-version vmx-NN makes the hosts older: the list ends at vmx-NN,
 // which becomes the default (e.g. vmx-14 for ESXi 6.7).
+//
+// The default is also the version of a VM made without config.version (and
+// the one UpgradeVM_Task upgrades to), as on vSphere; stock vcsim used
+// vmx-13 for both.
 
 package main
 
@@ -36,12 +40,14 @@ var envMaxHwVersion = flag.String("max-hw-version", "",
 	"newest virtual hardware version the hosts support, e.g. vmx-14 (default: vmx-19, ESXi 7.0 U2)")
 
 func init() {
-	modelSetups = append(modelSetups, envLimitHwVersions)
+	modelSetups = append(modelSetups, envSetHwVersions)
 	installers = append(installers, envInstallBrowsers)
 }
 
-// envLimitHwVersions applies -max-hw-version.
-func envLimitHwVersions(*simulator.Model) error {
+// envSetHwVersions applies -max-hw-version and makes the default the
+// version of new VMs.
+func envSetHwVersions(*simulator.Model) error {
+	defer func() { esx.HardwareVersion = envHwVersions[len(envHwVersions)-1].key }()
 	if *envMaxHwVersion == "" {
 		return nil
 	}

@@ -21,8 +21,10 @@
 //     nested change as it came, else the whole requested property) or one
 //     above it (the requested property's current value).
 //
-// Versions are a counter per collector: "" starts over with the full state
-// and any version but the last one returned is InvalidCollectorVersion.
+// Versions are a counter per collector: "" starts over with the full state;
+// the version before the last one returned gets the last update set again
+// (its answer may have been lost on the way), any other version but the
+// last is InvalidCollectorVersion.
 // maxWaitSeconds 0 computes once without waiting; a timeout returns no
 // update set; CancelWaitForUpdates ends the waits in progress with
 // RequestCanceled. WaitForUpdates (no limit) and CheckForUpdates (no
@@ -64,6 +66,7 @@ type pcWait struct {
 
 	round   sync.Mutex // one update calculation at a time; guards the rest
 	version int64
+	last    *types.UpdateSet                                                       // the update set of version
 	seen    map[types.ManagedObjectReference]map[types.ManagedObjectReference]bool // filter -> objects reported
 }
 
@@ -336,6 +339,9 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 	w.round.Lock()
 	defer w.round.Unlock()
 	if version != "" && version != strconv.FormatInt(w.version, 10) {
+		if w.last != nil && version == strconv.FormatInt(w.version-1, 10) {
+			return w.last, nil // the client missed our last answer: again
+		}
 		return nil, simulator.Fault("unknown or outdated version "+strconv.Quote(version),
 			&types.InvalidCollectorVersion{})
 	}
@@ -369,10 +375,13 @@ func (pc *pcCollector) updateRound(ctx *simulator.Context, version string) (*typ
 	}
 	w.version++
 	set.Version = strconv.FormatInt(w.version, 10)
+	w.last = set
 	return set, nil
 }
 
-// filterUpdate is what changed for one filter.
+// filterUpdate is what changed for one filter: objects that entered its
+// selection, changes of the ones it reported (all of their properties when
+// all is set), and objects that left.
 func (pc *pcCollector) filterUpdate(ctx *simulator.Context, ref types.ManagedObjectReference, f *simulator.PropertyFilter,
 	dirty map[types.ManagedObjectReference]map[string]types.PropertyChange, all bool) (types.PropertyFilterUpdate, types.BaseMethodFault) {
 	fu := types.PropertyFilterUpdate{Filter: ref}
@@ -388,46 +397,53 @@ func (pc *pcCollector) filterUpdate(ctx *simulator.Context, ref types.ManagedObj
 		pc.wait.seen[ref] = seen
 	}
 	current := make(map[types.ManagedObjectReference]*types.ObjectContent, len(objects))
-	entered := make(map[types.ManagedObjectReference]bool)
+	old := make(map[types.ManagedObjectReference]bool) // reported before this round
 	for i := range objects {
 		o := &objects[i]
 		current[o.Obj] = o
 		if seen[o.Obj] {
+			old[o.Obj] = true
 			continue
 		}
-		seen[o.Obj], entered[o.Obj] = true, true
-		ou := types.ObjectUpdate{Obj: o.Obj, Kind: types.ObjectUpdateKindEnter, MissingSet: o.MissingSet}
-		for _, p := range o.PropSet {
-			ou.ChangeSet = append(ou.ChangeSet, types.PropertyChange{Name: p.Name, Op: types.PropertyChangeOpAssign, Val: p.Val})
-		}
-		fu.ObjectSet = append(fu.ObjectSet, ou)
+		seen[o.Obj] = true
+		fu.ObjectSet = append(fu.ObjectSet, pcWholeUpdate(o, types.ObjectUpdateKindEnter))
 	}
 	if all {
-		// The changes were too many to keep: report everything.
 		for i := range objects {
-			o := &objects[i]
-			if entered[o.Obj] {
+			if o := &objects[i]; old[o.Obj] && len(o.PropSet) != 0 {
+				fu.ObjectSet = append(fu.ObjectSet, pcWholeUpdate(o, types.ObjectUpdateKindModify))
+			}
+		}
+	} else {
+		for _, obj := range pcSortedRefs(dirty) {
+			if !old[obj] {
 				continue
 			}
-			ou := types.ObjectUpdate{Obj: o.Obj, Kind: types.ObjectUpdateKindModify}
-			for _, p := range o.PropSet {
-				ou.ChangeSet = append(ou.ChangeSet, types.PropertyChange{Name: p.Name, Op: types.PropertyChangeOpAssign, Val: p.Val})
-			}
-			if len(ou.ChangeSet) != 0 {
-				fu.ObjectSet = append(fu.ObjectSet, ou)
+			changes := pcMatchChanges(ctx, spec.PropSet, f.PartialUpdates, current[obj], dirty[obj])
+			if len(changes) != 0 {
+				fu.ObjectSet = append(fu.ObjectSet, types.ObjectUpdate{Obj: obj, Kind: types.ObjectUpdateKindModify, ChangeSet: changes})
 			}
 		}
 	}
-	for _, obj := range pcSortedRefs(dirty) {
-		o := current[obj]
-		if all || o == nil || entered[obj] || !seen[obj] {
-			continue
-		}
-		changes := pcMatchChanges(ctx, spec.PropSet, f.PartialUpdates, o, dirty[obj])
-		if len(changes) != 0 {
-			fu.ObjectSet = append(fu.ObjectSet, types.ObjectUpdate{Obj: obj, Kind: types.ObjectUpdateKindModify, ChangeSet: changes})
-		}
+	fu.ObjectSet = append(fu.ObjectSet, pcLeaves(seen, current)...)
+	return fu, nil
+}
+
+// pcWholeUpdate reports all requested properties of an object.
+func pcWholeUpdate(o *types.ObjectContent, kind types.ObjectUpdateKind) types.ObjectUpdate {
+	ou := types.ObjectUpdate{Obj: o.Obj, Kind: kind}
+	if kind == types.ObjectUpdateKindEnter {
+		ou.MissingSet = o.MissingSet
 	}
+	for _, p := range o.PropSet {
+		ou.ChangeSet = append(ou.ChangeSet, types.PropertyChange{Name: p.Name, Op: types.PropertyChangeOpAssign, Val: p.Val})
+	}
+	return ou
+}
+
+// pcLeaves reports (and forgets) the objects seen that are no longer
+// selected.
+func pcLeaves(seen map[types.ManagedObjectReference]bool, current map[types.ManagedObjectReference]*types.ObjectContent) []types.ObjectUpdate {
 	var gone []types.ManagedObjectReference
 	for obj := range seen {
 		if current[obj] == nil {
@@ -435,11 +451,12 @@ func (pc *pcCollector) filterUpdate(ctx *simulator.Context, ref types.ManagedObj
 		}
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].Value < gone[j].Value })
+	var updates []types.ObjectUpdate
 	for _, obj := range gone {
 		delete(seen, obj)
-		fu.ObjectSet = append(fu.ObjectSet, types.ObjectUpdate{Obj: obj, Kind: types.ObjectUpdateKindLeave})
+		updates = append(updates, types.ObjectUpdate{Obj: obj, Kind: types.ObjectUpdateKindLeave})
 	}
-	return fu, nil
+	return updates
 }
 
 func pcSortedRefs(m map[types.ManagedObjectReference]map[string]types.PropertyChange) []types.ManagedObjectReference {
