@@ -93,6 +93,13 @@ def detach_config(device, slot, slot_value=FREE):
     return config
 
 
+def _check_mac(vif):
+    """A NIC is found and made by its port's MAC: there must be one."""
+    if not vif.get('address'):
+        raise exception.InvalidInput(reason=(
+            'port %s has no MAC address' % vif.get('id')))
+
+
 def update_vnic_indexes(network_api, context, instance, network_info):
     """Tell Neutron each port's vnic index (its place in network_info, the
     slot spawn gives it), as the in-tree driver does after CreateVM."""
@@ -153,6 +160,7 @@ class VifOps(object):
         """(NicSpec, vim.Network or None) of ``vif``; InterfaceAttachFailed
         naming the cause when the port cannot be a NIC of this cluster."""
         try:
+            _check_mac(vif)
             image = vimage.from_image_meta(image_meta)
             limits = vflavor.flavor_limits(instance.flavor)
             nic, = specs.nic_specs([vif], image.vif_model,
@@ -194,6 +202,12 @@ class VifOps(object):
                       instance=instance)
 
     def detach_interface(self, context, instance, vif):
+        try:
+            _check_mac(vif)
+        except exception.InvalidInput as exc:
+            raise exception.InterfaceDetachFailed(message=(
+                'Cannot detach port %s from instance %s: %s' % (
+                    vif.get('id'), instance.uuid, exc.format_message())))
         with lockutils.lock('vmware-ext-hot-plug-%s' % instance.uuid):
             item = self.instances.read(instance, _DEVICE_PATHS)
             device = nic_with_mac(item.get('config.hardware.device'),

@@ -225,6 +225,32 @@ class InterfacesTest(driver_base.DriverTestCase):
                           instance, image_meta(), vif)
         self.assertNothingChanged(instance)
 
+    def test_port_without_mac_is_refused_and_leaves_nothing(self):
+        instance = self.server()
+        vif = dvs_vif(None)
+        exc = self.assertRaises(
+            exception.InterfaceAttachFailed, self.driver.attach_interface,
+            self.context, instance, image_meta(), vif)
+        self.assertIn('%s has no MAC address' % vif['id'], str(exc))
+        self.assertNothingChanged(instance)
+        self.assertRaises(exception.InterfaceDetachFailed,
+                          self.driver.detach_interface, self.context,
+                          instance, vif)
+
+    def test_second_attach_of_one_port_is_refused(self):
+        instance = self.server()
+        vif = dvs_vif('fa:16:3e:00:03:06')
+        self.driver.attach_interface(self.context, instance, image_meta(),
+                                     vif)
+        exc = self.assertRaises(
+            exception.InterfaceAttachFailed, self.driver.attach_interface,
+            self.context, instance, image_meta(), vif)
+        self.assertIn('already has a NIC with MAC fa:16:3e:00:03:06',
+                      str(exc))
+        nics, slots, _networks, _state = self.nics(instance)
+        self.assertEqual(['fa:16:3e:00:03:06'], list(nics))
+        self.assertEqual({'nvp.iface-id.0': vif['id']}, slots)
+
     def test_detach_of_a_port_the_vm_does_not_have_is_refused(self):
         instance = self.server()
         self.driver.attach_interface(self.context, instance, image_meta(),
