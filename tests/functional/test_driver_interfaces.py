@@ -138,6 +138,33 @@ class InterfacesTest(driver_base.DriverTestCase):
         self.assertEqual(({}, {'nvp.iface-id.0': 'free'}, set()),
                          (nics, slots, networks))
 
+    def test_every_network_kind_on_a_powered_off_vm(self):
+        switch = list(self.query(vim.OpaqueNetwork, ['summary']).values())[
+            0]['summary'].opaqueNetworkId
+        instance = self.server(power_on=False)
+        vifs = [dvs_vif('fa:16:3e:00:06:01'),
+                standard_vif('fa:16:3e:00:06:02'),
+                nsx_vif('fa:16:3e:00:06:03', switch)]
+        for vif in vifs:
+            self.driver.attach_interface(self.context, instance,
+                                         image_meta(hw_vif_model='vmxnet'),
+                                         vif)
+        nics, slots, networks, state = self.nics(instance)
+        self.assertEqual('poweredOff', state)
+        self.assertEqual({vif['address']: vim.vm.device.VirtualVmxnet
+                          for vif in vifs},
+                         {mac: type(nic) for mac, nic in nics.items()})
+        self.assertEqual({'nvp.iface-id.%d' % i: vif['id']
+                          for i, vif in enumerate(vifs)}, slots)
+        self.assertEqual(3, len(networks))
+        self.assertEqual({vif['id']: i for i, vif in enumerate(vifs)},
+                         self.network_api.vnic_indexes)
+        for vif in vifs:
+            self.driver.detach_interface(self.context, instance, vif)
+        nics, slots, networks, _state = self.nics(instance)
+        self.assertEqual(({}, set()), (nics, networks))
+        self.assertEqual({'free'}, set(slots.values()))
+
     def test_detach_frees_the_slot_and_the_next_attach_reuses_it(self):
         instance = self.server(power_on=True)
         first = dvs_vif('fa:16:3e:00:02:01')
