@@ -219,7 +219,7 @@ class VifOps(object):
                                          vif['address'])))
             slot = detach_slot(iface_slots(item.get('config.extraConfig')),
                                vif['id'])
-            # Cleared first, as in-tree: NSX must not wire a vnic that goes.
+            # Cleared before the NIC goes, as in-tree.
             self.network_api.update_instance_vnic_index(
                 context, instance, vif, None)
             try:
