@@ -30,6 +30,7 @@ class VCDriver(driver.ComputeDriver):
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi):
@@ -132,3 +133,11 @@ class VCDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+    # Interfaces
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        self._host.vifs.attach_interface(context, instance, image_meta, vif)
+
+    def detach_interface(self, context, instance, vif):
+        self._host.vifs.detach_interface(context, instance, vif)

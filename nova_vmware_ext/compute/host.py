@@ -11,6 +11,7 @@ import datetime
 import re
 
 from nova import exception
+from nova.network import neutron
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
@@ -22,6 +23,7 @@ from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import vifs
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
@@ -120,6 +122,7 @@ class Host(object):
         files = vfiles.FileManager(session, waiter, datacenter)
         disks = vdisks.VirtualDisks(session, waiter, datacenter)
         browser = vbrowser.DatastoreBrowser(session, waiter)
+        network_api = neutron.API()
         self.resources = resources.ClusterResources(session, inventory)
         self.instances = vinstances.Instances(session, inventory, waiter,
                                               ext.page_size)
@@ -139,7 +142,10 @@ class Host(object):
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
-            hw_versions=self.hw_versions)
+            hw_versions=self.hw_versions, network_api=network_api)
+        self.vifs = vifs.VifOps(waiter, inventory, self.instances,
+                                network_api,
+                                integration_bridge=vmware.integration_bridge)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

@@ -43,6 +43,8 @@ POWER_FAILURES = {
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
     'spawn': exception.InstanceDeployFailure,
+    'attach_interface': exception.InterfaceAttachFailed,
+    'detach_interface': exception.InterfaceDetachFailed,
 }
 
 # What these answer when the instance's VM is gone.
