@@ -21,6 +21,7 @@ from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
+from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
@@ -28,6 +29,7 @@ from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
+from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
@@ -111,6 +113,7 @@ class Host(object):
                                    session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
+        self.server_groups.check_drs()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
@@ -124,7 +127,10 @@ class Host(object):
         self.instances = vinstances.Instances(session, inventory, waiter,
                                               ext.page_size)
         self.power = power.PowerOps(waiter, self.instances)
-        self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
+        self.server_groups = server_groups.ServerGroupRules(
+            inventory, self.instances, drs_rules.DrsRules(session, waiter))
+        self.destroyer = destroy.DestroyOps(waiter, self.instances, files,
+                                            server_groups=self.server_groups)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
             fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
@@ -139,7 +145,7 @@ class Host(object):
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
-            hw_versions=self.hw_versions)
+            hw_versions=self.hw_versions, server_groups=self.server_groups)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

@@ -54,11 +54,13 @@ class SpawnOps(object):
     :param hw_versions: vsphere.environment.HardwareVersions, the hardware
         versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
+    :param server_groups: compute.server_groups.ServerGroupRules, the DRS
+        rules of server groups (None: not kept).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None, hw_versions=None):
+                 image_api=None, hw_versions=None, server_groups=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -71,6 +73,7 @@ class SpawnOps(object):
         self.integration_bridge = integration_bridge
         self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
+        self.server_groups = server_groups
 
     def _source(self, context, image):
         def chunks():
@@ -100,6 +103,9 @@ class SpawnOps(object):
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
                                  network_info, networks, datastore, created)
+                # Before power on: DRS places the VM by its group's rule.
+                if self.server_groups is not None:
+                    self.server_groups.member_added(context, instance)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -109,6 +115,9 @@ class SpawnOps(object):
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
                     created.undo()
+                    if (created.vm is not None and
+                            self.server_groups is not None):
+                        self.server_groups.member_gone(context, instance)
         except exception.NovaException:
             raise
         except Exception as exc:
