@@ -18,9 +18,8 @@ from nova_vmware_ext.compute import server_groups
 from tests.functional import driver_base
 
 
-class ServerGroupRulesTest(driver_base.DriverTestCase):
-
-    VCSIM_SHAPE = dict(hosts=2, datastores=1, portgroups=0)
+class GroupsTestBase(driver_base.DriverTestCase):
+    """Nova's groups in memory; rules read independently."""
 
     def setUp(self):
         super().setUp()
@@ -85,12 +84,22 @@ class ServerGroupRulesTest(driver_base.DriverTestCase):
             vim.cluster.ConfigSpecEx(**spec), modify=True))
 
     def _remove_all_rules(self):
-        specs = [vim.cluster.RuleSpec(operation='remove', removeKey=r.key)
-                 for r in self.cluster_config().rule or ()]
-        if specs:
-            self.reconfigure(rulesSpec=specs)
+        """Of every cluster."""
+        for moid, cluster in self.query(vim.ClusterComputeResource,
+                                        ['configurationEx']).items():
+            specs = [vim.cluster.RuleSpec(operation='remove',
+                                          removeKey=r.key)
+                     for r in cluster['configurationEx'].rule or ()]
+            if specs:
+                task_util.WaitForTask(vim.ClusterComputeResource(
+                    moid, self.si._stub).ReconfigureComputeResource_Task(
+                        vim.cluster.ConfigSpecEx(rulesSpec=specs),
+                        modify=True))
 
-    # Tests
+
+class ServerGroupRulesTest(GroupsTestBase):
+
+    VCSIM_SHAPE = dict(hosts=2, datastores=1, portgroups=0)
 
     def test_each_policy_becomes_its_rule_until_one_member_is_left(self):
         (first, vm1), (second, vm2) = self.members(2)
@@ -227,3 +236,62 @@ class ServerGroupRulesTest(driver_base.DriverTestCase):
         self.reconfigure(drsConfig=vim.cluster.DrsConfigInfo(enabled=False))
         self.restart_driver()
         self.assertIn(message, logs.output)
+
+
+class MovedMembersTest(GroupsTestBase):
+    """A member moved to another cluster (cold or live migration): each
+    compute's reconcile fixes the rule of its own cluster."""
+
+    VCSIM_SHAPE = dict(clusters=2, hosts=1, datastores=1, portgroups=0)
+    OTHER = 'DC0_C1'
+
+    def setUp(self):
+        super().setUp()
+        # The second nova-compute, on the other cluster (the options are
+        # read when it connects).
+        self.flags.config(group='vmware', cluster_name=self.OTHER)
+        self.other = driver_base.vc_driver.VCDriver(
+            driver_base.fake.FakeVirtAPI())
+        self.other.init_host('compute-other')
+        self.addCleanup(self.other.cleanup_host, 'compute-other')
+        self.flags.config(group='vmware', cluster_name=self.CLUSTER)
+
+    def pool_of(self, name):
+        clusters = self.query(vim.ClusterComputeResource,
+                              ['name', 'resourcePool'])
+        return [c['resourcePool'] for c in clusters.values()
+                if c['name'] == name][0]
+
+    def rules_of(self, name):
+        clusters = self.query(vim.ClusterComputeResource,
+                              ['name', 'configurationEx'])
+        config = [c['configurationEx'] for c in clusters.values()
+                  if c['name'] == name][0]
+        return {rule.name: sorted(vm._moId for vm in rule.vm or ())
+                for rule in config.rule or ()}
+
+    def move(self, moid, cluster):
+        vm = vim.VirtualMachine(moid, self.si._stub)
+        task_util.WaitForTask(vm.RelocateVM_Task(vim.vm.RelocateSpec(
+            pool=self.pool_of(cluster))))
+
+    def test_moved_member_leaves_one_rule_and_joins_the_other(self):
+        made = self.members(3)
+        (a, vm_a), (b, vm_b), (c, vm_c) = made
+        group = self.group('soft-anti-affinity', [a.uuid, b.uuid, c.uuid])
+        name = 'nova-' + group.uuid
+        self.move(vm_c, self.OTHER)
+        self.rules.reconcile(self.context)
+        self.other._host.server_groups.reconcile(self.context)
+        self.assertEqual({name: sorted([vm_a, vm_b])},
+                         self.rules_of(self.CLUSTER))
+        self.assertEqual({}, self.rules_of(self.OTHER))
+
+        # b follows c: the source keeps one member (no rule), the
+        # destination now has two.
+        self.move(vm_b, self.OTHER)
+        self.rules.reconcile(self.context)
+        self.other._host.server_groups.reconcile(self.context)
+        self.assertEqual({}, self.rules_of(self.CLUSTER))
+        self.assertEqual({name: sorted([vm_b, vm_c])},
+                         self.rules_of(self.OTHER))
