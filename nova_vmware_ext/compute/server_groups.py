@@ -144,11 +144,16 @@ class ServerGroupRules(object):
     # A member came or went
 
     def member_added(self, context, instance):
-        """The instance's VM now is in this cluster."""
+        """The instance's VM came into this cluster (built or moved in).
+
+        Where the group's VMs are is read from vCenter, so this also is
+        the call for a VM that has already moved out of this cluster.
+        """
         self._sync_group_of(context, instance)
 
     def member_gone(self, context, instance):
-        """The instance's VM left this cluster (destroyed or moved)."""
+        """The instance's VM leaves this cluster (destroyed, or moving out
+        while it is still listed here): its rule is made without it."""
         self._sync_group_of(context, instance, gone=instance.uuid)
 
     def _sync_group_of(self, context, instance, gone=None):

@@ -7,6 +7,8 @@ every rule is read back from the cluster's configurationEx over an
 independent pyvmomi connection.
 """
 
+import threading
+
 import fixtures
 from nova import context as nova_context
 from nova import objects
@@ -154,6 +156,28 @@ class ServerGroupRulesTest(GroupsTestBase):
         with self.session.calls.scope() as scope:
             self.rules.member_added(self.context, instance)
         self.assertEqual(0, scope.total)
+
+    def test_concurrent_spawns_of_a_group_make_one_rule(self):
+        made = self.members(4)
+        group = self.group('soft-anti-affinity', [i.uuid for i, _ in made])
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='nova_vmware_ext.compute.server_groups'))
+        barrier = threading.Barrier(len(made))
+
+        def added(instance):
+            barrier.wait(timeout=30)
+            self.rules.member_added(self.context, instance)
+        threads = [threading.Thread(target=added, args=(instance,))
+                   for instance, _ in made]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertNotIn('Could not update', logs.output)
+        self.assertEqual(
+            {'nova-' + group.uuid: ('AntiAffinityRuleSpec', False, True,
+                                    sorted(vm for _, vm in made))},
+            self.vcenter_rules())
 
     def test_periodic_reconcile_repairs_and_removes_rules(self):
         (first, vm1), (second, vm2), (third, vm3) = self.members(3)
