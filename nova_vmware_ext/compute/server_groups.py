@@ -37,6 +37,7 @@ from nova import context as nova_context
 from nova import exception
 from nova import objects
 from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.vsphere import drs_rules
 
@@ -135,7 +136,13 @@ class ServerGroupRules(object):
     def check_drs(self):
         """Warn when DRS is off: vCenter keeps the rules but ignores them."""
         inv = self.inventory.get()
-        if not self.rules.read(inv.cluster).drs_enabled:
+        try:
+            drs_enabled = self.rules.read(inv.cluster).drs_enabled
+        except vexc.VimException as exc:
+            LOG.warning('Could not read the DRS configuration of vCenter '
+                        'cluster %s: %s', inv.cluster_name, exc)
+            return
+        if not drs_enabled:
             LOG.warning('DRS is disabled on vCenter cluster %s: server '
                         'groups are kept as DRS rules, but vSphere will not '
                         'place VMs by them until DRS is enabled',
@@ -161,7 +168,9 @@ class ServerGroupRules(object):
         try:
             group = objects.InstanceGroup.get_by_instance_uuid(
                 context, instance.uuid)
-            if group.policy in POLICIES:
+            # A first member has nothing to be kept with or apart from.
+            if group.policy in POLICIES and (
+                    gone or len(group.members or ()) >= 2):
                 self._apply([group], names={rule_name(group.uuid)},
                             gone=gone)
         except exception.InstanceGroupNotFound:

@@ -151,11 +151,14 @@ class ServerGroupRulesTest(GroupsTestBase):
         self.driver.destroy(self.context, made[1][0], [])
         self.assertEqual({}, self.vcenter_rules())
 
-    def test_instance_without_group_costs_no_vsphere_call(self):
-        (instance, _), = self.members(1)
+    def test_instance_without_group_or_first_member_costs_no_call(self):
+        (instance, _), (first, _) = self.members(2)
+        self.group('soft-affinity', [first.uuid])
         with self.session.calls.scope() as scope:
             self.rules.member_added(self.context, instance)
+            self.rules.member_added(self.context, first)
         self.assertEqual(0, scope.total)
+        self.assertEqual({}, self.vcenter_rules())
 
     def test_concurrent_spawns_of_a_group_make_one_rule(self):
         made = self.members(4)
