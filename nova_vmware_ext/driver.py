@@ -56,6 +56,9 @@ class VCDriver(driver.ComputeDriver):
         return self._host.conf.my_ip
 
     def get_available_resource(self, nodename):
+        # Nova's resource periodic, outside the resource tracker's lock:
+        # where the DRS rules of server groups are repaired.
+        self._host.server_groups.reconcile_if_due()
         return resources.available_resource(
             self._host.capacity(), self._host.nodename,
             self._host.session.content.about)
@@ -92,7 +95,8 @@ class VCDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks)
+        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks,
+                                     context=context)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,

@@ -57,11 +57,14 @@ class SpawnOps(object):
         versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
     :param network_api: Nova's Neutron API (the ports' vnic_index).
+    :param server_groups: compute.server_groups.ServerGroupRules, the DRS
+        rules of server groups (None: not kept).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None, hw_versions=None, network_api=None):
+                 image_api=None, hw_versions=None, network_api=None,
+                 server_groups=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -75,6 +78,7 @@ class SpawnOps(object):
         self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
         self.network_api = network_api or neutron.API()
+        self.server_groups = server_groups
 
     def _source(self, context, image):
         def chunks():
@@ -106,6 +110,9 @@ class SpawnOps(object):
                                  network_info, networks, datastore, created)
                 vifs.update_vnic_indexes(self.network_api, context, instance,
                                          network_info)
+                # Before power on: DRS places the VM by its group's rule.
+                if self.server_groups is not None:
+                    self.server_groups.member_added(context, instance)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -115,6 +122,9 @@ class SpawnOps(object):
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
                     created.undo()
+                    if (created.vm is not None and
+                            self.server_groups is not None):
+                        self.server_groups.member_gone(context, instance)
         except exception.NovaException:
             raise
         except Exception as exc:

@@ -301,7 +301,7 @@ class StepFailureTest(testtools.TestCase):
         flags.config(group='vmware', host_ip='vc.example.org')
 
     def destroy_raising(self, fault):
-        def destroy(instance, destroy_disks=True):
+        def destroy(instance, destroy_disks=True, context=None):
             with errors.fails_as(exception.InstancePowerOffFailure):
                 raise fault
         drv = vc_driver.VCDriver(fake.FakeVirtAPI())
