@@ -132,3 +132,58 @@ class VCDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+    # Live migration (vMotion between clusters): compute/live_migration.py
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        return self._host.live_migration.check_destination(
+            instance, src_compute_info)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        pass  # the destination check reserved nothing
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        return self._host.live_migration.check_source(
+            instance, dest_check_data, block_device_info)
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        return self._host.live_migration.pre_live_migration(
+            instance, network_info, migrate_data)
+
+    def live_migration(self, context, instance, dest,
+                       post_method, recover_method, block_migration=False,
+                       migrate_data=None):
+        self._host.live_migration.live_migrate(
+            context, instance, dest, post_method, recover_method,
+            block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self._host.live_migration.abort(instance)
+
+    def live_migration_force_complete(self, instance):
+        # As in-tree: vMotion converges by itself (vSphere slows the guest
+        # down until the memory copy catches up); there is no pause or
+        # post-copy switch to force it.
+        raise NotImplementedError('vMotion cannot be forced to complete')
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        self._host.live_migration.post_at_source(instance)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        self._host.live_migration.post_at_destination(instance)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        self._host.live_migration.rollback_at_destination(instance)

@@ -18,6 +18,7 @@ from pyVmomi import vim
 from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import live_migration
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
@@ -140,6 +141,12 @@ class Host(object):
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions)
+
+        self.live_migration = live_migration.LiveMigrationOps(
+            session, waiter, inventory, self.instances, self.nodename,
+            datastore_regex=vmware.datastore_regex,
+            integration_bridge=vmware.integration_bridge,
+            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

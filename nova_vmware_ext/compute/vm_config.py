@@ -213,6 +213,12 @@ def _nic_backing(nic, network):
                 specs.NETWORK_OPAQUE)))))
 
 
+def nic_backing(nic, network=None):
+    """The backing joining a NicSpec's network, e.g. to re-bind a NIC
+    (``network``: the vim.Network resolved for a ``portgroup`` ref)."""
+    return _nic_backing(nic, network)
+
+
 def nic_device_change(nic, network=None, key=-300):
     """The VirtualDeviceSpec adding one NicSpec.
 
