@@ -14,8 +14,9 @@ must manage clusters of one vCenter (the UUID in their node names).
 
 Progress: vCenter reports one percentage per task and Nova has no monitor
 outside libvirt, so the driver writes it itself: ``instance.progress``,
-and the migration's memory_* (the flavor's memory) and disk_* (the disks,
-when they change datastore) fields as byte estimates from that percentage.
+and the migration's memory_* (the VM's memory) and disk_* (its disks, when
+they change datastore) fields as byte estimates from that percentage (None
+where nothing is counted: Nova's API shows them as null or positive).
 """
 
 import dataclasses
@@ -340,6 +341,11 @@ def _disk_bytes(devices):
                if isinstance(d, vim.vm.device.VirtualDisk))
 
 
+def _counted(value):
+    # Nova's API shows these bytes as null or positive, never 0.
+    return value or None
+
+
 class _Progress(object):
     """Writes a vMotion's percentage to the instance and migration."""
 
@@ -355,13 +361,14 @@ class _Progress(object):
             if self.migration is not None:
                 memory = self.memory * percent // 100
                 disks = self.disks * percent // 100
-                self.migration.memory_total = self.memory
-                self.migration.memory_processed = memory
-                self.migration.memory_remaining = self.memory - memory
-                self.migration.disk_total = self.disks
-                self.migration.disk_processed = disks
-                self.migration.disk_remaining = self.disks - disks
-                self.migration.save()
+                m = self.migration
+                m.memory_total = _counted(self.memory)
+                m.memory_processed = _counted(memory)
+                m.memory_remaining = _counted(self.memory - memory)
+                m.disk_total = _counted(self.disks)
+                m.disk_processed = _counted(disks)
+                m.disk_remaining = _counted(self.disks - disks)
+                m.save()
             self.instance.progress = percent
             self.instance.save()
         except Exception as exc:  # progress is news, not the migration

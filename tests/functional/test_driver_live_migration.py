@@ -207,7 +207,9 @@ class LiveMigrationTest(driver_base.DriverTestCase):
         self.assertTrue(any(0 < p < 100 for p in self.saved_progress),
                         self.saved_progress)
         self.assertEqual((64 * MB, 64 * MB), self.migration_saves[-1])
-        self.assertEqual(0, data.migration.memory_remaining)
+        self.assertIsNone(data.migration.memory_remaining)
+        # No disk: nothing counted (null, as Nova's API shows it).
+        self.assertIsNone(data.migration.disk_total)
 
         # Nova's post steps: the destination adopts the VM.
         self.source.post_live_migration_at_source(self.context, instance,

@@ -4,20 +4,26 @@
 from compute1 (DC0_C0, LocalDS_0) to compute2 (DC0_C1, LocalDS_1): the VM
 ends where Nova says, checked over the test's own pyvmomi connection, the
 same VM (moid) that booted, running all along and never deleted. vcsim
-runs each vMotion over a second (tools/vcsim/vm_vmotion.go), so the
-migration record gets the progress the driver wrote.
+runs each vMotion over two seconds (tools/vcsim/vm_vmotion.go), so the
+migration record gets the progress the driver wrote, and an abort
+(``DELETE /servers/{id}/migrations/{id}``) lands while it runs.
 """
+
+import time
 
 from nova import context as nova_context
 from nova import objects
 
 from tests.nova import multi_cluster
 
+VMOTION_SECONDS = 2
+
 
 class LiveMigrationTest(multi_cluster.TwoClustersTestBase):
 
     VCSIM_SHAPE = dict(multi_cluster.TwoClustersTestBase.VCSIM_SHAPE,
-                       extra_args=('-vmotion-duration', '1s'))
+                       extra_args=('-vmotion-duration',
+                                   '%ds' % VMOTION_SECONDS))
 
     def _setup_compute_service(self):
         # Full clones: vcsim leaves a linked clone's parent (in the image
@@ -69,11 +75,42 @@ class LiveMigrationTest(multi_cluster.TwoClustersTestBase):
         self.assertEqual('completed', migration.status)
         self.assertEqual(256 * 1024 * 1024, migration.memory_total)
         self.assertEqual(migration.memory_total, migration.memory_processed)
-        self.assertEqual(0, migration.memory_remaining)
+        self.assertIsNone(migration.memory_remaining)  # none left
         # The datastore changed (LocalDS_0 to LocalDS_1): the disks moved.
         self.assertGreater(migration.disk_total, 0)
-        self.assertEqual(0, migration.disk_remaining)
+        self.assertEqual(migration.disk_total, migration.disk_processed)
         # The destination now answers for it.
         info = self.driver('compute2').get_info(
             objects.Instance(uuid=server['id']))
         self.assertEqual(after['moid'], info.internal_id)
+
+    def running_migration(self, server):
+        """The in-progress migration, once the API shows it moving."""
+        deadline = time.monotonic() + VMOTION_SECONDS * 10
+        while time.monotonic() < deadline:
+            for migration in self.api.get_active_migrations(server['id']):
+                if (migration['status'] == 'running' and
+                        migration['memory_processed_bytes']):
+                    return migration
+            time.sleep(0.05)
+        self.fail('no live migration of %s made progress' % server['id'])
+
+    def test_abort_while_the_vmotion_runs(self):
+        server = self.boot_on('compute1')
+        before = self.assertOnCompute(server, 'compute1', self.flavor)
+        self.api.post_server_action(server['id'], {'os-migrateLive': {
+            'host': 'compute2', 'block_migration': 'auto'}})
+        migration = self.running_migration(server)
+        # What the driver wrote, as the API shows it mid-way.
+        self.assertEqual(256 * 1024 * 1024,
+                         migration['memory_total_bytes'])
+        self.assertLess(migration['memory_processed_bytes'],
+                        migration['memory_total_bytes'])
+
+        self.api.delete_migration(server['id'], migration['id'])
+
+        self._wait_for_migration_status(server, ['cancelled'])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        after = self.assertOnCompute(server, 'compute1', self.flavor)
+        for key in ('moid', 'pool', 'host', 'datastores', 'vmx', 'power'):
+            self.assertEqual(before[key], after[key], key)
