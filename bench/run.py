@@ -191,6 +191,9 @@ def main():
     _table('Image upload over datastore HTTP',
            [('method', 'size', 'rate', 'python memory')] +
            bench_upload(args.upload_mb))
+    import live_migration
+    _table('Live migration between two clusters (login excluded)',
+           live_migration.bench_live_migration())
 
 
 if __name__ == '__main__':
