@@ -82,6 +82,16 @@ class VmotionTest(vcsim.VcsimClassMixin, testtools.TestCase):
         # A finished task cannot be cancelled.
         self.assertRaises(vim.fault.InvalidState, task.CancelTask)
 
+    def test_a_bad_destination_is_refused_by_the_call(self):
+        vm = self.by_name(vim.VirtualMachine, 'DC0_C0_RP0_VM0')
+        other = self.by_name(vim.HostSystem, 'DC0_C1_H0')
+        # A host outside the pool's cluster: refused at once, not after
+        # the vMotion ran.
+        raised = self.assertRaises(
+            vmodl.fault.InvalidArgument, vm.RelocateVM_Task,
+            vim.vm.RelocateSpec(pool=self.pool_of('DC0_C0'), host=other))
+        self.assertEqual('spec.host', raised.invalidProperty)
+
     def test_cancel_of_a_task_that_is_not_cancelable(self):
         vm = self.by_name(vim.VirtualMachine, 'DC0_C1_RP0_VM0')
         task = vm.PowerOffVM_Task()

@@ -12,7 +12,8 @@
 //     once the VM has moved; if they fail, the task fails with their fault.
 //   - With -vmotion-duration D > 0, relocating a poweredOn VM answers at
 //     once with a running, cancelable task whose info.progress rises in
-//     ten steps over D; the VM moves at the end (ds_relocate.go's rules).
+//     ten steps over D; the VM moves at the end (ds_relocate.go's rules,
+//     whose refusals answer the call itself).
 //     Without it (the default) every relocation still ends inside the call.
 //   - CancelTask of such a running task ends it in error with
 //     RequestCanceled, info.cancelled set; the VM stays where it was.
@@ -86,6 +87,12 @@ func vmRelocate(c *vmCall) {
 		return
 	}
 
+	// What vSphere checks before a vMotion starts (ds_relocate.go's rules)
+	// is refused now, not when the task ends.
+	if _, fault := dsPlanRelocation(vm, &stock.Spec); fault != nil {
+		c.replyFault(fault)
+		return
+	}
 	// The task outlives this request: its sub-requests must not carry the
 	// request's context, which ends with the answer.
 	later := &vmCall{front: c.front, r: c.r.Clone(context.Background()), body: c.body, method: c.method}
