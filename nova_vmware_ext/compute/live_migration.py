@@ -26,6 +26,7 @@ from nova import exception
 from nova import objects
 from nova.virt import driver
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
@@ -224,14 +225,53 @@ class LiveMigrationOps(object):
             self._running[instance.uuid] = task
         try:
             self._follow(task, progress, instance)
+        except _Cancelled:
+            raise
+        except Exception:
+            with excutils.save_and_reraise_exception() as ctx:
+                # Lost sight of the task (e.g. the session dropped): stop it
+                # if it still runs, and never let Nova roll back a VM that
+                # did arrive.
+                self._cancel_quietly(task, instance)
+                if self._arrived(vm, dest.cluster, instance):
+                    ctx.reraise = False
         finally:
             with self._lock:
                 self._running.pop(instance.uuid, None)
 
+    def _cancel_quietly(self, task, instance):
+        try:
+            self._cancel(task, instance)
+        except Exception as exc:
+            LOG.debug('Cancelling vMotion task %s failed: %s', task._moId,
+                      exc, instance=instance)
+
+    def _arrived(self, vm, cluster, instance):
+        try:
+            host = props.retrieve_one(self.session, vm, ['runtime.host'])
+            parent = props.retrieve_one(self.session,
+                                        host['runtime.host'], ['parent'])
+        except Exception as exc:
+            LOG.warning('Cannot tell where the VM is after its vMotion '
+                        'failed: %s', exc, instance=instance)
+            return False
+        if parent['parent']._moId != cluster._moId:
+            return False
+        LOG.warning('Following the vMotion failed, but VM %s is in the '
+                    'destination cluster: the live migration succeeded',
+                    vm._moId, instance=instance)
+        return True
+
     def _follow(self, task, progress, instance):
         what = 'live migration of instance %s' % instance.uuid
-        ended = task_progress.follow(self.session, task, progress,
-                                     self.task_timeout, self.update_wait)
+        try:
+            ended = task_progress.follow(self.session, task, progress,
+                                         self.task_timeout, self.update_wait)
+        except vexc.VimException as exc:
+            LOG.warning('Cannot follow the progress of vMotion task %s '
+                        '(%s); waiting for its end without it', task._moId,
+                        exc, instance=instance)
+            ended = True
         if not ended:
             self._cancel(task, instance)
         try:

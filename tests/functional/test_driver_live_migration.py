@@ -260,6 +260,21 @@ class LiveMigrationTest(driver_base.DriverTestCase):
                                              'compute-dest', data)
         self.assertEqual(before, self.where(instance))
 
+    def test_progress_lost_still_waits_for_the_vmotion(self):
+        instance = self.running_instance()
+        data = self.checked(instance)
+        # The progress collector cannot be made: the driver still waits
+        # for the task's end instead of rolling back a moving VM.
+        self.vcsim.inject('CreatePropertyCollector', fault='SystemError')
+        self.addCleanup(self.vcsim.clear_faults)
+
+        self.live_migrate(instance, data)
+
+        self.post.assert_called_once()
+        self.recover.assert_not_called()
+        self.assertEqual('DC0_C1', self.where(instance)['cluster'])
+        self.assertEqual([100], self.saved_progress)
+
     def test_destination_rollback_and_cleanup_never_delete_the_vm(self):
         instance = self.running_instance()
         before = self.where(instance)
