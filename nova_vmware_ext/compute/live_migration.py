@@ -308,11 +308,7 @@ class LiveMigrationOps(object):
     def _pick_host(self, dest, datastores):
         """A usable host of the destination that mounts ``datastores``, or
         None when DRS places the VM."""
-        config = props.retrieve_one(self.session, dest.cluster,
-                                    ['configurationEx'])
-        drs = getattr(getattr((config or {}).get('configurationEx'),
-                              'drsConfig', None), 'enabled', False)
-        if drs:
+        if self._drs_enabled(dest.cluster):
             return None
         need = {ds._moId for ds in datastores or ()}
         hosts = [h for h in dest.hosts if h.usable]
@@ -326,6 +322,12 @@ class LiveMigrationOps(object):
         raise exception.MigrationError(reason=(
             'no usable host of cluster %s (DRS off) mounts datastores %s' % (
                 dest.cluster_name, ', '.join(sorted(need)))))
+
+    def _drs_enabled(self, cluster):
+        config = props.retrieve_one(self.session, cluster,
+                                    ['configurationEx'])
+        return bool(getattr(getattr((config or {}).get('configurationEx'),
+                                    'drsConfig', None), 'enabled', False))
 
     # Abort
 

@@ -14,6 +14,7 @@ import threading
 import time
 from unittest import mock
 
+import fixtures
 from nova import context as nova_context
 from nova import exception
 from nova.network import model as network_model
@@ -220,6 +221,28 @@ class LiveMigrationTest(driver_base.DriverTestCase):
         self.assertNotIn(instance.uuid, self.source.list_instances())
         self.assertEqual(after['moid'],
                          self.dest.get_info(instance).internal_id)
+
+    def test_without_drs_the_driver_names_a_host(self):
+        instance = self.running_instance()
+        data = self.checked(instance)
+        ops = self.source._host.live_migration
+        picked = []
+        real = ops._pick_host
+        # vcsim 0.24's clusters have DRS on, and its
+        # ReconfigureComputeResource_Task ignores drsConfig: say it is off.
+        self.useFixture(fixtures.MockPatchObject(ops, '_drs_enabled',
+                                                 return_value=False))
+        with mock.patch.object(ops, '_pick_host', side_effect=lambda *a: (
+                picked.append(real(*a)) or picked[-1])):
+            self.live_migrate(instance, data)
+
+        self.post.assert_called_once()
+        host = picked[0]
+        self.assertIsNotNone(host)
+        self.assertEqual(host._moId, self.where(instance)['host'])
+        host = vim.HostSystem(host._moId, self.si._stub)
+        self.assertEqual('DC0_C1', host.parent.name)
+        self.assertIn('LocalDS_1', [ds.name for ds in host.datastore])
 
     def test_abort_cancels_the_vmotion_mid_way(self):
         instance = self.running_instance()
