@@ -27,6 +27,10 @@ class VCDriver(driver.ComputeDriver):
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         has_imagecache=True,
+        # COMPUTE_SAME_HOST_COLD_MIGRATE: a node is a cluster, and a cold
+        # migration or resize within it only reconfigures the VM (DRS
+        # places it); Nova still asks the operator's
+        # allow_resize_to_same_host for a resize.
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,

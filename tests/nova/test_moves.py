@@ -88,3 +88,26 @@ class MovesTest(multi_cluster.TwoClustersTestBase):
         server = self._confirm_resize(server)
         found = self.assertOnCompute(server, 'compute1', self.flavor)
         self.assertEqual((moid, 'poweredOn'), (found['moid'], found['power']))
+
+    def test_resize_in_place_then_revert(self):
+        # Only compute1 can take it: the resize stays in its cluster.
+        self.flags(allow_resize_to_same_host=True)
+        service = self.admin_api.get_services(binary='nova-compute',
+                                              host='compute2')[0]
+        self.admin_api.put_service(service['id'], {'status': 'disabled'})
+        server = self.boot_on('compute1')
+        before = self.assertOnCompute(server, 'compute1', self.flavor)
+        flavor_id, bigger = self.bigger()
+        server = self._resize_server(server, flavor_id)
+        found = self.assertOnCompute(server, 'compute1', bigger)
+        self.assertEqual(before['moid'], found['moid'])
+        self.assertEqual('poweredOn', found['power'])
+        server = self._revert_resize(server)
+        after = self.assertOnCompute(server, 'compute1')
+        self.assertEqual(before['moid'], after['moid'])
+        self.assertEqual((1, 256, before['cpu_allocation'],
+                          before['memory_allocation']),
+                         (after['cpus'], after['memory_mb'],
+                          after['cpu_allocation'],
+                          after['memory_allocation']))
+        self.assertEqual('poweredOn', after['power'])

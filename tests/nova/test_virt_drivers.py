@@ -44,7 +44,6 @@ EXCLUDED = {
     'test_resume_unsuspended_instance': LATER + 'suspend/resume',
     'test_resume_suspended_instance': LATER + 'suspend/resume',
     # Resize, cold and live migration
-    'test_migrate_disk_and_power_off': LATER + 'resize/cold migration',
     'test_live_migration': LATER + 'live migration (the test also passes '
                            'libvirt migrate data)',
     'test_live_migration_force_complete': LATER + 'live migration',
