@@ -144,7 +144,7 @@ class VCDriver(driver.ComputeDriver):
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
         self._host.migrator.finish_migration(
-            migration, instance, network_info, image_meta, power_on)
+            context, migration, instance, network_info, image_meta, power_on)
 
     def confirm_migration(self, context, migration, instance, network_info):
         self._host.migrator.confirm_migration(migration, instance)
@@ -153,7 +153,7 @@ class VCDriver(driver.ComputeDriver):
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
         self._host.migrator.finish_revert_migration(
-            instance, network_info, migration, power_on)
+            context, instance, network_info, migration, power_on)
 
     # Networking is plugged by vCenter when the VM's NICs are created.
 

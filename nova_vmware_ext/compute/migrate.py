@@ -58,7 +58,8 @@ LOG = logging.getLogger(__name__)
 REVERT_KEY = 'nova.resize.revert'
 CONSOLIDATE = 'moveAllDiskBackingsAndConsolidate'
 
-_VM_PATHS = ['config.hardware.numCPU', 'config.hardware.numCoresPerSocket',
+_VM_PATHS = ['config.annotation', 'config.hardware.numCPU',
+             'config.hardware.numCoresPerSocket',
              'config.hardware.memoryMB', 'config.hardware.device',
              'config.cpuAllocation', 'config.memoryAllocation',
              'config.files.vmPathName', 'config.version',
@@ -134,9 +135,10 @@ def _allocation_info(saved):
 
 
 def recorded_config(item):
-    """What ``finish_migration`` keeps for a revert: the VM's CPUs, memory
-    and allocations as vCenter has them, as JSON."""
+    """What ``finish_migration`` keeps for a revert: the VM's CPUs, memory,
+    allocations and notes as vCenter has them, as JSON."""
     return json.dumps({
+        'annotation': item.get('config.annotation'),
         'numCPUs': item.get('config.hardware.numCPU'),
         'numCoresPerSocket': item.get('config.hardware.numCoresPerSocket'),
         'memoryMB': item.get('config.hardware.memoryMB'),
@@ -153,6 +155,8 @@ def restore_spec(recorded):
     spec = vim.vm.ConfigSpec(
         numCPUs=saved['numCPUs'], memoryMB=saved['memoryMB'],
         extraConfig=[vim.option.OptionValue(key=REVERT_KEY, value='')])
+    if saved.get('annotation') is not None:
+        spec.annotation = saved['annotation']
     if saved.get('numCoresPerSocket'):
         spec.numCoresPerSocket = saved['numCoresPerSocket']
     for name in ('cpuAllocation', 'memoryAllocation'):
@@ -162,9 +166,10 @@ def restore_spec(recorded):
     return spec
 
 
-def flavor_spec(instance, flavor, image_meta):
+def flavor_spec(instance, flavor, image_meta, context=None, package=None):
     """The ConfigSpec giving the VM ``flavor``'s CPUs, memory and
-    allocations (unset quota:* extra specs reset vSphere's defaults)."""
+    allocations (unset quota:* extra specs reset vSphere's defaults), and
+    the notes naming the flavor."""
     limits = vflavor.flavor_limits(flavor)
     topology = vflavor.cpu_topology(flavor, image_meta)
     return vim.vm.ConfigSpec(
@@ -173,7 +178,7 @@ def flavor_spec(instance, flavor, image_meta):
         memoryMB=flavor.memory_mb,
         cpuAllocation=vm_config.resource_allocation(limits.cpu),
         memoryAllocation=vm_config.resource_allocation(limits.memory),
-        annotation=specs.annotation(instance, flavor))
+        annotation=specs.annotation(instance, flavor, context, package))
 
 
 def root_disk(devices):
@@ -266,8 +271,8 @@ class MigrateOps(object):
         LOG.info('Confirmed the move of VM %s (nothing is deleted)',
                  vm._moId, instance=instance)
 
-    def finish_revert_migration(self, instance, network_info, migration,
-                                power_on=True):
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, power_on=True):
         vm = self.instances.get(instance)
         self.power.power_off(instance)
         item = self._read(vm)
@@ -280,7 +285,7 @@ class MigrateOps(object):
         else:
             # Not resized (the destination failed before): its flavor.
             spec = flavor_spec(instance, instance.flavor,
-                               instance.image_meta)
+                               instance.image_meta, context)
         self.waiter.wait(vm.ReconfigVM_Task(spec),
                          'revert of the resize of instance %s' %
                          instance.uuid)
@@ -294,7 +299,7 @@ class MigrateOps(object):
 
     # Destination
 
-    def finish_migration(self, migration, instance, network_info,
+    def finish_migration(self, context, migration, instance, network_info,
                          image_meta, power_on=True):
         refuse_other_vcenter(self.nodename, migration.source_node)
         vm = self.instances.get(instance)
@@ -308,7 +313,7 @@ class MigrateOps(object):
                 devices, instance.flavor.root_gb) is not None:
             item = self._consolidate(instance, item)
             devices = item.get('config.hardware.device')
-        spec = flavor_spec(instance, instance.flavor, image_meta)
+        spec = flavor_spec(instance, instance.flavor, image_meta, context)
         if _recorded(item) is None:
             spec.extraConfig = [vim.option.OptionValue(
                 key=REVERT_KEY, value=recorded_config(item))]

@@ -64,7 +64,7 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
             'config.hardware.numCPU', 'config.hardware.memoryMB',
             'config.cpuAllocation', 'config.memoryAllocation',
             'config.hardware.device', 'config.files.vmPathName',
-            'config.extraConfig', 'datastore'])
+            'config.extraConfig', 'config.annotation', 'datastore'])
         hosts = self.query(vim.HostSystem, ['parent'])
         clusters = self.query(vim.ClusterComputeResource,
                               ['name', 'resourcePool'])
@@ -151,6 +151,7 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
         # vSphere extends no child disk: the linked clone was consolidated.
         self.assertIsNone(after['disks'][0].backing.parent)
         self.assertIn(migrate.REVERT_KEY, after['keys'])
+        self.assertIn('flavor:name:m1.bigger', after['config.annotation'])
         self.assertEqual('poweredOn', after['runtime.powerState'])
 
         self.revert(instance, self.driver, migration)
@@ -165,6 +166,8 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
         self.assertEqual([2 * GiB_KB], [d.capacityInKB
                                         for d in reverted['disks']])
         self.assertNotIn(migrate.REVERT_KEY, reverted['keys'])
+        self.assertEqual(before['config.annotation'],
+                         reverted['config.annotation'])
         self.assertEqual('poweredOn', reverted['runtime.powerState'])
 
     def test_confirm_keeps_the_vm_and_drops_the_record(self):
@@ -257,6 +260,21 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
             vm['config.hardware.memoryMB'],
             [d.capacityInKB for d in vm['disks']]))
         self.assertNotIn(migrate.REVERT_KEY, vm['keys'])
+
+    def test_a_network_the_destination_lacks_is_refused_before_moving(self):
+        instance = self.booted(network_info=self.nic_info())
+        elsewhere = self.nic_info()
+        elsewhere[0]['details'] = {'dvs_port_group_name': 'no-such-pg'}
+        self.driver.migrate_disk_and_power_off(
+            self.context, instance, 'dest-ip', instance.flavor, [])
+        error = self.assertRaises(
+            exception.NetworkNotFoundForBridge, self.dest.finish_migration,
+            self.context, self.migration(), instance, '', elsewhere,
+            self.flat, True, {})
+        self.assertIn('no-such-pg', str(error))
+        vm = self.where(instance)
+        self.assertEqual(('DC0_C0', ['LocalDS_0']),
+                         (vm['cluster'], vm['datastores']))
 
     def test_other_vcenter_is_refused(self):
         instance = self.booted()
