@@ -191,6 +191,9 @@ def main():
     _table('Image upload over datastore HTTP',
            [('method', 'size', 'rate', 'python memory')] +
            bench_upload(args.upload_mb))
+    from bench import moves
+    _table('Resize and cold migration (SOAP calls seen by vCenter)',
+           [('step', 'calls', 'seconds')] + moves.bench_moves())
 
 
 if __name__ == '__main__':
