@@ -273,7 +273,7 @@ class MigrateOps(object):
 
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, power_on=True):
-        vm = self.instances.get(instance)
+        vm = self._vm(instance)
         self.power.power_off(instance)
         item = self._read(vm)
         if not self._is_here(item):
@@ -302,7 +302,7 @@ class MigrateOps(object):
     def finish_migration(self, context, migration, instance, network_info,
                          image_meta, power_on=True):
         refuse_other_vcenter(self.nodename, migration.source_node)
-        vm = self.instances.get(instance)
+        vm = self._vm(instance)
         item = self._read(vm)
         if item.get('runtime.powerState') != 'poweredOff':
             self.power.power_off(instance)
@@ -329,6 +329,22 @@ class MigrateOps(object):
             self.power.power_on(instance)
 
     # Moving the VM into this cluster
+
+    def _vm(self, instance):
+        """The instance's VM, looked up in this cluster's datacenter; one
+        in another datacenter of this vCenter is a clear refusal."""
+        vm = self.instances.find(instance.uuid)
+        if vm is not None:
+            return vm
+        elsewhere = self.session.content.searchIndex.FindByUuid(
+            uuid=instance.uuid, vmSearch=True, instanceUuid=True)
+        if elsewhere is not None:
+            raise exception.ResizeError(reason=(
+                'VM %s of instance %s is in another datacenter than cluster '
+                '%s: vmware_ext moves VMs between clusters of one '
+                'datacenter' % (elsewhere._moId, instance.uuid,
+                                self.inventory.get().cluster_name)))
+        raise exception.InstanceNotFound(instance_id=instance.uuid)
 
     def _read(self, vm):
         item = props.retrieve_one(self.session, vm, _VM_PATHS)

@@ -174,6 +174,31 @@ class HostForTest(testtools.TestCase):
         self.assertIn('cluster C1 has no connected host', str(error))
 
 
+class FindTest(testtools.TestCase):
+
+    def _ops(self, here, anywhere):
+        session, instances, inventory = mock.Mock(), mock.Mock(), mock.Mock()
+        instances.find.return_value = here
+        session.content.searchIndex.FindByUuid.return_value = anywhere
+        inventory.get.return_value.cluster_name = 'C1'
+        return migrate.MigrateOps(session, mock.Mock(), inventory,
+                                  mock.Mock(), mock.Mock(), instances,
+                                  mock.Mock(), mock.Mock(), 'n')
+
+    def test_another_datacenter_is_refused_by_name(self):
+        instance = objects.Instance(uuid='u-1')
+        error = self.assertRaises(
+            exception.ResizeError, self._ops(None, vim.VirtualMachine(
+                'vm-9'))._vm, instance)
+        self.assertIn('VM vm-9 of instance u-1 is in another datacenter '
+                      'than cluster C1', str(error))
+
+    def test_nowhere_is_not_found(self):
+        self.assertRaises(exception.InstanceNotFound,
+                          self._ops(None, None)._vm,
+                          objects.Instance(uuid='u-1'))
+
+
 class _Patch(object):
     """A fixture patching one name (fixtures.MockPatch, kept local)."""
 
