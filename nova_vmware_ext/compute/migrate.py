@@ -264,12 +264,19 @@ class MigrateOps(object):
 
     def confirm_migration(self, migration, instance):
         """Nothing to delete: there is one VM. Drop the revert record."""
-        vm = self.instances.get(instance)
-        self.waiter.wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[
-            vim.option.OptionValue(key=REVERT_KEY, value='')])),
-            'confirmation of the resize of instance %s' % instance.uuid)
-        LOG.info('Confirmed the move of VM %s (nothing is deleted)',
-                 vm._moId, instance=instance)
+        spec = vim.vm.ConfigSpec(extraConfig=[
+            vim.option.OptionValue(key=REVERT_KEY, value='')])
+        try:
+            task = self.instances.call(
+                instance, lambda vm: vm.ReconfigVM_Task(spec))
+        except exception.InstanceNotFound:
+            # Deleted meanwhile: Nova confirms a resize before deleting.
+            LOG.info('No VM to confirm the move of', instance=instance)
+            return
+        self.waiter.wait(task, 'confirmation of the resize of instance %s'
+                         % instance.uuid)
+        LOG.info('Confirmed the move (nothing is deleted)',
+                 instance=instance)
 
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, power_on=True):

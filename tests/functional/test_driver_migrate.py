@@ -260,6 +260,11 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
             vm['config.hardware.memoryMB'],
             [d.capacityInKB for d in vm['disks']]))
         self.assertNotIn(migrate.REVERT_KEY, vm['keys'])
+        # Confirming again once the VM is gone (Nova confirms a resize
+        # before it deletes the server) is no error.
+        instance.task_state = None
+        self.dest.destroy(self.context, instance, [])
+        self.driver.confirm_migration(self.context, migration, instance, [])
 
     def test_a_network_the_destination_lacks_is_refused_before_moving(self):
         instance = self.booted(network_info=self.nic_info())
@@ -275,6 +280,31 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
         vm = self.where(instance)
         self.assertEqual(('DC0_C0', ['LocalDS_0']),
                          (vm['cluster'], vm['datastores']))
+
+    def test_a_failed_move_leaves_the_vm_whole_where_it_was(self):
+        instance = self.booted()
+        before = self.where(instance)
+        self.driver.migrate_disk_and_power_off(
+            self.context, instance, 'dest-ip', instance.flavor, [])
+        self.addCleanup(self.vcsim.clear_faults)
+        self.vcsim.inject('RelocateVM_Task', action='task_error',
+                          fault='vim.fault.NoDiskSpace',
+                          message='LocalDS_1 is full')
+        error = self.assertRaises(
+            exception.NovaException, self.dest.finish_migration,
+            self.context, self.migration(), instance, '', [], self.flat,
+            True, {})
+        self.assertIn('LocalDS_1 is full', str(error))
+        vm = self.where(instance)
+        self.assertEqual((before['moid'], 'DC0_C0', ['LocalDS_0'], 1),
+                         (vm['moid'], vm['cluster'], vm['datastores'],
+                          vm['config.hardware.numCPU']))
+        self.assertNotIn(migrate.REVERT_KEY, vm['keys'])
+        # Nova's revert on the source then finds it at home.
+        instance.old_flavor = instance.flavor
+        self.revert(instance, self.dest, self.migration())
+        self.assertEqual('poweredOn',
+                         self.where(instance)['runtime.powerState'])
 
     def test_other_vcenter_is_refused(self):
         instance = self.booted()
