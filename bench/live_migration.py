@@ -71,7 +71,7 @@ def bench_live_migration():
 
 
 def main():
-    import run
+    from bench import run
     run._table('Live migration between two clusters (login excluded)',
                bench_live_migration())
 

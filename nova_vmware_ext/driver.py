@@ -27,6 +27,10 @@ class VCDriver(driver.ComputeDriver):
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         has_imagecache=True,
+        # COMPUTE_SAME_HOST_COLD_MIGRATE: a node is a cluster, and a cold
+        # migration or resize within it only reconfigures the VM (DRS
+        # places it); Nova still asks the operator's
+        # allow_resize_to_same_host for a resize.
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
@@ -124,6 +128,32 @@ class VCDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         self._host.power.resume_state_on_host_boot(instance)
+
+    # Resize and cold migration (compute/migrate.py): the VM is moved and
+    # reconfigured, never rebuilt; a same-cluster resize also needs the
+    # operator's allow_resize_to_same_host.
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        return self._host.migrator.migrate_disk_and_power_off(
+            context, instance, flavor, timeout, retry_interval)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        self._host.migrator.finish_migration(
+            context, migration, instance, network_info, image_meta, power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        self._host.migrator.confirm_migration(migration, instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        self._host.migrator.finish_revert_migration(
+            context, instance, network_info, migration, power_on)
 
     # Networking is plugged by vCenter when the VM's NICs are created.
 

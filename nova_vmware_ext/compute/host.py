@@ -19,6 +19,7 @@ from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import live_migration
+from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
@@ -133,9 +134,14 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        project_folders = folders.ProjectFolders(session, inventory)
+        self.migrator = migrate.MigrateOps(
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, self.power, files, self.nodename,
+            integration_bridge=vmware.integration_bridge)
         self.spawner = spawn.SpawnOps(
-            session, waiter, inventory, self.resources,
-            folders.ProjectFolders(session, inventory), self.instances,
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances,
             root_disks.RootDisks(self.cache, self.fetcher, files, disks,
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),

@@ -2,8 +2,9 @@
 
 One nova-compute per cluster: a live migration is a RelocateVM_Task of the
 running VM to the destination cluster's root resource pool (and one of its
-hosts when DRS is off), onto a datastore the destination allows, with its
-NICs re-bound as the destination's port bindings say. The VM stays one
+hosts when DRS is off), onto a datastore the destination allows (a linked
+clone that changes datastore is consolidated), with its NICs re-bound as
+the destination's port bindings say. The VM stays one
 vCenter object (same moid) throughout: nothing here, on either side, ever
 deletes it; a failed or cancelled vMotion leaves it running on the source.
 
@@ -44,6 +45,8 @@ LOG = logging.getLogger(__name__)
 _VM_PATHS = ['config.hardware.device', 'config.hardware.memoryMB',
              'datastore', 'runtime.powerState']
 _EDIT = vim.vm.device.VirtualDeviceSpec.Operation.edit
+_CONSOLIDATE = (vim.vm.RelocateSpec.DiskMoveOptions.
+                moveAllDiskBackingsAndConsolidate)
 MB = 1024 * 1024
 
 
@@ -207,7 +210,11 @@ class LiveMigrationOps(object):
             pool=dest.resource_pool,
             deviceChange=self._nic_changes(instance, devices, dest, data))
         if datastore is not None:
+            # A linked clone becomes a whole disk there: its parent (the
+            # image cache) may be on a datastore the destination does not
+            # allow.
             spec.datastore = datastore.ref
+            spec.diskMoveType = _CONSOLIDATE
         spec.host = self._pick_host(
             dest, [datastore.ref] if datastore else item.get('datastore'))
         progress = _Progress(

@@ -213,12 +213,6 @@ def _nic_backing(nic, network):
                 specs.NETWORK_OPAQUE)))))
 
 
-def nic_backing(nic, network=None):
-    """The backing joining a NicSpec's network, e.g. to re-bind a NIC
-    (``network``: the vim.Network resolved for a ``portgroup`` ref)."""
-    return _nic_backing(nic, network)
-
-
 def nic_device_change(nic, network=None, key=-300):
     """The VirtualDeviceSpec adding one NicSpec.
 
@@ -302,3 +296,8 @@ def create_spec(spec, vm_path, networks=None, managed_by=None):
     # Controllers first: the devices refer to their temporary keys.
     config.deviceChange = slots.controllers + devices
     return config
+
+
+def nic_backing(nic, network=None):
+    """The backing of a NIC for a NicSpec (moves re-resolve it)."""
+    return _nic_backing(nic, network)

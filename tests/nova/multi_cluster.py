@@ -18,6 +18,16 @@ from tests.nova import test_servers
 from tests import vcsim
 
 
+def allocation(info):
+    """(limit, reservation, shares level, shares) of an allocation."""
+    if info is None:
+        return None
+    shares = info.shares
+    return (info.limit, info.reservation,
+            shares.level if shares else None,
+            shares.shares if shares else None)
+
+
 class TwoClustersTestBase(test_servers.VcsimServersTestBase):
     """Nova's services with compute1 on DC0_C0 and compute2 on DC0_C1."""
 
@@ -54,7 +64,8 @@ class TwoClustersTestBase(test_servers.VcsimServersTestBase):
         A dict: ``moid``, ``cluster`` (name), ``pool`` (moid), ``host``
         (name), ``datastores`` (names, sorted), ``vmx``, ``cpus``,
         ``memory_mb``, ``disk_kb`` (root disk capacity), ``disk_parent``
-        (the root disk's backing parent file or None), ``power``.
+        (the root disk's backing parent file or None), ``power``,
+        ``cpu_allocation`` and ``memory_allocation`` (``allocation()``).
         """
         vm = base.vms_by_instance_uuid(self.si, base.VM_PATHS + (
             'config.cpuAllocation', 'config.memoryAllocation'))[server_id]
@@ -74,8 +85,8 @@ class TwoClustersTestBase(test_servers.VcsimServersTestBase):
             'vmx': vm['config.files.vmPathName'],
             'cpus': vm['config.hardware.numCPU'],
             'memory_mb': vm['config.hardware.memoryMB'],
-            'cpu_allocation': vm['config.cpuAllocation'],
-            'memory_allocation': vm['config.memoryAllocation'],
+            'cpu_allocation': allocation(vm['config.cpuAllocation']),
+            'memory_allocation': allocation(vm['config.memoryAllocation']),
             'disk_kb': disks[0].capacityInKB if disks else None,
             'disk_files': [d.backing.fileName for d in disks],
             'disk_parent': parent.fileName if parent else None,

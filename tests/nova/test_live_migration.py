@@ -25,13 +25,6 @@ class LiveMigrationTest(multi_cluster.TwoClustersTestBase):
                        extra_args=('-vmotion-duration',
                                    '%ds' % VMOTION_SECONDS))
 
-    def _setup_compute_service(self):
-        # Full clones: vcsim leaves a linked clone's parent (in the image
-        # cache on LocalDS_0) where it is, where vSphere's default
-        # diskMoveType copies it along (ds_relocate.go: not done yet).
-        self.flags(use_linked_clone=False, group='vmware')
-        return super()._setup_compute_service()
-
     def setUp(self):
         super().setUp()
         self.small = self._create_flavor(memory_mb=256, vcpu=1, disk=1,
@@ -69,6 +62,10 @@ class LiveMigrationTest(multi_cluster.TwoClustersTestBase):
 
         after = self.assertOnCompute(server, 'compute2', self.flavor)
         self.assertEqual(before['moid'], after['moid'])  # the same VM
+        # The linked clone left its image-cache parent (on LocalDS_0,
+        # which compute2 does not use) behind: a whole disk now.
+        self.assertIsNotNone(before['disk_parent'])
+        self.assertIsNone(after['disk_parent'])
         self.assertEqual('poweredOn', after['power'])
         self.assertEqual([], destroys)  # nobody tried to delete it
         migration = self.migration_record(server)

@@ -46,7 +46,6 @@ EXCLUDED = {
     'test_resume_unsuspended_instance': LATER + 'suspend/resume',
     'test_resume_suspended_instance': LATER + 'suspend/resume',
     # Resize, cold and live migration
-    'test_migrate_disk_and_power_off': LATER + 'resize/cold migration',
     'test_get_instance_disk_info': (
         'Nova asks for it only for block migration (migrate data with '
         'block_migration set, i.e. libvirt\'s); VMwareLiveMigrateData has '

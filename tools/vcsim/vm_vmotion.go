@@ -1,19 +1,14 @@
-// RelocateVM_Task of a running VM (a vMotion) as vSphere runs it: its NICs
-// re-bound by spec.deviceChange, and, on demand, over time with progress
-// and cancelable by CancelTask.
+// RelocateVM_Task of a running VM (a vMotion) as vSphere runs it, on
+// demand: over time, with progress, and cancelable by CancelTask.
 //
-// vcsim 0.24.2 performs every relocation inside the call, ignores
-// spec.deviceChange and has no CancelTask (MethodNotFound). vSphere:
+// vcsim 0.24.2 performs every relocation inside the call and has no
+// CancelTask (MethodNotFound). vSphere:
 //
-//   - spec.deviceChange may edit the VMs' virtual Ethernet cards (a move to
-//     another network: their backings name the destination's networks);
-//     any other operation or device is InvalidArgument (the change's
-//     property path), refused before anything moves. The edits are applied
-//     once the VM has moved; if they fail, the task fails with their fault.
 //   - With -vmotion-duration D > 0, relocating a poweredOn VM answers at
 //     once with a running, cancelable task whose info.progress rises in
-//     ten steps over D; the VM moves at the end (ds_relocate.go's rules,
-//     whose refusals answer the call itself).
+//     ten steps over D; the VM moves at the end, as any relocation does
+//     (ds_relocate.go, vm_relocate_spec.go), whose refusals (bad placement,
+//     a deviceChange that is not a NIC edit) answer the call itself.
 //     Without it (the default) every relocation still ends inside the call.
 //   - CancelTask of such a running task ends it in error with
 //     RequestCanceled, info.cancelled set; the VM stays where it was.
@@ -26,7 +21,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"sync"
 	"time"
 
@@ -59,38 +53,29 @@ func init() {
 func vmRelocate(c *vmCall) {
 	req := c.method.Body.(*types.RelocateVM_Task)
 	vm, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachine)
-	if !ok || !c.loggedIn() {
+	if !ok {
 		c.passThrough()
 		return
 	}
-	nics, fault := vmotionNICEdits(vm, req.Spec.DeviceChange)
-	if fault != nil {
-		c.replyFault(fault)
-		return
-	}
-	stock := *req
-	stock.Spec.DeviceChange = nil
 	var on bool
 	simulator.Map.WithLock(vm, func() {
 		on = vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
 	})
-	if *vmotionDuration <= 0 || !on {
-		rec := c.forward(&methods.RelocateVM_TaskBody{Req: &stock})
-		if task, fault := taskOfAnswer(rec); fault == nil {
-			if _, fault := vmTaskOutcome(task); fault == nil {
-				if fault := vmotionApplyNICs(c, req.This, nics); fault != nil {
-					vmFailTask(task, fault)
-				}
-			}
-		}
-		c.send(rec)
+	if *vmotionDuration <= 0 || !on || !c.loggedIn() {
+		c.passThrough()
 		return
 	}
-
+	stock := *req
 	// What vSphere checks before a vMotion starts (ds_relocate.go's rules)
 	// is refused now, not when the task ends.
 	if _, fault := dsPlanRelocation(vm, &stock.Spec); fault != nil {
 		c.replyFault(fault)
+		return
+	}
+	if i := vmBadRelocateDevice(vm, stock.Spec.DeviceChange); i >= 0 {
+		c.replyFault(&types.InvalidDeviceSpec{
+			InvalidVmConfig: types.InvalidVmConfig{Property: "spec.deviceChange"},
+			DeviceIndex:     int32(i)})
 		return
 	}
 	// The task outlives this request: its sub-requests must not carry the
@@ -99,7 +84,7 @@ func vmRelocate(c *vmCall) {
 	run := &vmotionRun{cancel: make(chan struct{})}
 	task := simulator.CreateTask(vm, "relocateVm", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		defer vmotionRuns.Delete(t.Self.Value)
-		return run.execute(later, t, &stock, nics)
+		return run.execute(later, t, &stock)
 	})
 	vmotionUpdateTask(task, types.PropertyChange{Name: "info.cancelable", Val: true})
 	vmotionRuns.Store(task.Self.Value, run)
@@ -107,8 +92,7 @@ func vmRelocate(c *vmCall) {
 	c.reply("RelocateVM_TaskResponse", &taskResponse{Returnval: task.Self})
 }
 
-func (run *vmotionRun) execute(c *vmCall, task *simulator.Task, stock *types.RelocateVM_Task,
-	nics []types.BaseVirtualDeviceConfigSpec) (types.AnyType, types.BaseMethodFault) {
+func (run *vmotionRun) execute(c *vmCall, task *simulator.Task, stock *types.RelocateVM_Task) (types.AnyType, types.BaseMethodFault) {
 	step := *vmotionDuration / vmotionSteps
 	for i := 1; i < vmotionSteps; i++ {
 		select {
@@ -131,9 +115,6 @@ func (run *vmotionRun) execute(c *vmCall, task *simulator.Task, stock *types.Rel
 		_, fault = vmTaskOutcome(moved)
 	}
 	if fault != nil {
-		return nil, fault
-	}
-	if fault := vmotionApplyNICs(c, stock.This, nics); fault != nil {
 		return nil, fault
 	}
 	vmotionUpdateTask(task, types.PropertyChange{Name: "info.progress", Val: int32(100)})
@@ -164,44 +145,6 @@ func vmotionCancelled(task *simulator.Task) types.BaseMethodFault {
 
 func vmotionUpdateTask(task *simulator.Task, changes ...types.PropertyChange) {
 	simulator.Map.WithLock(task, func() { simulator.Map.Update(task, changes) })
-}
-
-// vmotionNICEdits checks that spec.deviceChange only edits the VM's
-// virtual Ethernet cards.
-func vmotionNICEdits(vm *simulator.VirtualMachine, changes []types.BaseVirtualDeviceConfigSpec) ([]types.BaseVirtualDeviceConfigSpec, types.BaseMethodFault) {
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	nics := make(map[int32]bool)
-	simulator.Map.WithLock(vm, func() {
-		if vm.Config == nil {
-			return
-		}
-		for _, d := range vm.Config.Hardware.Device {
-			if _, ok := d.(types.BaseVirtualEthernetCard); ok {
-				nics[d.GetVirtualDevice().Key] = true
-			}
-		}
-	})
-	for i, change := range changes {
-		spec := change.GetVirtualDeviceConfigSpec()
-		_, nic := spec.Device.(types.BaseVirtualEthernetCard)
-		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit || spec.FileOperation != "" ||
-			!nic || !nics[spec.Device.GetVirtualDevice().Key] {
-			return nil, &types.InvalidArgument{InvalidProperty: fmt.Sprintf("spec.deviceChange[%d]", i)}
-		}
-	}
-	return changes, nil
-}
-
-func vmotionApplyNICs(c *vmCall, vm types.ManagedObjectReference, nics []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
-	if len(nics) == 0 {
-		return nil
-	}
-	_, fault := c.internalTask(&methods.ReconfigVM_TaskBody{Req: &types.ReconfigVM_Task{
-		This: vm, Spec: types.VirtualMachineConfigSpec{DeviceChange: nics},
-	}})
-	return fault
 }
 
 func vmCancelTask(c *vmCall) {
