@@ -184,7 +184,7 @@ class VCDriver(driver.ComputeDriver):
     def pre_live_migration(self, context, instance, block_device_info,
                            network_info, disk_info, migrate_data):
         return self._host.live_migration.pre_live_migration(
-            instance, network_info, migrate_data)
+            instance, block_device_info, network_info, migrate_data)
 
     def live_migration(self, context, instance, dest,
                        post_method, recover_method, block_migration=False,

@@ -21,6 +21,7 @@ where nothing is counted: Nova's API shows them as null or positive).
 """
 
 import dataclasses
+import re
 import threading
 
 from nova import exception
@@ -113,10 +114,7 @@ class LiveMigrationOps(object):
 
     def check_source(self, instance, dest_check_data, block_device_info):
         data = _vmware_data(dest_check_data, 'check_can_live_migrate_source')
-        if driver.block_device_info_get_mapping(block_device_info):
-            raise _precheck_error(
-                'instance %s has volumes attached: the VMware driver cannot '
-                'live migrate instances with volumes yet' % instance.uuid)
+        _refuse_volumes(instance, block_device_info)
         with errors.fails_as(exception.MigrationPreCheckError):
             self.instances.get(instance)
             self._destination(data)
@@ -130,7 +128,7 @@ class LiveMigrationOps(object):
             raise _precheck_error('destination: %s' % exc)
         try:
             allowed = dest.usable_datastores(data.datastore_regex or None)
-        except Exception as exc:  # re.error: the destination's own setting
+        except re.error as exc:  # the destination's own setting
             raise _precheck_error(
                 'destination datastore_regex %r: %s' % (
                     data.datastore_regex, exc))
@@ -143,10 +141,12 @@ class LiveMigrationOps(object):
 
     # Destination before and after
 
-    def pre_live_migration(self, instance, network_info, migrate_data):
-        """Refuse ports whose networks this cluster does not have, before
-        anything moves."""
+    def pre_live_migration(self, instance, block_device_info, network_info,
+                           migrate_data):
+        """Refuse volumes, and ports whose networks this cluster does not
+        have, before anything moves."""
         data = _vmware_data(migrate_data, 'pre_live_migration')
+        _refuse_volumes(instance, block_device_info)
         nics = _nic_specs(_destination_vifs(network_info, data),
                           self.integration_bridge)
         try:
@@ -358,6 +358,13 @@ class LiveMigrationOps(object):
             return
         LOG.info('Asked vCenter to cancel vMotion task %s', task._moId,
                  instance=instance)
+
+
+def _refuse_volumes(instance, block_device_info):
+    if driver.block_device_info_get_mapping(block_device_info):
+        raise _precheck_error(
+            'instance %s has volumes attached: the VMware driver cannot '
+            'live migrate instances with volumes yet' % instance.uuid)
 
 
 def _destination_vifs(network_info, data):

@@ -333,6 +333,26 @@ class LiveMigrationTest(driver_base.DriverTestCase):
             instance, data, block_device_info={'block_device_mapping': [
                 {'mount_device': '/dev/sdb', 'connection_info': {}}]})
         self.assertIn('volumes', raised.format_message())
+        # The destination refuses them too, before anything moves.
+        raised = self.assertRaises(
+            exception.MigrationPreCheckError, self.dest.pre_live_migration,
+            self.context, instance, {'block_device_mapping': [
+                {'mount_device': '/dev/sdb', 'connection_info': {}}]},
+            instance.get_network_info(), None, data)
+        self.assertIn('volumes', raised.format_message())
+
+    def test_port_on_a_network_the_destination_lacks_is_refused(self):
+        instance = self.running_instance()
+        before = self.where(instance)
+        data = self.checked(instance)
+        data.vifs[0].vif_details = {'dvs_port_group_name': 'no-such-pg'}
+        raised = self.assertRaises(
+            exception.NetworkNotFoundForBridge, self.dest.pre_live_migration,
+            self.context, instance, None, instance.get_network_info(), None,
+            data)
+        self.assertIn('no-such-pg', raised.format_message())
+        self.assertIn('DC0_C1', raised.format_message())
+        self.assertEqual(before, self.where(instance))
 
     def test_unknown_destination_cluster_is_refused(self):
         instance = self.running_instance()
