@@ -280,13 +280,20 @@ class LiveMigrationOps(object):
                         exc, instance=instance)
             ended = True
         if not ended:
+            LOG.warning('The vMotion ran longer than [vmware_ext] '
+                        'task_timeout (%d s): cancelling it',
+                        self.task_timeout, instance=instance)
             self._cancel(task, instance)
         try:
             self.waiter.wait(task, what)
         except vexc.VimException as exc:
-            if faults.is_fault(exc, 'RequestCanceled'):
+            if not faults.is_fault(exc, 'RequestCanceled'):
+                raise
+            if ended:
                 raise _Cancelled()
-            raise
+            raise faults.TaskTimeout(message=(
+                '%s: cancelled after [vmware_ext] task_timeout (%d s)' % (
+                    what, self.task_timeout))) from exc
         progress(100)
 
     def _nic_changes(self, instance, devices, dest, data):

@@ -268,6 +268,21 @@ class LiveMigrationTest(driver_base.DriverTestCase):
         # Nothing runs any more: a second abort has nothing to cancel.
         self.source.live_migration_abort(instance)
 
+    def test_vmotion_over_the_task_timeout_is_cancelled(self):
+        instance = self.running_instance()
+        before = self.where(instance)
+        data = self.checked(instance)
+        # [vmware_ext] task_timeout shorter than the vMotion.
+        self.source._host.live_migration.task_timeout = 1
+
+        self.live_migrate(instance, data)
+
+        self.post.assert_not_called()
+        # A failure, not the operator's cancel.
+        self.recover.assert_called_once_with(self.context, instance,
+                                             'compute-dest', data)
+        self.assertEqual(before, self.where(instance))
+
     def test_failed_vmotion_recovers_and_keeps_the_vm(self):
         instance = self.running_instance()
         before = self.where(instance)

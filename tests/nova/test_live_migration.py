@@ -4,7 +4,7 @@
 from compute1 (DC0_C0, LocalDS_0) to compute2 (DC0_C1, LocalDS_1): the VM
 ends where Nova says, checked over the test's own pyvmomi connection, the
 same VM (moid) that booted, running all along and never deleted. vcsim
-runs each vMotion over two seconds (tools/vcsim/vm_vmotion.go), so the
+runs each vMotion over three seconds (tools/vcsim/vm_vmotion.go), so the
 migration record gets the progress the driver wrote, and an abort
 (``DELETE /servers/{id}/migrations/{id}``) lands while it runs.
 """
@@ -16,7 +16,8 @@ from nova import objects
 
 from tests.nova import multi_cluster
 
-VMOTION_SECONDS = 2
+# Long enough for the API to see progress and abort on a busy machine.
+VMOTION_SECONDS = 3
 
 
 class LiveMigrationTest(multi_cluster.TwoClustersTestBase):
