@@ -19,6 +19,8 @@ from pyVmomi import vim
 from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import live_migration
+from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
@@ -141,9 +143,14 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        project_folders = folders.ProjectFolders(session, inventory)
+        self.migrator = migrate.MigrateOps(
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, self.power, files, self.nodename,
+            integration_bridge=vmware.integration_bridge)
         self.spawner = spawn.SpawnOps(
-            session, waiter, inventory, self.resources,
-            folders.ProjectFolders(session, inventory), self.instances,
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances,
             root_disks.RootDisks(self.cache, self.fetcher, files, disks,
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),
@@ -153,6 +160,12 @@ class Host(object):
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)
+
+        self.live_migration = live_migration.LiveMigrationOps(
+            session, waiter, inventory, self.instances, self.nodename,
+            datastore_regex=vmware.datastore_regex,
+            integration_bridge=vmware.integration_bridge,
+            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
