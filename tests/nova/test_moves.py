@@ -111,3 +111,15 @@ class MovesTest(multi_cluster.TwoClustersTestBase):
                           after['cpu_allocation'],
                           after['memory_allocation']))
         self.assertEqual('poweredOn', after['power'])
+
+    def test_stopped_server_migrates_stopped_and_delete_while_resized(self):
+        server = self.boot_on('compute1')
+        moid = self.where(server['id'])['moid']
+        server = self._stop_server(server)
+        server = self._migrate_server(server, host='compute2')
+        found = self.assertOnCompute(server, 'compute2', self.flavor)
+        self.assertEqual((moid, 'poweredOff'), (found['moid'], found['power']))
+        # Deleting a server awaiting confirmation confirms on the source
+        # (which deletes nothing), then deletes the VM on the destination.
+        self._delete_server(server)
+        self.assertNotIn(server['id'], self.vms())
