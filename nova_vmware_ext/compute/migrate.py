@@ -134,10 +134,16 @@ def _allocation_info(saved):
     return info
 
 
-def recorded_config(item):
+def migration_uuid(migration):
+    return migration.uuid if migration.obj_attr_is_set('uuid') else None
+
+
+def recorded_config(item, migration_id):
     """What ``finish_migration`` keeps for a revert: the VM's CPUs, memory,
-    allocations and notes as vCenter has them, as JSON."""
+    allocations and notes as vCenter has them, and the migration they are
+    for, as JSON."""
     return json.dumps({
+        'migration': migration_id,
         'annotation': item.get('config.annotation'),
         'numCPUs': item.get('config.hardware.numCPU'),
         'numCoresPerSocket': item.get('config.hardware.numCoresPerSocket'),
@@ -188,12 +194,19 @@ def root_disk(devices):
     return min(disks, key=lambda d: d.key) if disks else None
 
 
+def needs_growth(devices, root_gb):
+    """Whether the root disk is smaller than ``root_gb``."""
+    disk = root_disk(devices)
+    return bool(disk is not None and root_gb and
+                disk.capacityInKB < root_gb * units.Mi)
+
+
 def grow_root_change(devices, root_gb):
     """The device edit growing the root disk to ``root_gb``, or None."""
+    if not needs_growth(devices, root_gb):
+        return None
     disk = root_disk(devices)
     want_kb = root_gb * units.Mi
-    if disk is None or not root_gb or disk.capacityInKB >= want_kb:
-        return None
     disk.capacityInKB = want_kb
     disk.capacityInBytes = want_kb * units.Ki
     return vim.vm.device.VirtualDeviceSpec(
@@ -207,9 +220,17 @@ def _has_parent(devices):
         is not None
 
 
-def _recorded(item):
+def recorded_for(item, migration_id):
+    """The VM's revert record of this migration, or None (a record a
+    migration left that was never confirmed nor reverted is stale)."""
     option = item.get('config.extraConfig["%s"]' % REVERT_KEY)
-    return option.value if option is not None and option.value else None
+    if option is None or not option.value:
+        return None
+    try:
+        saved = json.loads(option.value)
+    except ValueError:
+        return None
+    return option.value if saved.get('migration') == migration_id else None
 
 
 class MigrateOps(object):
@@ -286,7 +307,7 @@ class MigrateOps(object):
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info,
                                    instance.image_meta)
-        recorded = _recorded(item)
+        recorded = recorded_for(item, migration_uuid(migration))
         if recorded is not None:
             spec = restore_spec(recorded)
         else:
@@ -316,14 +337,15 @@ class MigrateOps(object):
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info, image_meta)
         devices = item.get('config.hardware.device')
-        if _has_parent(devices) and grow_root_change(
-                devices, instance.flavor.root_gb) is not None:
+        if _has_parent(devices) and needs_growth(devices,
+                                                 instance.flavor.root_gb):
             item = self._consolidate(instance, item)
             devices = item.get('config.hardware.device')
         spec = flavor_spec(instance, instance.flavor, image_meta, context)
-        if _recorded(item) is None:
+        migration_id = migration_uuid(migration)
+        if recorded_for(item, migration_id) is None:
             spec.extraConfig = [vim.option.OptionValue(
-                key=REVERT_KEY, value=recorded_config(item))]
+                key=REVERT_KEY, value=recorded_config(item, migration_id))]
         grow = grow_root_change(devices, instance.flavor.root_gb)
         if grow is not None:
             spec.deviceChange = [grow]

@@ -108,7 +108,8 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
 
     def migration(self, dest_node=None, source_node=None):
         return objects.Migration(source_node=source_node or self.source_node,
-                                 dest_node=dest_node or self.dest_node)
+                                 dest_node=dest_node or self.dest_node,
+                                 uuid=uuidutils.generate_uuid())
 
     def resize(self, instance, flavor, dest, migration, network_info=()):
         """Nova's order: source powers off, destination finishes."""

@@ -109,7 +109,8 @@ class SpecsTest(testtools.TestCase):
                 'config.hardware.memoryMB': 768,
                 'config.cpuAllocation': cpu,
                 'config.memoryAllocation': None}
-        spec = migrate.restore_spec(migrate.recorded_config(item))
+        recorded = migrate.recorded_config(item, 'mig-1')
+        spec = migrate.restore_spec(recorded)
         self.assertEqual((3, 3, 768), (spec.numCPUs, spec.numCoresPerSocket,
                                        spec.memoryMB))
         self.assertEqual(migrate._allocation_dict(cpu),
@@ -119,6 +120,15 @@ class SpecsTest(testtools.TestCase):
         # The record goes with the revert.
         self.assertEqual([(migrate.REVERT_KEY, '')],
                          [(o.key, o.value) for o in spec.extraConfig])
+
+    def test_a_record_of_another_migration_is_stale(self):
+        option = vim.option.OptionValue(
+            key=migrate.REVERT_KEY, value=migrate.recorded_config({}, 'old'))
+        item = {'config.extraConfig["%s"]' % migrate.REVERT_KEY: option}
+        self.assertEqual(option.value, migrate.recorded_for(item, 'old'))
+        self.assertIsNone(migrate.recorded_for(item, 'new'))
+        option.value = 'not json'
+        self.assertIsNone(migrate.recorded_for(item, 'old'))
 
 
 def _disk(key, kb, parent=None):
