@@ -4,7 +4,8 @@ One nova-compute manages one cluster, and the VM is one vCenter object both
 computes see. So:
 
 * ``migrate_disk_and_power_off`` (source) checks the new flavor (a smaller
-  root disk, an unusable extra spec or another hardware version is an
+  root disk, other ephemeral or swap disks, an unusable extra spec, other
+  disk I/O, NIC or video limits, or another hardware version is an
   ``InstanceFaultRollback``, so Nova puts the server back as it was), and
   that the destination node is on this vCenter, then powers the VM off. It
   cannot move it: it only knows the destination's address.
@@ -84,6 +85,12 @@ def refuse_other_vcenter(own_node, other_node):
             'vmware_ext' % (other_node, theirs, own_node, ours)))
 
 
+# Flavor limits a resize does not apply to the VM's devices: a change is
+# refused rather than ignored.
+_KEPT_ON_RESIZE = (('disk_io', 'quota:disk_io_*'), ('vif', 'quota:vif_*'),
+                   ('video_ram_max_mb', 'hw_video:ram_max_mb'))
+
+
 def check_new_flavor(old, new, image_meta):
     """Refuse a flavor this VM cannot be resized to, before anything
     happens: InstanceFaultRollback around a ResizeError naming why."""
@@ -102,11 +109,18 @@ def check_new_flavor(old, new, image_meta):
                         getattr(new, field), unit)))
         limits = vflavor.flavor_limits(new)
         vflavor.cpu_topology(new, image_meta)
-        if limits.hw_version != vflavor.flavor_limits(old).hw_version:
+        old_limits = vflavor.flavor_limits(old)
+        if limits.hw_version != old_limits.hw_version:
             raise exception.ResizeError(reason=(
                 'flavor %s asks virtual hardware version %s, the VM has '
                 'the one of its flavor %s: a resize does not change it' % (
                     new.name, limits.hw_version or 'default', old.name)))
+        for field, specs_named in _KEPT_ON_RESIZE:
+            if getattr(limits, field) != getattr(old_limits, field):
+                raise exception.ResizeError(reason=(
+                    'flavor %s changes %s from those of flavor %s: a resize '
+                    'sets CPU and memory allocations only' % (
+                        new.name, specs_named, old.name)))
     except exception.ResizeError as exc:
         raise exception.InstanceFaultRollback(inner_exception=exc)
     except exception.Invalid as exc:

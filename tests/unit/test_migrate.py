@@ -75,6 +75,20 @@ class CheckNewFlavorTest(testtools.TestCase):
                       _refused(_flavor(), _flavor(extra_specs={
                           'quota:cpu_limit': 'lots'})))
 
+    def test_device_limits_are_kept(self):
+        self.assertIn('changes quota:vif_* from those of flavor m1.small',
+                      _refused(_flavor(), _flavor(extra_specs={
+                          'quota:vif_limit': '100'})))
+        self.assertIn('changes quota:disk_io_*',
+                      _refused(_flavor(extra_specs={
+                          'quota:disk_io_limit': '100'}), _flavor()))
+        # The same device limits (and new CPU or memory ones) pass.
+        same = {'quota:disk_io_limit': '100'}
+        migrate.check_new_flavor(
+            _flavor(extra_specs=same),
+            _flavor(extra_specs=dict(same, **{'quota:cpu_limit': '10'})),
+            _image())
+
     def test_other_hardware_version(self):
         self.assertIn('virtual hardware version vmx-19',
                       _refused(_flavor(), _flavor(extra_specs={
