@@ -257,11 +257,15 @@ class MigrateOps(object):
     :param power: compute.power.PowerOps.
     :param files: vsphere.files.FileManager of the cluster's datacenter.
     :param nodename: this compute's node name.
+    :param server_groups: compute.server_groups.ServerGroupRules, told when
+        a VM moves in or out (None: DRS rules are not kept).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
-                 instances, power, files, nodename, integration_bridge=None):
+                 instances, power, files, nodename, integration_bridge=None,
+                 server_groups=None):
         self.session = session
+        self.server_groups = server_groups
         self.files = files
         self.waiter = waiter
         self.inventory = inventory
@@ -297,8 +301,10 @@ class MigrateOps(object):
         return objects.Migration.get_by_id(context,
                                            mig_context.migration_id)
 
-    def confirm_migration(self, migration, instance):
+    def confirm_migration(self, context, migration, instance):
         """Nothing to delete: there is one VM. Drop the revert record."""
+        if migration.source_node != migration.dest_node:
+            self._moved(context, instance, 'member_gone')
         spec = vim.vm.ConfigSpec(extraConfig=[
             vim.option.OptionValue(key=REVERT_KEY, value='')])
         try:
@@ -321,6 +327,7 @@ class MigrateOps(object):
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info,
                                    instance.image_meta)
+            self._moved(context, instance, 'member_added')
         recorded = recorded_for(item, migration_uuid(migration))
         if recorded is not None:
             spec = restore_spec(recorded)
@@ -350,6 +357,7 @@ class MigrateOps(object):
             self.power.power_off(instance)
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info, image_meta)
+            self._moved(context, instance, 'member_added')
         devices = item.get('config.hardware.device')
         if _has_parent(devices) and needs_growth(devices,
                                                  instance.flavor.root_gb):
@@ -372,6 +380,12 @@ class MigrateOps(object):
             self.power.power_on(instance)
 
     # Moving the VM into this cluster
+
+    def _moved(self, context, instance, change):
+        """Server group DRS rules follow the VM (a best effort: a failure
+        is logged and repaired by their periodic reconcile)."""
+        if self.server_groups is not None and context is not None:
+            getattr(self.server_groups, change)(context, instance)
 
     def _vm(self, instance):
         """The instance's VM, looked up in this cluster's datacenter; one
