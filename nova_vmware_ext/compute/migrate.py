@@ -27,6 +27,8 @@ computes see. So:
   restores the recorded CPUs, memory and allocations exactly. A grown root
   disk stays grown: vSphere cannot shrink a disk, and the data the guest
   wrote there is the server's (as in-tree, which shrinks nothing either).
+* Server group DRS rules follow: the compute the VM arrives at adds it to
+  its cluster's rule, the source's confirm takes it out of its own.
 * ``destroy`` during a revert on the destination (task_state
   RESIZE_REVERTING) leaves the VM alone (compute/destroy.py).
 
@@ -405,8 +407,8 @@ class MigrateOps(object):
 
     def _read(self, vm):
         item = props.retrieve_one(self.session, vm, _VM_PATHS)
-        if item is None:
-            raise exception.InstanceNotFound(instance_id=vm._moId)
+        if item is None:  # deleted under us
+            raise exception.InstanceNotFound(instance_id='VM %s' % vm._moId)
         return item
 
     def _is_here(self, item):
