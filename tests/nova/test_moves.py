@@ -32,11 +32,6 @@ class MovesTest(multi_cluster.TwoClustersTestBase):
         except Exception:  # already deleted by the test
             pass
 
-    def test_each_compute_builds_in_its_cluster_and_datastore(self):
-        for host in self.CLUSTERS:
-            server = self.boot_on(host)
-            self.assertOnCompute(server, host, self.flavor)
-
     def bigger(self):
         flavor_id = self._create_flavor(memory_mb=512, vcpu=2, disk=2,
                                         ephemeral=0)
