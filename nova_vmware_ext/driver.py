@@ -152,7 +152,7 @@ class VCDriver(driver.ComputeDriver):
             context, migration, instance, network_info, image_meta, power_on)
 
     def confirm_migration(self, context, migration, instance, network_info):
-        self._host.migrator.confirm_migration(migration, instance)
+        self._host.migrator.confirm_migration(context, migration, instance)
 
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,

@@ -147,7 +147,8 @@ class Host(object):
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
             self.instances, self.power, files, self.nodename,
-            integration_bridge=vmware.integration_bridge)
+            integration_bridge=vmware.integration_bridge,
+            server_groups=self.server_groups)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources, project_folders,
             self.instances,

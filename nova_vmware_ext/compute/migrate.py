@@ -4,7 +4,8 @@ One nova-compute manages one cluster, and the VM is one vCenter object both
 computes see. So:
 
 * ``migrate_disk_and_power_off`` (source) checks the new flavor (a smaller
-  root disk, an unusable extra spec or another hardware version is an
+  root disk, other ephemeral or swap disks, an unusable extra spec, other
+  disk I/O, NIC or video limits, or another hardware version is an
   ``InstanceFaultRollback``, so Nova puts the server back as it was), and
   that the destination node is on this vCenter, then powers the VM off. It
   cannot move it: it only knows the destination's address.
@@ -26,6 +27,8 @@ computes see. So:
   restores the recorded CPUs, memory and allocations exactly. A grown root
   disk stays grown: vSphere cannot shrink a disk, and the data the guest
   wrote there is the server's (as in-tree, which shrinks nothing either).
+* Server group DRS rules follow: the compute the VM arrives at adds it to
+  its cluster's rule, the source's confirm takes it out of its own.
 * ``destroy`` during a revert on the destination (task_state
   RESIZE_REVERTING) leaves the VM alone (compute/destroy.py).
 
@@ -84,6 +87,12 @@ def refuse_other_vcenter(own_node, other_node):
             'vmware_ext' % (other_node, theirs, own_node, ours)))
 
 
+# Flavor limits a resize does not apply to the VM's devices: a change is
+# refused rather than ignored.
+_KEPT_ON_RESIZE = (('disk_io', 'quota:disk_io_*'), ('vif', 'quota:vif_*'),
+                   ('video_ram_max_mb', 'hw_video:ram_max_mb'))
+
+
 def check_new_flavor(old, new, image_meta):
     """Refuse a flavor this VM cannot be resized to, before anything
     happens: InstanceFaultRollback around a ResizeError naming why."""
@@ -102,11 +111,18 @@ def check_new_flavor(old, new, image_meta):
                         getattr(new, field), unit)))
         limits = vflavor.flavor_limits(new)
         vflavor.cpu_topology(new, image_meta)
-        if limits.hw_version != vflavor.flavor_limits(old).hw_version:
+        old_limits = vflavor.flavor_limits(old)
+        if limits.hw_version != old_limits.hw_version:
             raise exception.ResizeError(reason=(
                 'flavor %s asks virtual hardware version %s, the VM has '
                 'the one of its flavor %s: a resize does not change it' % (
                     new.name, limits.hw_version or 'default', old.name)))
+        for field, specs_named in _KEPT_ON_RESIZE:
+            if getattr(limits, field) != getattr(old_limits, field):
+                raise exception.ResizeError(reason=(
+                    'flavor %s changes %s from those of flavor %s: a resize '
+                    'sets CPU and memory allocations only' % (
+                        new.name, specs_named, old.name)))
     except exception.ResizeError as exc:
         raise exception.InstanceFaultRollback(inner_exception=exc)
     except exception.Invalid as exc:
@@ -134,10 +150,16 @@ def _allocation_info(saved):
     return info
 
 
-def recorded_config(item):
+def migration_uuid(migration):
+    return migration.uuid if migration.obj_attr_is_set('uuid') else None
+
+
+def recorded_config(item, migration_id):
     """What ``finish_migration`` keeps for a revert: the VM's CPUs, memory,
-    allocations and notes as vCenter has them, as JSON."""
+    allocations and notes as vCenter has them, and the migration they are
+    for, as JSON."""
     return json.dumps({
+        'migration': migration_id,
         'annotation': item.get('config.annotation'),
         'numCPUs': item.get('config.hardware.numCPU'),
         'numCoresPerSocket': item.get('config.hardware.numCoresPerSocket'),
@@ -188,12 +210,19 @@ def root_disk(devices):
     return min(disks, key=lambda d: d.key) if disks else None
 
 
+def needs_growth(devices, root_gb):
+    """Whether the root disk is smaller than ``root_gb``."""
+    disk = root_disk(devices)
+    return bool(disk is not None and root_gb and
+                disk.capacityInKB < root_gb * units.Mi)
+
+
 def grow_root_change(devices, root_gb):
     """The device edit growing the root disk to ``root_gb``, or None."""
+    if not needs_growth(devices, root_gb):
+        return None
     disk = root_disk(devices)
     want_kb = root_gb * units.Mi
-    if disk is None or not root_gb or disk.capacityInKB >= want_kb:
-        return None
     disk.capacityInKB = want_kb
     disk.capacityInBytes = want_kb * units.Ki
     return vim.vm.device.VirtualDeviceSpec(
@@ -207,9 +236,17 @@ def _has_parent(devices):
         is not None
 
 
-def _recorded(item):
+def recorded_for(item, migration_id):
+    """The VM's revert record of this migration, or None (a record a
+    migration left that was never confirmed nor reverted is stale)."""
     option = item.get('config.extraConfig["%s"]' % REVERT_KEY)
-    return option.value if option is not None and option.value else None
+    if option is None or not option.value:
+        return None
+    try:
+        saved = json.loads(option.value)
+    except ValueError:
+        return None
+    return option.value if saved.get('migration') == migration_id else None
 
 
 class MigrateOps(object):
@@ -222,11 +259,15 @@ class MigrateOps(object):
     :param power: compute.power.PowerOps.
     :param files: vsphere.files.FileManager of the cluster's datacenter.
     :param nodename: this compute's node name.
+    :param server_groups: compute.server_groups.ServerGroupRules, told when
+        a VM moves in or out (None: DRS rules are not kept).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
-                 instances, power, files, nodename, integration_bridge=None):
+                 instances, power, files, nodename, integration_bridge=None,
+                 server_groups=None):
         self.session = session
+        self.server_groups = server_groups
         self.files = files
         self.waiter = waiter
         self.inventory = inventory
@@ -262,8 +303,10 @@ class MigrateOps(object):
         return objects.Migration.get_by_id(context,
                                            mig_context.migration_id)
 
-    def confirm_migration(self, migration, instance):
+    def confirm_migration(self, context, migration, instance):
         """Nothing to delete: there is one VM. Drop the revert record."""
+        if migration.source_node != migration.dest_node:
+            self._moved(context, instance, 'member_gone')
         spec = vim.vm.ConfigSpec(extraConfig=[
             vim.option.OptionValue(key=REVERT_KEY, value='')])
         try:
@@ -286,7 +329,8 @@ class MigrateOps(object):
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info,
                                    instance.image_meta)
-        recorded = _recorded(item)
+            self._moved(context, instance, 'member_added')
+        recorded = recorded_for(item, migration_uuid(migration))
         if recorded is not None:
             spec = restore_spec(recorded)
         else:
@@ -315,15 +359,17 @@ class MigrateOps(object):
             self.power.power_off(instance)
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info, image_meta)
+            self._moved(context, instance, 'member_added')
         devices = item.get('config.hardware.device')
-        if _has_parent(devices) and grow_root_change(
-                devices, instance.flavor.root_gb) is not None:
+        if _has_parent(devices) and needs_growth(devices,
+                                                 instance.flavor.root_gb):
             item = self._consolidate(instance, item)
             devices = item.get('config.hardware.device')
         spec = flavor_spec(instance, instance.flavor, image_meta, context)
-        if _recorded(item) is None:
+        migration_id = migration_uuid(migration)
+        if recorded_for(item, migration_id) is None:
             spec.extraConfig = [vim.option.OptionValue(
-                key=REVERT_KEY, value=recorded_config(item))]
+                key=REVERT_KEY, value=recorded_config(item, migration_id))]
         grow = grow_root_change(devices, instance.flavor.root_gb)
         if grow is not None:
             spec.deviceChange = [grow]
@@ -336,6 +382,12 @@ class MigrateOps(object):
             self.power.power_on(instance)
 
     # Moving the VM into this cluster
+
+    def _moved(self, context, instance, change):
+        """Server group DRS rules follow the VM (a best effort: a failure
+        is logged and repaired by their periodic reconcile)."""
+        if self.server_groups is not None and context is not None:
+            getattr(self.server_groups, change)(context, instance)
 
     def _vm(self, instance):
         """The instance's VM, looked up in this cluster's datacenter; one
@@ -355,8 +407,8 @@ class MigrateOps(object):
 
     def _read(self, vm):
         item = props.retrieve_one(self.session, vm, _VM_PATHS)
-        if item is None:
-            raise exception.InstanceNotFound(instance_id=vm._moId)
+        if item is None:  # deleted under us
+            raise exception.InstanceNotFound(instance_id='VM %s' % vm._moId)
         return item
 
     def _is_here(self, item):

@@ -108,7 +108,8 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
 
     def migration(self, dest_node=None, source_node=None):
         return objects.Migration(source_node=source_node or self.source_node,
-                                 dest_node=dest_node or self.dest_node)
+                                 dest_node=dest_node or self.dest_node,
+                                 uuid=uuidutils.generate_uuid())
 
     def resize(self, instance, flavor, dest, migration, network_info=()):
         """Nova's order: source powers off, destination finishes."""
@@ -305,6 +306,52 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
         self.revert(instance, self.dest, self.migration())
         self.assertEqual('poweredOn',
                          self.where(instance)['runtime.powerState'])
+
+    def test_server_group_rules_follow_moved_members(self):
+        group = objects.InstanceGroup(
+            uuid=uuidutils.generate_uuid(), name='g',
+            policy='soft-anti-affinity', members=[], rules={})
+        self.useFixture(fixtures.MockPatchObject(
+            objects.InstanceGroup, 'get_by_instance_uuid',
+            return_value=group))
+        self.addCleanup(self.remove_rules)
+        a = self.booted()
+        group.members = [a.uuid]
+        b = self.booted()
+        group.members = [a.uuid, b.uuid]
+        self.driver._host.server_groups.member_added(self.context, b)
+        name = 'nova-' + group.uuid
+        self.assertEqual({name: 2}, self.rules_of('DC0_C0'))
+        for member in (a, b):
+            migration = self.migration()
+            self.resize(member, member.flavor, self.dest, migration)
+            self.driver.confirm_migration(self.context, migration, member,
+                                          [])
+            if member is a:  # one member left on each cluster: no rules
+                self.assertEqual(({}, {}), (self.rules_of('DC0_C0'),
+                                            self.rules_of('DC0_C1')))
+        self.assertEqual(({}, {name: 2}), (self.rules_of('DC0_C0'),
+                                           self.rules_of('DC0_C1')))
+
+    def rules_of(self, cluster):
+        """{rule name: member count} of a cluster, read independently."""
+        config = [c['configurationEx'] for c in self.query(
+            vim.ClusterComputeResource, ['name', 'configurationEx']).values()
+            if c['name'] == cluster][0]
+        return {rule.name: len(rule.vm or ()) for rule in config.rule or ()}
+
+    def remove_rules(self):
+        from pyVim import task as task_util
+        for moid, cluster in self.query(vim.ClusterComputeResource,
+                                        ['configurationEx']).items():
+            specs = [vim.cluster.RuleSpec(operation='remove',
+                                          removeKey=r.key)
+                     for r in cluster['configurationEx'].rule or ()]
+            if specs:
+                task_util.WaitForTask(vim.ClusterComputeResource(
+                    moid, self.si._stub).ReconfigureComputeResource_Task(
+                        vim.cluster.ConfigSpecEx(rulesSpec=specs),
+                        modify=True))
 
     def test_other_vcenter_is_refused(self):
         instance = self.booted()

@@ -75,6 +75,20 @@ class CheckNewFlavorTest(testtools.TestCase):
                       _refused(_flavor(), _flavor(extra_specs={
                           'quota:cpu_limit': 'lots'})))
 
+    def test_device_limits_are_kept(self):
+        self.assertIn('changes quota:vif_* from those of flavor m1.small',
+                      _refused(_flavor(), _flavor(extra_specs={
+                          'quota:vif_limit': '100'})))
+        self.assertIn('changes quota:disk_io_*',
+                      _refused(_flavor(extra_specs={
+                          'quota:disk_io_limit': '100'}), _flavor()))
+        # The same device limits (and new CPU or memory ones) pass.
+        same = {'quota:disk_io_limit': '100'}
+        migrate.check_new_flavor(
+            _flavor(extra_specs=same),
+            _flavor(extra_specs=dict(same, **{'quota:cpu_limit': '10'})),
+            _image())
+
     def test_other_hardware_version(self):
         self.assertIn('virtual hardware version vmx-19',
                       _refused(_flavor(), _flavor(extra_specs={
@@ -109,7 +123,8 @@ class SpecsTest(testtools.TestCase):
                 'config.hardware.memoryMB': 768,
                 'config.cpuAllocation': cpu,
                 'config.memoryAllocation': None}
-        spec = migrate.restore_spec(migrate.recorded_config(item))
+        recorded = migrate.recorded_config(item, 'mig-1')
+        spec = migrate.restore_spec(recorded)
         self.assertEqual((3, 3, 768), (spec.numCPUs, spec.numCoresPerSocket,
                                        spec.memoryMB))
         self.assertEqual(migrate._allocation_dict(cpu),
@@ -119,6 +134,15 @@ class SpecsTest(testtools.TestCase):
         # The record goes with the revert.
         self.assertEqual([(migrate.REVERT_KEY, '')],
                          [(o.key, o.value) for o in spec.extraConfig])
+
+    def test_a_record_of_another_migration_is_stale(self):
+        option = vim.option.OptionValue(
+            key=migrate.REVERT_KEY, value=migrate.recorded_config({}, 'old'))
+        item = {'config.extraConfig["%s"]' % migrate.REVERT_KEY: option}
+        self.assertEqual(option.value, migrate.recorded_for(item, 'old'))
+        self.assertIsNone(migrate.recorded_for(item, 'new'))
+        option.value = 'not json'
+        self.assertIsNone(migrate.recorded_for(item, 'old'))
 
 
 def _disk(key, kb, parent=None):
