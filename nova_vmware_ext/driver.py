@@ -132,3 +132,17 @@ class VCDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+    # Consoles (compute/consoles.py)
+
+    def get_mks_console(self, context, instance):
+        return self._host.consoles.mks(instance)
+
+    def get_vnc_console(self, context, instance):
+        return self._host.consoles.vnc(instance)
+
+    def get_serial_console(self, context, instance):
+        return self._host.consoles.serial(instance)
+
+    def get_console_output(self, context, instance):
+        return self._host.consoles.output(instance)

@@ -15,6 +15,7 @@ from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
+from nova_vmware_ext.compute import consoles as vconsoles
 from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
@@ -22,6 +23,7 @@ from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import vnc_ports
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
@@ -132,6 +134,7 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources,
             folders.ProjectFolders(session, inventory), self.instances,
@@ -139,7 +142,23 @@ class Host(object):
                                  browser,
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
-            hw_versions=self.hw_versions)
+            hw_versions=self.hw_versions, consoles=self.consoles)
+
+    def _consoles(self, session, waiter, inventory):
+        vmware, ext = self.conf.vmware, self.conf.vmware_ext
+        ports = None
+        if self.conf.vnc.enabled:
+            ports = vnc_ports.VncPorts(session, inventory, waiter,
+                                       vmware.vnc_port, vmware.vnc_port_total,
+                                       page_size=ext.page_size)
+        return vconsoles.ConsoleOps(
+            session, self.instances, ports, mks_type=ext.mks_console_type,
+            vnc_keymap=vmware.vnc_keymap,
+            console_delay_seconds=vmware.console_delay_seconds,
+            serial_port_service_uri=vmware.serial_port_service_uri,
+            serial_port_proxy_uri=vmware.serial_port_proxy_uri,
+            serial_log_dir=vmware.serial_log_dir,
+            vspc_admin_address=ext.vspc_admin_address)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

@@ -54,11 +54,13 @@ class SpawnOps(object):
     :param hw_versions: vsphere.environment.HardwareVersions, the hardware
         versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
+    :param consoles: compute.consoles.ConsoleOps, the new VM's consoles
+        (VNC port, serial port); None: none.
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None, hw_versions=None):
+                 image_api=None, hw_versions=None, consoles=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -71,6 +73,7 @@ class SpawnOps(object):
         self.integration_bridge = integration_bridge
         self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
+        self.consoles = consoles
 
     def _source(self, context, image):
         def chunks():
@@ -96,10 +99,13 @@ class SpawnOps(object):
             created = _Created(self.waiter, self.instances, self.files,
                                instance, vfiles.DatastorePath(datastore.name,
                                                               instance.uuid))
+            consoles = (self.consoles.for_spawn(instance)
+                        if self.consoles is not None else None)
             try:
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
-                                 network_info, networks, datastore, created)
+                                 network_info, networks, datastore, created,
+                                 consoles)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -109,6 +115,8 @@ class SpawnOps(object):
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
                     created.undo()
+                    if consoles is not None:
+                        self.consoles.release(instance, consoles)
         except exception.NovaException:
             raise
         except Exception as exc:
@@ -128,7 +136,8 @@ class SpawnOps(object):
             return vnetworks.resolve(self.inventory.refresh(), nics)
 
     def _build(self, context, instance, image, image_meta, injected_files,
-               admin_password, network_info, networks, datastore, created):
+               admin_password, network_info, networks, datastore, created,
+               consoles=None):
         """Root disk, config drive and the VM itself; returns the VM."""
         source = self._source(context, image)
         folder = created.folder
@@ -146,7 +155,9 @@ class SpawnOps(object):
         spec = specs.machine_spec(
             instance, instance.flavor, image_meta, network_info,
             root_disk=root, image=image, context=context, cdroms=cdroms,
-            integration_bridge=self.integration_bridge)
+            integration_bridge=self.integration_bridge,
+            extra_config=consoles.extra_config if consoles else None,
+            serial_ports=consoles.serial_ports if consoles else ())
         resolved, vim_networks = networks
         spec = dataclasses.replace(
             spec.with_networks(resolved),
