@@ -32,7 +32,6 @@ from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vnc_ports as vvnc_ports
-from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import props
 
 LOG = logging.getLogger(__name__)
@@ -181,11 +180,9 @@ class ConsoleOps(object):
             return vm.AcquireTicket(ticketType=ticket_type)
         try:
             ticket = self.instances.call(instance, acquire)
-        except vexc.VimFaultException as exc:
-            if faults.is_fault(exc, 'InvalidPowerState'):
-                raise exception.InstanceNotReady(
-                    instance_id=instance.uuid) from exc
-            raise
+        except vexc.InvalidPowerStateException as exc:
+            raise exception.InstanceNotReady(
+                instance_id=instance.uuid) from exc
         LOG.debug('Acquired a %(type)s ticket for ESXi host %(host)s',
                   {'type': ticket_type, 'host': ticket.host},
                   instance=instance)
