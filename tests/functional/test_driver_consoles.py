@@ -7,7 +7,6 @@ and extraConfig of the VM, its serial port device.
 
 import hashlib
 import os
-import socketserver
 import ssl
 import threading
 
@@ -19,6 +18,7 @@ from pyVmomi import vim
 
 from tests.functional import driver_base
 from tests.functional import test_driver_spawn
+from tests import vspc
 
 VSPC_URI = 'vmware-vspc'
 VSPC_PROXY = 'telnet://vspc.example.org:13370'
@@ -189,17 +189,6 @@ class VncConsoleTest(ConsoleTestBase):
                           instance)
 
 
-class _VspcAdmin(socketserver.StreamRequestHandler):
-    """vmware-vspc's admin interface: ``GET <uuid>`` -> ``host:port``."""
-
-    relays = {}
-
-    def handle(self):
-        words = self.rfile.readline().decode('ascii').split()
-        found = self.relays.get(words[1]) if words[:1] == ['GET'] else None
-        self.wfile.write(b'%s\n' % (found or 'None').encode('ascii'))
-
-
 class SerialConsoleTest(ConsoleTestBase):
 
     def setUp(self):
@@ -237,25 +226,20 @@ class SerialConsoleTest(ConsoleTestBase):
                                                         instance))
 
     def test_interactive_console_through_vspc(self):
-        server = socketserver.TCPServer(('127.0.0.1', 0), _VspcAdmin)
-        self.addCleanup(server.server_close)
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(server.shutdown)
-        self.flags.config(group='vmware_ext', vspc_admin_address='%s:%d' %
-                          server.server_address)
+        admin = self.useFixture(vspc.FakeVspcAdmin())
+        self.flags.config(group='vmware_ext',
+                          vspc_admin_address=admin.address)
         self.restart_driver()
         instance = self.running()
         self.assertRaises(exception.ConsoleTypeUnavailable,
                           self.driver.get_serial_console, self.context,
                           instance)  # not connected to the concentrator
-        _VspcAdmin.relays = {instance.uuid.replace('-', ''):
-                             '10.0.0.5:20001'}
-        self.addCleanup(setattr, _VspcAdmin, 'relays', {})
+        key = instance.uuid.replace('-', '')
+        admin.relays[key] = '10.0.0.5:20001'
         console = self.driver.get_serial_console(self.context, instance)
         self.assertIsInstance(console, ctype.ConsoleSerial)
         self.assertEqual(('10.0.0.5', 20001), (console.host, console.port))
+        self.assertEqual([['GET', key]] * 2, admin.asked)
 
     def test_no_vm_no_console(self):
         self.assertRaises(exception.InstanceNotFound,

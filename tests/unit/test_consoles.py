@@ -6,7 +6,6 @@ a collision between computes, many racing spawns).
 """
 
 import os
-import socketserver
 import threading
 from unittest import mock
 
@@ -20,6 +19,7 @@ from nova_vmware_ext.compute import consoles
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.compute import vnc_ports
+from tests import vspc
 
 THUMBPRINT = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01'
 TICKET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f'
@@ -115,28 +115,14 @@ class ConsoleOpsTest(testtools.TestCase):
                           '../../etc/passwd')
 
     def test_vspc_names_the_relay(self):
-        asked = []
-
-        class Admin(socketserver.StreamRequestHandler):
-            def handle(self):
-                line = self.rfile.readline().decode('ascii').strip()
-                asked.append(line)
-                known = 'GET ' + UUID.replace('-', '')
-                self.wfile.write(b'10.0.0.5:20001\n' if line == known
-                                 else b'None\n')
-
-        server = socketserver.TCPServer(('127.0.0.1', 0), Admin)
-        self.addCleanup(server.server_close)
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(server.shutdown)
-        address = '127.0.0.1:%d' % server.server_address[1]
+        admin = self.useFixture(vspc.FakeVspcAdmin())
+        admin.relays[UUID.replace('-', '')] = '10.0.0.5:20001'
         ops, _ = self.ops(serial_port_service_uri='vmware-vspc',
-                          vspc_admin_address=address)
+                          vspc_admin_address=admin.address)
         console = ops.serial(mock.Mock(uuid=UUID))
         self.assertEqual(('10.0.0.5', 20001), (console.host, console.port))
-        self.assertEqual(['GET 6c5e8a347d1f4f4e9b0a0123456789ab'], asked)
+        self.assertEqual([['GET', '6c5e8a347d1f4f4e9b0a0123456789ab']],
+                         admin.asked)
         # A VM the concentrator does not have (off, not connected).
         other = mock.Mock(uuid='00000000-0000-0000-0000-000000000001')
         self.assertRaises(exception.ConsoleTypeUnavailable, ops.serial,
