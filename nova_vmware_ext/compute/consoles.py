@@ -108,9 +108,21 @@ def parse_vspc_answer(answer):
     return host, port
 
 
+def vspc_address(address):
+    """(host, port) of ``[vmware_ext] vspc_admin_address``."""
+    try:
+        host, port = netutils.parse_host_port(address)
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise exception.InvalidInput(reason=(
+            '[vmware_ext] vspc_admin_address %r is not host:port' % address))
+    return host, port
+
+
 def ask_vspc(address, instance_uuid, timeout=VSPC_TIMEOUT):
     """Where vmware-vspc relays the serial console of a VM, or None."""
-    host, port = netutils.parse_host_port(address)
+    host, port = vspc_address(address)
     question = 'GET %s\n' % log_file_name(instance_uuid)
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(question.encode('ascii'))
@@ -146,6 +158,8 @@ class ConsoleOps(object):
         self.serial_port_service_uri = serial_port_service_uri
         self.serial_port_proxy_uri = serial_port_proxy_uri
         self.serial_log_dir = serial_log_dir
+        if vspc_admin_address:
+            vspc_address(vspc_admin_address)  # refused at start-up
         self.vspc_admin_address = vspc_admin_address
 
     # Spawn
@@ -217,6 +231,10 @@ class ConsoleOps(object):
                         'and writing to [vmware] serial_log_dir?', path,
                         instance=instance)
             return ''
+        except OSError as exc:  # not readable by nova-compute
+            LOG.warning('Cannot read the console log %(path)s: %(err)s',
+                        {'path': path, 'err': exc}, instance=instance)
+            raise exception.ConsoleNotAvailable() from exc
         # Nova encodes a str as latin-1: this decoding keeps every byte.
         return data.decode('latin-1')
 

@@ -51,6 +51,8 @@ def check_config(conf=CONF):
         raise exception.InvalidInput(reason=(
             'vmware_ext.driver.VCDriver needs [vmware] %s in nova.conf' %
             ', '.join(missing)))
+    if conf.vmware_ext.vspc_admin_address:
+        vconsoles.vspc_address(conf.vmware_ext.vspc_admin_address)
     if conf.vmware.datastore_regex:
         try:
             re.compile(conf.vmware.datastore_regex)

@@ -31,10 +31,14 @@ PORT_PATH = 'config.extraConfig["%s"]' % specs.VNC_PORT_KEY
 _MOID_NUMBER = re.compile(r'(\d+)$')
 
 
+# Ports are 16 bits, whatever vnc_port + vnc_port_total say.
+_LAST_PORT = 65535
+
+
 def free_port(used, first, total):
-    """The lowest port of ``[first, first + total)`` not in ``used``, or
-    None when every one is taken."""
-    for port in range(first, first + total):
+    """The lowest port of ``[first, first + total)`` (and at most 65535)
+    not in ``used``, or None when every one is taken."""
+    for port in range(first, min(first + total, _LAST_PORT + 1)):
         if port not in used:
             return port
     return None

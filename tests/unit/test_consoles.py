@@ -6,11 +6,13 @@ a collision between computes, many racing spawns).
 """
 
 import os
+import socket
 import threading
 from unittest import mock
 
 import fixtures
 from nova import exception
+from oslo_config import fixture as config_fixture
 from oslo_serialization import jsonutils
 from pyVmomi import vim
 import testtools
@@ -136,6 +138,29 @@ class ConsoleOpsTest(testtools.TestCase):
         self.assertRaises(ValueError, consoles.parse_vspc_answer,
                           b'<html>')
         self.assertIsNone(consoles.parse_vspc_answer(b'None\n'))
+
+    def test_vspc_that_never_answers(self):
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(1)
+        address = '127.0.0.1:%d' % listener.getsockname()[1]
+        self.assertRaises(OSError, consoles.ask_vspc, address, UUID,
+                          timeout=0.2)
+
+    def test_bad_vspc_address_is_refused_at_start(self):
+        for address in ('vspc.example.org', 'a:b:c', ':13371'):
+            error = self.assertRaises(exception.InvalidInput, self.ops,
+                                      vspc_admin_address=address)
+            self.assertIn('vspc_admin_address', str(error))
+
+    def test_unreadable_log(self):
+        folder = self.useFixture(fixtures.TempDir()).path
+        os.mkdir(os.path.join(folder, UUID.replace('-', '')))
+        ops, _ = self.ops(serial_port_service_uri='vmware-vspc',
+                          serial_log_dir=folder)
+        self.assertRaises(exception.ConsoleNotAvailable, ops.output,
+                          mock.Mock(uuid=UUID))
 
     def test_serial_needs_the_concentrator(self):
         ops, _ = self.ops(serial_port_service_uri='vmware-vspc')
@@ -287,4 +312,17 @@ class VncPortsTest(testtools.TestCase):
                                                5901: ['vm-7', 'vm-3'],
                                                5902: ['vm-1']}))
         self.assertIsNone(vnc_ports.free_port({1, 2}, 1, 2))
+        self.assertIsNone(vnc_ports.free_port({65535}, 65535, 100))
         self.assertIsNone(vnc_ports.port_of(port_option('x')))
+
+
+class CheckConfigTest(testtools.TestCase):
+
+    def test_bad_vspc_address_stops_init_host_before_login(self):
+        from nova_vmware_ext.compute import host
+        flags = self.useFixture(config_fixture.Config(host.CONF))
+        flags.config(group='vmware', host_ip='vc', host_username='u',
+                     host_password='p', cluster_name='c')
+        flags.config(group='vmware_ext', vspc_admin_address='vspc.example')
+        error = self.assertRaises(exception.InvalidInput, host.check_config)
+        self.assertIn("vspc_admin_address 'vspc.example'", str(error))
