@@ -149,6 +149,20 @@ class VncConsoleTest(ConsoleTestBase):
             self.assertEqual(self.host_name(vm), console.host)
             self.assertEqual(port, console.port)
 
+    def test_port_held_twice_is_given_up_by_the_later_vm(self):
+        # Another compute on the cluster, or a VM migrated in with its
+        # port: two VMs hold 5950.
+        vnc = {'RemoteDisplay.vnc.enabled': 'true',
+               'RemoteDisplay.vnc.port': '5950'}
+        older_uuid, _ = self.make_nova_vm(extra_config=vnc)
+        later_uuid, _ = self.make_nova_vm(extra_config=vnc)
+        instance = self.running()
+        port = 'config.extraConfig["RemoteDisplay.vnc.port"]'
+        found = {uuid: self.vm_of(uuid, [port])[port].value
+                 for uuid in (older_uuid, later_uuid, instance.uuid)}
+        self.assertEqual({older_uuid: '5950', later_uuid: '5951',
+                          instance.uuid: '5952'}, found)
+
     def test_cached_ports_cost_no_call(self):
         self.running()
         instance = self.make_instance()
