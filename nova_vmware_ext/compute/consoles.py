@@ -204,15 +204,19 @@ class ConsoleOps(object):
 
     def vnc(self, instance):
         """The ESXi host and VNC port of the VM (in-tree compatible)."""
-        item = self.instances.read(instance, [vvnc_ports.PORT_PATH,
-                                              'runtime.host'])
-        port = vvnc_ports.port_of(item.get(vvnc_ports.PORT_PATH))
-        host_ref = item.get('runtime.host')
-        if port is None or host_ref is None:
+        for attempt in (1, 2):
+            item = self.instances.read(instance, [vvnc_ports.PORT_PATH,
+                                                  'runtime.host'])
+            port = vvnc_ports.port_of(item.get(vvnc_ports.PORT_PATH))
+            host_ref = item.get('runtime.host')
+            if port is None or host_ref is None:
+                raise exception.ConsoleTypeUnavailable(console_type='vnc')
+            host = props.retrieve_one(self.session, host_ref, ['name'])
+            if host is not None:
+                break
+            # The host left vCenter (the VM moved meanwhile): ask again.
+        else:
             raise exception.ConsoleTypeUnavailable(console_type='vnc')
-        host = props.retrieve_one(self.session, host_ref, ['name'])
-        if host is None:  # the VM moved meanwhile: ask again
-            return self.vnc(instance)
         LOG.debug('VNC console on ESXi host %(host)s port %(port)s',
                   {'host': host['name'], 'port': port}, instance=instance)
         return ctype.ConsoleVNC(host=host['name'], port=port)

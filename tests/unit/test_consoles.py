@@ -90,6 +90,21 @@ class ConsoleOpsTest(testtools.TestCase):
         self.assertNotIn('cfgFile', logger.output)
         self.assertNotIn(THUMBPRINT[:8], logger.output)
 
+    def test_vnc_host_gone_is_asked_once_more(self):
+        ops, instances = self.ops()
+        instances.read.return_value = {
+            'runtime.host': vim.HostSystem('host-1'),
+            vnc_ports.PORT_PATH: port_option(5901)}
+        with mock.patch.object(consoles.props, 'retrieve_one',
+                               side_effect=[None, {'name': 'esx-2'}]):
+            console = ops.vnc(mock.Mock(uuid=UUID))
+        self.assertEqual(('esx-2', 5901), (console.host, console.port))
+        self.assertEqual(2, instances.read.call_count)
+        with mock.patch.object(consoles.props, 'retrieve_one',
+                               return_value=None):
+            self.assertRaises(exception.ConsoleTypeUnavailable, ops.vnc,
+                              mock.Mock(uuid=UUID))
+
     def test_no_serial_port_no_console_output(self):
         ops, _ = self.ops(serial_log_dir='/var/log/vspc')
         self.assertRaises(exception.ConsoleNotAvailable, ops.output,
