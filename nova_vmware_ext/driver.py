@@ -230,3 +230,17 @@ class VCDriver(driver.ComputeDriver):
                                                destroy_disks=True,
                                                migrate_data=None):
         self._host.live_migration.rollback_at_destination(instance)
+
+    # Consoles (compute/consoles.py)
+
+    def get_mks_console(self, context, instance):
+        return self._host.consoles.mks(instance)
+
+    def get_vnc_console(self, context, instance):
+        return self._host.consoles.vnc(instance)
+
+    def get_serial_console(self, context, instance):
+        return self._host.consoles.serial(instance)
+
+    def get_console_output(self, context, instance):
+        return self._host.consoles.output(instance)

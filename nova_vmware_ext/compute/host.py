@@ -16,6 +16,7 @@ from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
+from nova_vmware_ext.compute import consoles as vconsoles
 from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
@@ -27,6 +28,7 @@ from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext.compute import vifs
+from nova_vmware_ext.compute import vnc_ports
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
@@ -55,6 +57,8 @@ def check_config(conf=CONF):
         raise exception.InvalidInput(reason=(
             'vmware_ext.driver.VCDriver needs [vmware] %s in nova.conf' %
             ', '.join(missing)))
+    if conf.vmware_ext.vspc_admin_address:
+        vconsoles.vspc_address(conf.vmware_ext.vspc_admin_address)
     if conf.vmware.datastore_regex:
         try:
             re.compile(conf.vmware.datastore_regex)
@@ -149,6 +153,7 @@ class Host(object):
             self.instances, self.power, files, self.nodename,
             integration_bridge=vmware.integration_bridge,
             server_groups=self.server_groups)
+        self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources, project_folders,
             self.instances,
@@ -157,7 +162,7 @@ class Host(object):
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
-            server_groups=self.server_groups)
+            server_groups=self.server_groups, consoles=self.consoles)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)
@@ -167,6 +172,22 @@ class Host(object):
             datastore_regex=vmware.datastore_regex,
             integration_bridge=vmware.integration_bridge,
             task_timeout=ext.task_timeout, update_wait=ext.task_update_wait)
+
+    def _consoles(self, session, waiter, inventory):
+        vmware, ext = self.conf.vmware, self.conf.vmware_ext
+        ports = None
+        if self.conf.vnc.enabled:
+            ports = vnc_ports.VncPorts(session, inventory, waiter,
+                                       vmware.vnc_port, vmware.vnc_port_total,
+                                       page_size=ext.page_size)
+        return vconsoles.ConsoleOps(
+            session, self.instances, ports, mks_type=ext.mks_console_type,
+            vnc_keymap=vmware.vnc_keymap,
+            console_delay_seconds=vmware.console_delay_seconds,
+            serial_port_service_uri=vmware.serial_port_service_uri,
+            serial_port_proxy_uri=vmware.serial_port_proxy_uri,
+            serial_log_dir=vmware.serial_log_dir,
+            vspc_admin_address=ext.vspc_admin_address)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

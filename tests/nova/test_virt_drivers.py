@@ -12,6 +12,7 @@ Tests of features the driver does not have yet, or that cannot apply to a
 vCenter cluster, are excluded by name below, each with its reason.
 """
 
+import os
 import unittest
 from unittest import mock
 
@@ -23,9 +24,11 @@ from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.virt import test_virt_drivers
 from nova.tests.unit import utils as test_utils
+from pyVmomi import vim
 
 from tests.nova import base
 from tests import vcsim
+from tests import vspc
 
 # The image of Nova's test instances (test_utils.get_test_instance).
 TEST_IMAGE_ID = 'cedef40a-ed67-4d10-800e-17455edce175'
@@ -61,11 +64,7 @@ EXCLUDED = {
     'test_attach_detach_different_power_states': LATER + 'volumes',
     'test_get_device_name_for_instance': LATER + 'volumes (device names)',
     # Consoles
-    'test_get_console_output': LATER + 'consoles (serial log)',
-    'test_get_vnc_console': LATER + 'consoles (VNC)',
-    'test_get_mks_console': LATER + 'consoles (WebMKS)',
     'test_get_spice_console': 'vSphere has no SPICE console',
-    'test_get_serial_console': LATER + 'consoles (serial port)',
     # Diagnostics and statistics
     'test_get_diagnostics': LATER + 'diagnostics',
     'test_get_instance_diagnostics': LATER + 'diagnostics',
@@ -122,6 +121,11 @@ class VCDriverTestCase(vcsim.VcsimClassMixin,
         # list_instances() returns VM names; Nova's suite looks for
         # instance.name there, so let Nova name instances the same way.
         self.flags(instance_name_template='%(uuid)s')
+        # VMs get a serial port to a vmware-vspc whose log folder is here.
+        self.serial_log_dir = self.useFixture(fixtures.TempDir()).path
+        self.flags(serial_port_service_uri='vmware-vspc',
+                   serial_port_proxy_uri='telnet://127.0.0.1:13370',
+                   serial_log_dir=self.serial_log_dir, group='vmware')
         # The instances' image is a real VMDK, streamed to the driver.
         base.replace_with_vmdk(self.image_service, TEST_IMAGE_ID)
         base.serve_image_data(self.image_service)
@@ -235,6 +239,49 @@ class VCDriverTestCase(vcsim.VcsimClassMixin,
         super().test_live_migration_abort()
         vm = self._vm(self._only_instance())
         self.assertEqual('poweredOn', vm['runtime.powerState'])
+
+    def test_get_console_output(self):
+        super().test_get_console_output()
+        instance = self._only_instance()
+        with open(os.path.join(self.serial_log_dir,
+                               instance.uuid.replace('-', '')), 'wb') as f:
+            f.write(b'login: ')
+        self.assertEqual('login: ', self.connection.get_console_output(
+            self.ctxt, instance))
+
+    def test_get_vnc_console(self):
+        super().test_get_vnc_console()
+        instance = self._only_instance()
+        console = self.connection.get_vnc_console(self.ctxt, instance)
+        vm = base.vms_by_instance_uuid(
+            self.si, base.VM_PATHS + ('config.extraConfig',))[instance.uuid]
+        ports = [o.value for o in vm['config.extraConfig']
+                 if o.key == 'RemoteDisplay.vnc.port']
+        self.assertEqual([str(console.port)], ports)
+        self.assertEqual(self._host_name(vm), console.host)
+
+    def test_get_mks_console(self):
+        super().test_get_mks_console()
+        console = self.connection.get_mks_console(self.ctxt,
+                                                  self._only_instance())
+        self.assertEqual(902, console.port)
+        self.assertEqual(self._host_name(self._vm(self._only_instance())),
+                         console.host)
+
+    def test_get_serial_console(self):
+        admin = self.useFixture(vspc.FakeVspcAdmin(default='127.0.0.1:20000'))
+        self.flags(vspc_admin_address=admin.address, group='vmware_ext')
+        # The driver reads its options when it connects.
+        self.connection.cleanup_host('vcsim-compute')
+        self.connection.init_host('vcsim-compute')
+        super().test_get_serial_console()
+        instance = self._only_instance()
+        self.assertEqual([['GET', instance.uuid.replace('-', '')]],
+                         admin.asked)
+
+    def _host_name(self, vm):
+        hosts = vcsim.query(self.si, vim.HostSystem, ['name'])
+        return hosts[vm['runtime.host']._moId]['name']
 
     def test_excluded_tests_are_nova_tests(self):
         # An exclusion outliving its test in Nova would skip nothing.
