@@ -16,12 +16,16 @@ from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import diagnostics
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import power
+from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import stuck_reboots
+from nova_vmware_ext.compute import suspend
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
@@ -132,14 +136,19 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        roots = root_disks.RootDisks(self.cache, self.fetcher, files, disks,
+                                     browser,
+                                     use_linked_clone=vmware.use_linked_clone)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources,
             folders.ProjectFolders(session, inventory), self.instances,
-            root_disks.RootDisks(self.cache, self.fetcher, files, disks,
-                                 browser,
-                                 use_linked_clone=vmware.use_linked_clone),
-            files, http, integration_bridge=vmware.integration_bridge,
+            roots, files, http, integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions)
+        self.suspender = suspend.SuspendOps(waiter, self.instances)
+        self.rescuer = rescue.RescueOps(waiter, self.instances, inventory,
+                                        roots, disks)
+        self.diagnostics = diagnostics.DiagnosticsOps(self.instances)
+        self.stuck_reboots = stuck_reboots.StuckReboots()
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

@@ -43,6 +43,10 @@ POWER_FAILURES = {
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
     'spawn': exception.InstanceDeployFailure,
+    'suspend': exception.InstanceSuspendFailure,
+    'resume': exception.InstanceResumeFailure,
+    'rescue': exception.InstanceRescueFailure,
+    'unrescue': exception.InstanceUnRescueFailure,
 }
 
 # What these answer when the instance's VM is gone.
