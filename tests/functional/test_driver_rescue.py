@@ -186,3 +186,15 @@ class RescueTest(test_driver_spawn.SpawnTestBase):
         self.driver.unrescue(self.context, instance)
         self.assertEqual(before, self.state(instance))
         self.assertIsNone(self.datastore_file(path))
+
+    def test_a_garbled_kept_boot_order_gives_the_default_one(self):
+        instance = self._running()
+        before = self.state(instance)
+        self.rescue(instance)
+        vm = vim.VirtualMachine(self.vm(instance)['moid'], self.si._stub)
+        test_driver_spawn.driver_base.wait_task(vm.ReconfigVM_Task(
+            vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(
+                key=rescue.BOOT_ORDER_KEY, value='["tape:1"')])))
+        self.driver.unrescue(self.context, instance)
+        # No rescue disk, no kept key, the default (empty) boot order.
+        self.assertEqual(before, self.state(instance))
