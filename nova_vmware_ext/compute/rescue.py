@@ -159,9 +159,10 @@ class RescueOps(object):
                 reason="the root disk's controller has no free unit for "
                        "a rescue disk")
         # The image first: a refused or failed fill changes nothing.
+        datastore = self._datastore(instance, root_path.datastore)
         base, size_kb = self.root_disks.cached_disk(
-            image, self._source(context, image),
-            self._datastore(instance, root_path.datastore))
+            image, self._source(context, image), datastore,
+            fetch.Limits(datastore_free=datastore.free_space))
         was_on = item.get('runtime.powerState') == 'poweredOn'
         self._power_off(vm, instance, item.get('runtime.powerState'))
         try:
