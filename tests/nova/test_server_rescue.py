@@ -1,9 +1,14 @@
-"""Rescue, suspend and diagnostics through Nova's compute API on vcsim.
+"""Rescue, suspend, diagnostics and stuck reboots through Nova on vcsim.
 
 Each outcome is checked in vSphere over a separate pyvmomi connection; the
 diagnostics also through the ``openstack`` client, as an operator asks.
 """
 
+from unittest import mock
+
+from nova.compute import task_states
+from nova import context as nova_context
+from nova import objects
 from nova.tests.functional.api import client
 from pyVmomi import vim
 
@@ -48,6 +53,25 @@ class ServerLifecycleTest(test_servers.VcsimServersTestBase):
         server = self._unrescue_server(server)
         self.assertEqual(before, self.vm_state(server['id']))
         self.assertEqual(404, self.datastore_file(path).status_code)
+        self._delete_server(server)
+
+    def test_a_stuck_reboot_is_rebooted_hard(self):
+        server = self.boot_small()
+        context = nova_context.get_admin_context()
+        instance = objects.Instance.get_by_uuid(context, server['id'])
+        instance.task_state = task_states.REBOOTING
+        instance.save()
+        self.vcsim.reset_server_calls()
+        # Rebooting for longer than [DEFAULT] reboot_timeout.
+        self.flags(reboot_timeout=60)
+        with mock.patch('oslo_utils.timeutils.is_older_than',
+                        return_value=True):
+            self.computes['compute'].manager._poll_rebooting_instances(
+                context)
+        server = self._wait_for_server_parameter(
+            server, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None})
+        self.assertEqual(1, self.vcsim.server_calls().get('ResetVM_Task'))
+        self.assertEqual('poweredOn', self.vm_state(server['id'])['power'])
         self._delete_server(server)
 
     def test_pause_suspend_resume_and_diagnostics(self):
