@@ -105,14 +105,21 @@ def _disk_at(devices, path):
 
 
 def _free_slot(devices, controller_key):
-    """(controller key, free unit) on the controller; None if full."""
-    controller = next(d for d in devices if d.key == controller_key)
-    units = next((units for cls, units in _UNITS
-                  if isinstance(controller, cls)), ())
-    taken = {d.unitNumber for d in devices
-             if d.controllerKey == controller_key}
-    free = [unit for unit in units if unit not in taken]
-    return (controller_key, free[0]) if free else None
+    """(controller key, unit) free on the root disk's controller, else on
+    another controller of its kind (IDE has two); None if all are full."""
+    by_key = {d.key: d for d in devices}
+    root = by_key.get(controller_key)
+    kind, units = next(((cls, units) for cls, units in _UNITS
+                        if isinstance(root, cls)), (None, ()))
+    candidates = [root] + [d for d in devices if kind is not None and
+                           isinstance(d, kind) and d is not root]
+    for controller in candidates:
+        taken = {d.unitNumber for d in devices
+                 if d.controllerKey == controller.key}
+        free = [unit for unit in units if unit not in taken]
+        if free:
+            return controller.key, free[0]
+    return None
 
 
 class RescueOps(object):

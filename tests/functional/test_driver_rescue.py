@@ -198,3 +198,29 @@ class RescueTest(test_driver_spawn.SpawnTestBase):
         self.driver.unrescue(self.context, instance)
         # No rescue disk, no kept key, the default (empty) boot order.
         self.assertEqual(before, self.state(instance))
+
+    def test_ide_root_with_a_full_controller(self):
+        # An IDE image's root disk (200:0) and a CD-ROM (200:1, as a config
+        # drive takes): the rescue disk goes to the second IDE controller.
+        ide = self.images.add(b'\x5a' * test_driver_spawn.MiB,
+                              vmware_disktype='preallocated',
+                              vmware_adaptertype='ide')
+        instance = self.make_instance()
+        self.spawn(instance, ide)
+        self.keep_cache_entry(self.rescue_image.id)
+        vm = vim.VirtualMachine(self.vm(instance)['moid'], self.si._stub)
+        cdrom = vim.vm.device.VirtualCdrom
+        test_driver_spawn.driver_base.wait_task(vm.ReconfigVM_Task(
+            vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(
+                operation='add', device=cdrom(
+                    key=-1, controllerKey=200, unitNumber=1,
+                    backing=cdrom.RemotePassthroughBackingInfo(
+                        deviceName='', exclusive=False)))])))
+        before = self.state(instance)
+        self.assertEqual([200], [d[2] for d in before['disks']])
+        self.rescue(instance)
+        new = [d for d in self.state(instance)['disks']
+               if d not in before['disks']]
+        self.assertEqual([(201, 0)], [(d[2], d[3]) for d in new])
+        self.driver.unrescue(self.context, instance)
+        self.assertEqual(before, self.state(instance))

@@ -68,6 +68,12 @@ class SlotTest(testtools.TestCase):
         ide = vim.vm.device.VirtualIDEController(key=200)
         self.assertIsNone(rescue._free_slot(self.devices(ide, [0, 1]), 200))
 
+    def test_the_other_ide_controller(self):
+        first = vim.vm.device.VirtualIDEController(key=200)
+        second = vim.vm.device.VirtualIDEController(key=201)
+        devices = self.devices(first, [0, 1]) + [second]
+        self.assertEqual((201, 0), rescue._free_slot(devices, 200))
+
     def test_sata(self):
         sata = vim.vm.device.VirtualAHCIController(key=15000)
         self.assertEqual((15000, 1),
