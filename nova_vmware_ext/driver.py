@@ -30,6 +30,7 @@ class VCDriver(driver.ComputeDriver):
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi):
@@ -55,6 +56,9 @@ class VCDriver(driver.ComputeDriver):
         return self._host.conf.my_ip
 
     def get_available_resource(self, nodename):
+        # Nova's resource periodic, outside the resource tracker's lock:
+        # where the DRS rules of server groups are repaired.
+        self._host.server_groups.reconcile_if_due()
         return resources.available_resource(
             self._host.capacity(), self._host.nodename,
             self._host.session.content.about)
@@ -91,7 +95,8 @@ class VCDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks)
+        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks,
+                                     context=context)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
@@ -159,3 +164,11 @@ class VCDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+    # Interfaces
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        self._host.vifs.attach_interface(context, instance, image_meta, vif)
+
+    def detach_interface(self, context, instance, vif):
+        self._host.vifs.detach_interface(context, instance, vif)

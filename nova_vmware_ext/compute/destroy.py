@@ -18,14 +18,17 @@ LOG = logging.getLogger(__name__)
 
 class DestroyOps(object):
 
-    def __init__(self, waiter, instances, files):
+    def __init__(self, waiter, instances, files, server_groups=None):
         """:param files: vsphere.files.FileManager of the cluster's
-        datacenter."""
+        datacenter.
+        :param server_groups: compute.server_groups.ServerGroupRules (None:
+        DRS rules are not kept)."""
         self.waiter = waiter
         self.instances = instances
         self.files = files
+        self.server_groups = server_groups
 
-    def destroy(self, instance, destroy_disks=True):
+    def destroy(self, instance, destroy_disks=True, context=None):
         if self.instances.find(instance.uuid) is None:
             LOG.info('VM is already gone', instance=instance)
             return
@@ -56,6 +59,8 @@ class DestroyOps(object):
         else:
             vm.UnregisterVM()
         self.instances.forget(instance.uuid)
+        if self.server_groups is not None and context is not None:
+            self.server_groups.member_gone(context, instance)
         LOG.info('Destroyed VM %(vm)s%(files)s', {
             'vm': vm._moId,
             'files': '' if destroy_disks else ' (its files are kept)'},

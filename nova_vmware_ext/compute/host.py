@@ -11,6 +11,7 @@ import datetime
 import re
 
 from nova import exception
+from nova.network import neutron
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
@@ -23,15 +24,18 @@ from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
+from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext.compute import stuck_reboots
 from nova_vmware_ext.compute import suspend
+from nova_vmware_ext.compute import vifs
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
+from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
@@ -115,6 +119,7 @@ class Host(object):
                                    session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
+        self.server_groups.check_drs()
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
@@ -124,11 +129,15 @@ class Host(object):
         files = vfiles.FileManager(session, waiter, datacenter)
         disks = vdisks.VirtualDisks(session, waiter, datacenter)
         browser = vbrowser.DatastoreBrowser(session, waiter)
+        network_api = neutron.API()
         self.resources = resources.ClusterResources(session, inventory)
         self.instances = vinstances.Instances(session, inventory, waiter,
                                               ext.page_size)
         self.power = power.PowerOps(waiter, self.instances)
-        self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
+        self.server_groups = server_groups.ServerGroupRules(
+            inventory, self.instances, drs_rules.DrsRules(session, waiter))
+        self.destroyer = destroy.DestroyOps(waiter, self.instances, files,
+                                            server_groups=self.server_groups)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
             fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
@@ -143,7 +152,11 @@ class Host(object):
             session, waiter, inventory, self.resources,
             folders.ProjectFolders(session, inventory), self.instances,
             roots, files, http, integration_bridge=vmware.integration_bridge,
-            hw_versions=self.hw_versions)
+            hw_versions=self.hw_versions, network_api=network_api,
+            server_groups=self.server_groups)
+        self.vifs = vifs.VifOps(waiter, inventory, self.instances,
+                                network_api,
+                                integration_bridge=vmware.integration_bridge)
         self.suspender = suspend.SuspendOps(waiter, self.instances)
         self.rescuer = rescue.RescueOps(waiter, self.instances, inventory,
                                         roots, disks)

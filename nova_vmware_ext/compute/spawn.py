@@ -20,6 +20,7 @@ import tempfile
 from nova.api.metadata import base as instance_metadata
 from nova import exception
 from nova.image import glance
+from nova.network import neutron
 from nova.virt import configdrive
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -29,6 +30,7 @@ from oslo_vmware import exceptions as vexc
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import networks as vnetworks
 from nova_vmware_ext.compute import specs
+from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
@@ -54,11 +56,15 @@ class SpawnOps(object):
     :param hw_versions: vsphere.environment.HardwareVersions, the hardware
         versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
+    :param network_api: Nova's Neutron API (the ports' vnic_index).
+    :param server_groups: compute.server_groups.ServerGroupRules, the DRS
+        rules of server groups (None: not kept).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None, hw_versions=None):
+                 image_api=None, hw_versions=None, network_api=None,
+                 server_groups=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -71,6 +77,8 @@ class SpawnOps(object):
         self.integration_bridge = integration_bridge
         self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
+        self.network_api = network_api or neutron.API()
+        self.server_groups = server_groups
 
     def _source(self, context, image):
         def chunks():
@@ -100,6 +108,11 @@ class SpawnOps(object):
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
                                  network_info, networks, datastore, created)
+                vifs.update_vnic_indexes(self.network_api, context, instance,
+                                         network_info)
+                # Before power on: DRS places the VM by its group's rule.
+                if self.server_groups is not None:
+                    self.server_groups.member_added(context, instance)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -109,6 +122,9 @@ class SpawnOps(object):
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
                     created.undo()
+                    if (created.vm is not None and
+                            self.server_groups is not None):
+                        self.server_groups.member_gone(context, instance)
         except exception.NovaException:
             raise
         except Exception as exc:

@@ -19,6 +19,7 @@ import fixtures
 from nova.compute import power_state
 from nova.network import model as network_model
 from nova import test
+from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.virt import test_virt_drivers
 from nova.tests.unit import utils as test_utils
 from pyVmomi import vim
@@ -121,6 +122,9 @@ class VCDriverTestCase(vcsim.VcsimClassMixin,
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.unit.utils.get_test_network_info',
             _dvs_network_info(test_utils.get_test_network_info)))
+        # Spawn tells Neutron each port's vnic_index (when it has the
+        # extension): Nova's Neutron fixture answers.
+        self.useFixture(nova_fixtures.NeutronFixture(self))
         self.connection.init_host('vcsim-compute')
         self.addCleanup(self.connection.cleanup_host, 'vcsim-compute')
         self.si = self.vcsim.connect()

@@ -47,6 +47,8 @@ POWER_FAILURES = {
     'resume': exception.InstanceResumeFailure,
     'rescue': exception.InstanceRescueFailure,
     'unrescue': exception.InstanceUnRescueFailure,
+    'attach_interface': exception.InterfaceAttachFailed,
+    'detach_interface': exception.InterfaceDetachFailed,
 }
 
 # What these answer when the instance's VM is gone.
@@ -303,7 +305,7 @@ class StepFailureTest(testtools.TestCase):
         flags.config(group='vmware', host_ip='vc.example.org')
 
     def destroy_raising(self, fault):
-        def destroy(instance, destroy_disks=True):
+        def destroy(instance, destroy_disks=True, context=None):
             with errors.fails_as(exception.InstancePowerOffFailure):
                 raise fault
         drv = vc_driver.VCDriver(fake.FakeVirtAPI())
