@@ -167,14 +167,21 @@ class RescueOps(object):
                        "a rescue disk")
         # The image first: a refused or failed fill changes nothing.
         datastore = self._datastore(instance, root_path.datastore)
-        base, size_kb = self.root_disks.cached_disk(
-            image, self._source(context, image), datastore,
-            fetch.Limits(datastore_free=datastore.free_space))
+        source = self._source(context, image)
+        limits = fetch.Limits(datastore_free=datastore.free_space)
+        base, size_kb = self.root_disks.cached_disk(image, source, datastore,
+                                                    limits)
+
+        def refill():
+            # Another compute aged the entry out since: fill it again.
+            self.root_disks.forget(base)
+            self.root_disks.cached_disk(image, source, datastore, limits)
         was_on = item.get('runtime.powerState') == 'poweredOn'
         self._power_off(vm, instance, item.get('runtime.powerState'))
         try:
-            disk = self._attach(vm, instance, image, base, size_kb, target,
-                                slot, item.get('config.bootOptions'))
+            disk = self._attach(vm, instance, image, (base, size_kb),
+                                target, slot, item.get('config.bootOptions'),
+                                refill)
             self._reconfigure(vm, instance, 'boot from the rescue disk',
                               vim.vm.ConfigSpec(bootOptions=boot_options(
                                   item.get('config.bootOptions'),
@@ -241,9 +248,14 @@ class RescueOps(object):
                        "the cluster's" % name)
         return found[0]
 
-    def _attach(self, vm, instance, image, base, size_kb, target, slot,
-                current_boot):
-        """Add the rescue disk (and keep the boot order); the new device."""
+    def _attach(self, vm, instance, image, cached, target, slot,
+                current_boot, refill):
+        """Add the rescue disk (and keep the boot order); the new device.
+
+        :param cached: (path, size in KB) of the image's cached disk.
+        :param refill: fills the cache entry again if it vanished.
+        """
+        base, size_kb = cached
         linked = image.linked_clone
         if linked is None:
             linked = self.root_disks.use_linked_clone
@@ -257,7 +269,16 @@ class RescueOps(object):
             extraConfig=[vim.option.OptionValue(
                 key=BOOT_ORDER_KEY, value=encode_boot_order(
                     getattr(current_boot, 'bootOrder', None)))])
-        self._reconfigure(vm, instance, 'attach of the rescue disk', spec)
+        try:
+            self._reconfigure(vm, instance, 'attach of the rescue disk', spec)
+        except vexc.FileNotFoundException as exc:
+            if not linked:
+                raise
+            LOG.info('The cached disk %(disk)s vanished (%(err)s): filling '
+                     'the cache again', {'disk': base, 'err': exc},
+                     instance=instance)
+            refill()
+            self._reconfigure(vm, instance, 'attach of the rescue disk', spec)
         devices = self.instances.read(
             instance, ['config.hardware.device'])['config.hardware.device']
         device = _disk_at(devices, target)

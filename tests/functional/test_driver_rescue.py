@@ -224,3 +224,24 @@ class RescueTest(test_driver_spawn.SpawnTestBase):
         self.assertEqual([(201, 0)], [(d[2], d[3]) for d in new])
         self.driver.unrescue(self.context, instance)
         self.assertEqual(before, self.state(instance))
+
+    def test_a_cached_disk_aged_out_meanwhile_is_fetched_again(self):
+        instance = self._running()
+        before = self.state(instance)
+        self.rescue(instance)
+        self.driver.unrescue(self.context, instance)
+        self.assertEqual(1, self.images.downloads[self.rescue_image.id])
+        # Another compute's aging removes the entry; ours still knows it.
+        datastore = before['disks'][0][1][1:].split(']')[0]
+        entry = self.driver._host.cache.disk_path(datastore,
+                                                  self.rescue_image.id)
+        content = self.si.RetrieveContent()
+        test_driver_spawn.driver_base.wait_task(
+            content.fileManager.DeleteDatastoreFile_Task(
+                str(entry.parent), content.rootFolder.childEntity[0]))
+        self.rescue(instance)
+        self.assertEqual(2, self.images.downloads[self.rescue_image.id])
+        self.assertEqual(len(before['disks']) + 1,
+                         len(self.state(instance)['disks']))
+        self.driver.unrescue(self.context, instance)
+        self.assertEqual(before, self.state(instance))
