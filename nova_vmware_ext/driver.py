@@ -27,6 +27,10 @@ class VCDriver(driver.ComputeDriver):
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         has_imagecache=True,
+        # COMPUTE_SAME_HOST_COLD_MIGRATE: a node is a cluster, and a cold
+        # migration or resize within it only reconfigures the VM (DRS
+        # places it); Nova still asks the operator's
+        # allow_resize_to_same_host for a resize.
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
@@ -130,6 +134,32 @@ class VCDriver(driver.ComputeDriver):
                                   share_info, block_device_info=None):
         self._host.power.resume_state_on_host_boot(instance)
 
+    # Resize and cold migration (compute/migrate.py): the VM is moved and
+    # reconfigured, never rebuilt; a same-cluster resize also needs the
+    # operator's allow_resize_to_same_host.
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        return self._host.migrator.migrate_disk_and_power_off(
+            context, instance, flavor, timeout, retry_interval)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        self._host.migrator.finish_migration(
+            context, migration, instance, network_info, image_meta, power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        self._host.migrator.confirm_migration(migration, instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        self._host.migrator.finish_revert_migration(
+            context, instance, network_info, migration, power_on)
+
     # Suspend, rescue, diagnostics. vSphere has no pause: pause and unpause
     # stay ComputeDriver's NotImplementedError, as in-tree (the compute
     # manager records the fault and leaves the server ACTIVE).
@@ -172,3 +202,58 @@ class VCDriver(driver.ComputeDriver):
 
     def detach_interface(self, context, instance, vif):
         self._host.vifs.detach_interface(context, instance, vif)
+
+    # Live migration (vMotion between clusters): compute/live_migration.py
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        return self._host.live_migration.check_destination(
+            instance, src_compute_info)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        pass  # the destination check reserved nothing
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        return self._host.live_migration.check_source(
+            instance, dest_check_data, block_device_info)
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        return self._host.live_migration.pre_live_migration(
+            instance, block_device_info, network_info, migrate_data)
+
+    def live_migration(self, context, instance, dest,
+                       post_method, recover_method, block_migration=False,
+                       migrate_data=None):
+        self._host.live_migration.live_migrate(
+            context, instance, dest, post_method, recover_method,
+            block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self._host.live_migration.abort(instance)
+
+    def live_migration_force_complete(self, instance):
+        # As in-tree: vMotion converges by itself (vSphere slows the guest
+        # down until the memory copy catches up); there is no pause or
+        # post-copy switch to force it.
+        raise NotImplementedError('vMotion cannot be forced to complete')
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        self._host.live_migration.post_at_source(instance)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        self._host.live_migration.post_at_destination(instance)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        self._host.live_migration.rollback_at_destination(instance)

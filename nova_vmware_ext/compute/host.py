@@ -20,6 +20,8 @@ from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import diagnostics
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import live_migration
+from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
@@ -148,10 +150,15 @@ class Host(object):
         roots = root_disks.RootDisks(self.cache, self.fetcher, files, disks,
                                      browser,
                                      use_linked_clone=vmware.use_linked_clone)
+        project_folders = folders.ProjectFolders(session, inventory)
+        self.migrator = migrate.MigrateOps(
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, self.power, files, self.nodename,
+            integration_bridge=vmware.integration_bridge)
         self.spawner = spawn.SpawnOps(
-            session, waiter, inventory, self.resources,
-            folders.ProjectFolders(session, inventory), self.instances,
-            roots, files, http, integration_bridge=vmware.integration_bridge,
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, roots, files, http,
+            integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
             server_groups=self.server_groups)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
@@ -162,6 +169,11 @@ class Host(object):
                                         roots, disks)
         self.diagnostics = diagnostics.DiagnosticsOps(self.instances)
         self.stuck_reboots = stuck_reboots.StuckReboots()
+        self.live_migration = live_migration.LiveMigrationOps(
+            session, waiter, inventory, self.instances, self.nodename,
+            datastore_regex=vmware.datastore_regex,
+            integration_bridge=vmware.integration_bridge,
+            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait)
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""

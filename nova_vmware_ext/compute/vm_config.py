@@ -296,3 +296,8 @@ def create_spec(spec, vm_path, networks=None, managed_by=None):
     # Controllers first: the devices refer to their temporary keys.
     config.deviceChange = slots.controllers + devices
     return config
+
+
+def nic_backing(nic, network=None):
+    """The backing of a NIC for a NicSpec (moves re-resolve it)."""
+    return _nic_backing(nic, network)
