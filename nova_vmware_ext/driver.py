@@ -160,6 +160,33 @@ class VCDriver(driver.ComputeDriver):
         self._host.migrator.finish_revert_migration(
             context, instance, network_info, migration, power_on)
 
+    # Suspend, rescue, diagnostics. vSphere has no pause: pause and unpause
+    # stay ComputeDriver's NotImplementedError, as in-tree (the compute
+    # manager records the fault and leaves the server ACTIVE).
+
+    def suspend(self, context, instance):
+        self._host.suspender.suspend(instance)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        self._host.suspender.resume(instance)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        self._host.rescuer.rescue(context, instance, image_meta)
+
+    def unrescue(self, context, instance):
+        self._host.rescuer.unrescue(instance)
+
+    def poll_rebooting_instances(self, timeout, instances):
+        self._host.stuck_reboots.reboot_hard(timeout, instances)
+
+    def get_diagnostics(self, instance):
+        return self._host.diagnostics.get_diagnostics(instance)
+
+    def get_instance_diagnostics(self, instance):
+        return self._host.diagnostics.get_instance_diagnostics(instance)
+
     # Networking is plugged by vCenter when the VM's NICs are created.
 
     def plug_vifs(self, instance, network_info):

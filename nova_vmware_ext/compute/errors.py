@@ -70,6 +70,10 @@ METHOD_FAILURES = {
     'resume_state_on_host_boot': exception.InstancePowerOnFailure,
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
+    'suspend': exception.InstanceSuspendFailure,
+    'resume': exception.InstanceResumeFailure,
+    'rescue': exception.InstanceRescueFailure,
+    'unrescue': exception.InstanceUnRescueFailure,
     'attach_interface': exception.InterfaceAttachFailed,
     'detach_interface': exception.InterfaceDetachFailed,
 }

@@ -18,15 +18,19 @@ from pyVmomi import vim
 
 from nova_vmware_ext.compute import consoles as vconsoles
 from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import diagnostics
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import live_migration
 from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import power
+from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import stuck_reboots
+from nova_vmware_ext.compute import suspend
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vnc_ports
 from nova_vmware_ext import conf as vmware_conf
@@ -147,6 +151,9 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        roots = root_disks.RootDisks(self.cache, self.fetcher, files, disks,
+                                     browser,
+                                     use_linked_clone=vmware.use_linked_clone)
         project_folders = folders.ProjectFolders(session, inventory)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
@@ -156,17 +163,18 @@ class Host(object):
         self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources, project_folders,
-            self.instances,
-            root_disks.RootDisks(self.cache, self.fetcher, files, disks,
-                                 browser,
-                                 use_linked_clone=vmware.use_linked_clone),
-            files, http, integration_bridge=vmware.integration_bridge,
+            self.instances, roots, files, http,
+            integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
             server_groups=self.server_groups, consoles=self.consoles)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)
-
+        self.suspender = suspend.SuspendOps(waiter, self.instances)
+        self.rescuer = rescue.RescueOps(waiter, self.instances, inventory,
+                                        roots, disks)
+        self.diagnostics = diagnostics.DiagnosticsOps(self.instances)
+        self.stuck_reboots = stuck_reboots.StuckReboots()
         self.live_migration = live_migration.LiveMigrationOps(
             session, waiter, inventory, self.instances, self.nodename,
             datastore_regex=vmware.datastore_regex,

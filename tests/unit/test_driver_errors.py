@@ -47,6 +47,10 @@ POWER_FAILURES = {
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
     'spawn': exception.InstanceDeployFailure,
+    'suspend': exception.InstanceSuspendFailure,
+    'resume': exception.InstanceResumeFailure,
+    'rescue': exception.InstanceRescueFailure,
+    'unrescue': exception.InstanceUnRescueFailure,
     'attach_interface': exception.InterfaceAttachFailed,
     'detach_interface': exception.InterfaceDetachFailed,
 }
