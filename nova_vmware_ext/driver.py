@@ -243,13 +243,14 @@ class VCDriver(driver.ComputeDriver):
         raise NotImplementedError('vMotion cannot be forced to complete')
 
     def post_live_migration_at_source(self, context, instance, network_info):
-        self._host.live_migration.post_at_source(instance)
+        self._host.live_migration.post_at_source(context, instance)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
                                            block_migration=False,
                                            block_device_info=None):
-        self._host.live_migration.post_at_destination(instance)
+        self._host.live_migration.post_at_destination(
+            context, instance)
 
     def rollback_live_migration_at_destination(self, context, instance,
                                                network_info,

@@ -179,7 +179,8 @@ class Host(object):
             session, waiter, inventory, self.instances, self.nodename,
             datastore_regex=vmware.datastore_regex,
             integration_bridge=vmware.integration_bridge,
-            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait)
+            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait,
+            server_groups=self.server_groups)
 
     def _consoles(self, session, waiter, inventory):
         vmware, ext = self.conf.vmware, self.conf.vmware_ext

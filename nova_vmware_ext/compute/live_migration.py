@@ -78,7 +78,9 @@ class LiveMigrationOps(object):
 
     def __init__(self, session, waiter, inventory, instances, nodename,
                  datastore_regex=None, integration_bridge=None,
-                 task_timeout=3600, update_wait=60):
+                 task_timeout=3600, update_wait=60, server_groups=None):
+        """:param server_groups: compute.server_groups.ServerGroupRules, the
+        DRS rules a moved member leaves and joins (None: not kept)."""
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -88,6 +90,7 @@ class LiveMigrationOps(object):
         self.integration_bridge = integration_bridge
         self.task_timeout = task_timeout
         self.update_wait = update_wait
+        self.server_groups = server_groups
         self._lock = threading.Lock()
         self._running = {}  # instance uuid -> its RelocateVM_Task
 
@@ -155,15 +158,21 @@ class LiveMigrationOps(object):
             vnetworks.resolve(self.inventory.refresh(), nics)
         return data
 
-    def post_at_destination(self, instance):
-        """This compute adopts the VM vCenter just moved into its cluster."""
+    def post_at_destination(self, context, instance):
+        """This compute adopts the VM vCenter just moved into its cluster,
+        and its server group's DRS rule here takes it in."""
         self.instances.forget(instance.uuid)
         vm = self.instances.get(instance)
         LOG.info('Live migration finished: VM %s now belongs to node %s',
                  vm._moId, self.nodename, instance=instance)
+        if self.server_groups is not None:
+            self.server_groups.member_added(context, instance)
 
-    def post_at_source(self, instance):
+    def post_at_source(self, context, instance):
+        """The VM left: the group's rule here is made without it."""
         self.instances.forget(instance.uuid)
+        if self.server_groups is not None:
+            self.server_groups.member_added(context, instance)
 
     def rollback_at_destination(self, instance):
         # The VM is one vCenter object that never was this compute's copy:

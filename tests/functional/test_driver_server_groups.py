@@ -322,3 +322,22 @@ class MovedMembersTest(GroupsTestBase):
         self.assertEqual({}, self.rules_of(self.CLUSTER))
         self.assertEqual({name: sorted([vm_b, vm_c])},
                          self.rules_of(self.OTHER))
+
+    def test_live_migration_hooks_move_the_member_between_rules(self):
+        # No reconcile here: the hooks Nova calls after a vMotion update
+        # both clusters' rules at once.
+        (a, vm_a), (b, vm_b), (c, vm_c) = self.members(3)
+        group = self.group('soft-anti-affinity', [a.uuid, b.uuid, c.uuid])
+        name = 'nova-' + group.uuid
+        self.rules.member_added(self.context, c)
+        self.assertEqual({name: sorted([vm_a, vm_b, vm_c])},
+                         self.rules_of(self.CLUSTER))
+        for instance, moid in ((c, vm_c), (b, vm_b)):
+            self.move(moid, self.OTHER)
+            self.driver.post_live_migration_at_source(
+                self.context, instance, [])
+            self.other.post_live_migration_at_destination(
+                self.context, instance, [])
+        self.assertEqual({}, self.rules_of(self.CLUSTER))
+        self.assertEqual({name: sorted([vm_b, vm_c])},
+                         self.rules_of(self.OTHER))
