@@ -187,6 +187,9 @@ class VCDriver(driver.ComputeDriver):
     def get_instance_diagnostics(self, instance):
         return self._host.diagnostics.get_instance_diagnostics(instance)
 
+    def get_instance_disk_info(self, instance, block_device_info=None):
+        return self._host.diagnostics.get_instance_disk_info(instance)
+
     # Networking is plugged by vCenter when the VM's NICs are created.
 
     def plug_vifs(self, instance, network_info):

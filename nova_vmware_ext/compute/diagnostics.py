@@ -8,9 +8,14 @@ guest-used, from quickStats), one CPU entry per vCPU, one NIC entry per
 virtual NIC with its MAC address and one disk entry per virtual disk.
 vSphere keeps per-device I/O counters in its performance manager, not in
 the VM's properties: those fields stay unset, as in-tree.
+``get_instance_disk_info`` lists the VM's virtual disks in the JSON shape
+Nova's libvirt driver gives (path, virtual size, parent disk); the in-tree
+driver returns nothing.
 """
 
 import datetime
+
+from oslo_serialization import jsonutils
 
 from nova.compute import power_state
 from nova import objects
@@ -37,6 +42,26 @@ class DiagnosticsOps(object):
         for path in _SUMMARY_PATHS:
             found.update(_scalars(item.get(path)))
         return {'vmware:%s' % key: value for key, value in found.items()}
+
+    def get_instance_disk_info(self, instance):
+        """JSON list of the VM's disks: ``path`` (its datastore path),
+        ``type`` 'vmdk', ``virt_disk_size`` in bytes, ``backing_file`` (the
+        parent disk of a linked clone, '' for none)."""
+        item = self.instances.read(instance, ['config.hardware.device'])
+        disks = []
+        for device in item.get('config.hardware.device') or ():
+            if not isinstance(device, vim.vm.device.VirtualDisk):
+                continue
+            backing = device.backing
+            parent = getattr(backing, 'parent', None)
+            disks.append({
+                'type': 'vmdk',
+                'path': getattr(backing, 'fileName', None),
+                'virt_disk_size': (device.capacityInBytes
+                                   or (device.capacityInKB or 0) * 1024),
+                'backing_file': getattr(parent, 'fileName', None) or '',
+            })
+        return jsonutils.dumps(disks)
 
     def get_instance_diagnostics(self, instance):
         item = self.instances.read(instance, _PATHS)

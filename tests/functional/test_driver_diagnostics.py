@@ -1,6 +1,7 @@
 """Diagnostics through VCDriver against vcsim, checked against the VM."""
 
 from nova.network import model as network_model
+from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 from pyVmomi import vim
 
@@ -58,3 +59,19 @@ class DiagnosticsTest(test_driver_spawn.SpawnTestBase):
         self.assertTrue(all(k.startswith('vmware:') for k in diags))
         self.assertTrue(all(isinstance(v, (str, int, float, bool))
                             for v in diags.values()))
+
+    def test_disk_info_lists_the_vms_disks(self):
+        instance = self._running()
+        devices = self.vm(instance)['config.hardware.device']
+        disks = [d for d in devices
+                 if isinstance(d, vim.vm.device.VirtualDisk)]
+        info = jsonutils.loads(self.driver.get_instance_disk_info(instance))
+        self.assertEqual([d.backing.fileName for d in disks],
+                         [i['path'] for i in info])
+        self.assertEqual([d.capacityInKB * 1024 for d in disks],
+                         [i['virt_disk_size'] for i in info])
+        parents = [d.backing.parent.fileName if d.backing.parent else ''
+                   for d in disks]
+        self.assertEqual(parents, [i['backing_file'] for i in info])
+        # The root disk is a linked clone of the cached image.
+        self.assertIn('_base/', info[0]['backing_file'])

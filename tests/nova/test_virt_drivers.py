@@ -24,6 +24,7 @@ from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit.virt import test_virt_drivers
 from nova.tests.unit import utils as test_utils
+from oslo_serialization import jsonutils
 from pyVmomi import vim
 
 from tests.nova import base
@@ -41,12 +42,6 @@ EXCLUDED = {
     # Snapshots
     'test_snapshot_not_running': LATER + 'snapshot',
     'test_snapshot_running': LATER + 'snapshot',
-    # Resize, cold and live migration
-    'test_get_instance_disk_info': (
-        'Nova asks for it only for block migration (migrate data with '
-        'block_migration set, i.e. libvirt\'s); VMwareLiveMigrateData has '
-        'no such field (vMotion moves disks itself), so it is never called '
-        'and the driver keeps Nova\'s NotImplementedError'),
     # Volumes
     'test_get_volume_connector': LATER + 'volumes (VMDK connector)',
     'test_get_volume_connector_storage_ip': LATER + 'volumes',
@@ -320,6 +315,15 @@ class VCDriverTestCase(vcsim.VcsimClassMixin,
         self.assertEqual(len(base.disks(vm)), diags.num_disks)
         self.assertEqual([n.macAddress for n in base.nics(vm)],
                          [n.mac_address for n in diags.nic_details])
+
+    def test_get_instance_disk_info(self):
+        super().test_get_instance_disk_info()
+        instance = self._only_instance()
+        info = jsonutils.loads(self.connection.get_instance_disk_info(
+            instance, block_device_info={}))
+        self.assertEqual([d.backing.fileName
+                          for d in base.disks(self._vm(instance))],
+                         [i['path'] for i in info])
 
     def test_poll_rebooting_instances(self):
         # Nova's test hands over (instance, network_info) pairs, which no
