@@ -16,6 +16,7 @@ from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import events
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import power
@@ -35,6 +36,7 @@ from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
 from nova_vmware_ext.vsphere import transfer
+from nova_vmware_ext.vsphere import watch
 
 LOG = logging.getLogger(__name__)
 CONF = vmware_conf.CONF
@@ -77,8 +79,9 @@ class Host(object):
     object with exactly the collaborators it uses.
     """
 
-    def __init__(self, conf=CONF):
+    def __init__(self, conf=CONF, emit_event=None):
         self.conf = conf
+        self._emit_event = emit_event
         self.session = None
         self.waiter = None
         self.inventory = None
@@ -111,6 +114,7 @@ class Host(object):
                                    session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
+        self._watch(session, cluster.cluster)
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
@@ -140,6 +144,20 @@ class Host(object):
                                  use_linked_clone=vmware.use_linked_clone),
             files, http, integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions)
+
+    def _watch(self, session, cluster):
+        """Start the VM watcher: the instance table, and lifecycle events
+        unless the operator turned them off."""
+        self.events = None
+        if (self._emit_event is not None
+                and self.conf.workarounds.handle_virt_lifecycle_events):
+            self.events = events.LifecycleEvents(self._emit_event)
+        self.watcher = watch.VmWatcher(
+            session, cluster, vinstances.WATCH_PATHS, vinstances.nova_uuid,
+            on_changes=self.events.changed if self.events else None,
+            update_wait=self.waiter.update_wait)
+        self.instances.table = self.watcher.table
+        self.watcher.start()
 
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
@@ -183,6 +201,9 @@ class Host(object):
     def disconnect(self):
         if self.session is None:
             return
+        self.watcher.stop()
+        if self.events is not None:
+            self.events.close()
         self.waiter.close()
         self.session.logout()
         self.session = None

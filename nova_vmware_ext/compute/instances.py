@@ -5,7 +5,9 @@ extension (``config.managedBy``), as the in-tree driver marked its VMs too.
 An instance's VM is found by ``config.instanceUuid`` = the Nova UUID, and,
 for VMs whose instanceUuid was changed (restored, re-registered), by the
 ``nvp.vm-uuid`` extraConfig key both drivers write. Found references are
-remembered, so a known instance costs no lookup call.
+remembered, so a known instance costs no lookup call. With the VM watcher's
+table (vsphere/watch.py) warm, listing, existence and cached power states
+cost no call at all.
 """
 
 import threading
@@ -34,6 +36,8 @@ POWER_STATES = {
 _UUID_PATH = 'config.extraConfig["%s"]' % UUID_KEY
 _LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template',
                _UUID_PATH]
+# What the VM watcher keeps of each VM (it adds power and connection state).
+WATCH_PATHS = tuple(_LIST_PATHS)
 
 
 def vm_name(display_name, instance_uuid):
@@ -66,11 +70,13 @@ def nova_uuid(item):
 class Instances(object):
     """Nova's VMs in one cluster."""
 
-    def __init__(self, session, inventory, waiter, page_size=1000):
+    def __init__(self, session, inventory, waiter, page_size=1000,
+                 table=None):
         self.session = session
         self.inventory = inventory
         self.waiter = waiter
         self.page_size = page_size
+        self.table = table  # a vsphere.watch.VmTable, used while warm
         self._lock = threading.Lock()
         self._view = None
         self._view_generation = None
@@ -97,8 +103,20 @@ class Instances(object):
             return self._vm_view().retrieve({vim.VirtualMachine: paths},
                                             self.page_size)
 
+    def _watched(self, instance_uuid):
+        """The watcher's VmState of an instance, or None (unknown to a
+        warm table, or no warm table)."""
+        table = self.table
+        if table is None or not table.warm:
+            return None
+        return table.get(instance_uuid)
+
     def list_uuids(self):
-        """Instance UUIDs of every Nova VM in the cluster (one query)."""
+        """Instance UUIDs of every Nova VM in the cluster (one query, none
+        with a warm table)."""
+        table = self.table
+        if table is not None and table.warm:
+            return table.uuids()
         uuids = []
         for item in self._retrieve(_LIST_PATHS):
             uuid = nova_uuid(item)
@@ -118,6 +136,13 @@ class Instances(object):
         ref = self._refs.get(instance_uuid)
         if ref is not None:
             return ref
+        watched = self._watched(instance_uuid)
+        if watched is not None:
+            self._refs[instance_uuid] = watched.ref
+            props = self.table.properties(instance_uuid) or {}
+            if props.get('config.instanceUuid') != instance_uuid:
+                self._adopt(instance_uuid, watched.ref)
+            return watched.ref
         ref = self._search(instance_uuid)
         if ref is not None:
             self._refs[instance_uuid] = ref
@@ -189,15 +214,22 @@ class Instances(object):
             return operation(self.get(instance))
 
     def exists(self, instance):
+        if self._watched(instance.uuid) is not None:
+            return True
         try:
             self.read(instance, ['runtime.powerState'])
         except exception.InstanceNotFound:
             return False
         return True
 
-    def info(self, instance):
-        item = self.read(instance, ['runtime.powerState'])
-        state = POWER_STATES.get(str(item.get('runtime.powerState')),
-                                 power_state.NOSTATE)
-        return hardware.InstanceInfo(state=state,
-                                     internal_id=item['obj']._moId)
+    def info(self, instance, use_cache=False):
+        """Power state of the instance's VM: from the watcher's table with
+        ``use_cache`` (when it knows the VM), else asked of vCenter."""
+        watched = self._watched(instance.uuid) if use_cache else None
+        if watched is not None:
+            vm_state, ref = watched.power_state, watched.ref
+        else:
+            item = self.read(instance, ['runtime.powerState'])
+            vm_state, ref = item.get('runtime.powerState'), item['obj']
+        state = POWER_STATES.get(str(vm_state), power_state.NOSTATE)
+        return hardware.InstanceInfo(state=state, internal_id=ref._moId)

@@ -67,12 +67,12 @@ class InstancesTest(driver_base.DriverTestCase):
         uuid, _ = self.make_nova_vm(managed=False)  # has nvp.vm-uuid only
         self.assertIn(uuid, self.driver.list_instance_uuids())
 
-    def test_known_instance_costs_one_call(self):
+    def test_known_instance_costs_one_call_uncached(self):
         uuid, _ = self.make_nova_vm()
         instance = self.instance(uuid)
-        self.driver.get_info(instance)
+        self.driver.get_info(instance, use_cache=False)
         with self.session.calls.scope() as scope:
-            self.driver.get_info(instance)
+            self.driver.get_info(instance, use_cache=False)
         self.assertEqual({'RetrievePropertiesEx': 1}, dict(scope.by_method))
 
     def test_deleted_vm_is_not_found_again(self):
