@@ -36,6 +36,8 @@ POWER_STATES = {
 _UUID_PATH = 'config.extraConfig["%s"]' % UUID_KEY
 _LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template',
                _UUID_PATH]
+# Seconds our own create or destroy waits for the watcher to see it.
+TABLE_SYNC_TIMEOUT = 5
 # What the VM watcher keeps of each VM (it adds power and connection state).
 WATCH_PATHS = tuple(_LIST_PATHS)
 
@@ -126,10 +128,28 @@ class Instances(object):
         return uuids
 
     def remember(self, instance_uuid, vm_ref):
+        """A VM we just made: known from now on, listed once the watcher
+        has seen it (so a spawn's caller reads its own write)."""
         self._refs[instance_uuid] = vm_ref
+        self._await_table(instance_uuid, lambda state: state is not None)
 
     def forget(self, instance_uuid):
-        self._refs.pop(instance_uuid, None)
+        """A VM we removed (or whose reference went stale)."""
+        ref = self._refs.pop(instance_uuid, None)
+        if ref is not None:
+            self._await_table(instance_uuid, lambda state: (
+                state is None or state.ref._moId != ref._moId))
+
+    def _await_table(self, instance_uuid, predicate):
+        """Wait for the watcher to see our own change (it is usually
+        there within milliseconds); the table catches up later anyway."""
+        table = self.table
+        if table is None or not table.warm:
+            return
+        if not table.wait_for(lambda t: predicate(t.get(instance_uuid)),
+                              TABLE_SYNC_TIMEOUT):
+            LOG.debug('The VM watcher has not seen the change of instance '
+                      '%s yet', instance_uuid)
 
     def find(self, instance_uuid):
         """The VM of an instance, or None."""
@@ -227,7 +247,9 @@ class Instances(object):
         ``use_cache`` (when it knows the VM), else asked of vCenter."""
         watched = self._watched(instance.uuid) if use_cache else None
         if watched is not None:
-            vm_state, ref = watched.power_state, watched.ref
+            # find() costs no call for a watched VM (it adopts one found
+            # by its nvp.vm-uuid key only).
+            vm_state, ref = watched.power_state, self.find(instance.uuid)
         else:
             item = self.read(instance, ['runtime.powerState'])
             vm_state, ref = item.get('runtime.powerState'), item['obj']

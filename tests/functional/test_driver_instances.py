@@ -41,6 +41,10 @@ class InstancesTest(driver_base.DriverTestCase):
         self.assertEqual(vm._moId, info.internal_id)
         driver_base.wait_task(vm.PowerOffVM_Task())
         self.assertEqual(power_state.SHUTDOWN,
+                         self.driver.get_info(instance,
+                                              use_cache=False).state)
+        self.await_watcher(uuid, 'poweredOff')
+        self.assertEqual(power_state.SHUTDOWN,
                          self.driver.get_info(instance).state)
 
     def test_missing_instance(self):
@@ -80,6 +84,7 @@ class InstancesTest(driver_base.DriverTestCase):
         instance = self.instance(uuid)
         self.assertTrue(self.driver.instance_exists(instance))
         driver_base.wait_task(vm.Destroy_Task())
+        self.await_watcher(uuid, None)
         self.assertFalse(self.driver.instance_exists(instance))
 
 
