@@ -89,6 +89,7 @@ class Host(object):
 
     def connect(self):
         """Log in, resolve the cluster and its datastores; fail loudly."""
+        self.disconnect()  # connected before: start over
         check_config(self.conf)
         vmware_conf.warn_unacted_options(self.conf)
         session = session_from_conf(self.conf)

@@ -11,6 +11,7 @@ cost no call at all.
 """
 
 import threading
+import time
 
 from nova.compute import power_state
 from nova import exception
@@ -38,6 +39,10 @@ _LIST_PATHS = ['config.instanceUuid', 'config.managedBy', 'config.template',
                _UUID_PATH]
 # Seconds our own create or destroy waits for the watcher to see it.
 TABLE_SYNC_TIMEOUT = 5
+# Seconds after the driver last acted on a VM during which a cached power
+# state is read from vCenter all the same: the watcher may not have seen
+# the outcome yet (and a reset changes nothing it could see).
+RECENT = 5
 # What the VM watcher keeps of each VM (it adds power and connection state).
 WATCH_PATHS = tuple(_LIST_PATHS)
 
@@ -79,6 +84,7 @@ class Instances(object):
         self.waiter = waiter
         self.page_size = page_size
         self.table = table  # a vsphere.watch.VmTable, used while warm
+        self._acted = {}  # uuid -> time.monotonic() the driver last acted
         self._lock = threading.Lock()
         self._view = None
         self._view_generation = None
@@ -131,6 +137,7 @@ class Instances(object):
         """A VM we just made: known from now on, listed once the watcher
         has seen it (so a spawn's caller reads its own write)."""
         self._refs[instance_uuid] = vm_ref
+        self._acting_on(instance_uuid)
         self._await_table(instance_uuid, lambda state: state is not None)
 
     def forget(self, instance_uuid):
@@ -202,8 +209,21 @@ class Instances(object):
             LOG.warning('Could not adopt VM %(vm)s: %(err)s',
                         {'vm': vm._moId, 'err': exc})
 
+    def _acting_on(self, instance_uuid):
+        now = time.monotonic()
+        self._acted[instance_uuid] = now
+        if len(self._acted) > 1000:  # keep only the recent ones
+            self._acted = {uuid: at for uuid, at in self._acted.items()
+                           if now - at < RECENT}
+
+    def _acted_recently(self, instance_uuid):
+        at = self._acted.get(instance_uuid)
+        return at is not None and time.monotonic() - at < RECENT
+
     def get(self, instance):
-        """The VM of an instance; InstanceNotFound if there is none."""
+        """The VM of an instance, to act on; InstanceNotFound if there is
+        none."""
+        self._acting_on(instance.uuid)
         ref = self.find(instance.uuid)
         if ref is None:
             raise exception.InstanceNotFound(instance_id=instance.uuid)
@@ -244,8 +264,11 @@ class Instances(object):
 
     def info(self, instance, use_cache=False):
         """Power state of the instance's VM: from the watcher's table with
-        ``use_cache`` (when it knows the VM), else asked of vCenter."""
-        watched = self._watched(instance.uuid) if use_cache else None
+        ``use_cache`` (when it knows the VM and the driver has not acted on
+        it in the last RECENT seconds), else asked of vCenter."""
+        watched = None
+        if use_cache and not self._acted_recently(instance.uuid):
+            watched = self._watched(instance.uuid)
         if watched is not None:
             # find() costs no call for a watched VM (it adopts one found
             # by its nvp.vm-uuid key only).

@@ -118,6 +118,19 @@ class WatcherTest(driver_base.DriverTestCase):
             self.driver.get_info(instance, use_cache=False)
         self.assertEqual({'RetrievePropertiesEx': 1}, dict(scope.by_method))
 
+    def test_own_operation_is_read_back_at_once(self):
+        # The watcher may not have seen the outcome of the driver's own
+        # operation yet: a cached read asks vCenter for a while.
+        uuid, vm = self.make_nova_vm()
+        instance = self.instance(uuid)
+        for _ in range(3):
+            self.driver.power_on(None, instance, [])
+            self.assertEqual(power_state.RUNNING,
+                             self.driver.get_info(instance).state)
+            self.driver.power_off(instance)
+            self.assertEqual(power_state.SHUTDOWN,
+                             self.driver.get_info(instance).state)
+
     def test_watcher_survives_a_terminated_session(self):
         uuid, vm = self.running_vm()
         watcher = self.driver._host.watcher
