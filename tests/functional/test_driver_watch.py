@@ -146,6 +146,29 @@ class WatcherTest(driver_base.DriverTestCase):
         self.assertEqual([(uuid, STOPPED)], self.recorder.wait(1, DELAY + 10))
         self.assertTrue(watcher.alive)
 
+    def test_vcenter_unreachable_then_back_tells_what_changed(self):
+        uuid, vm = self.running_vm()
+        watcher = self.driver._host.watcher
+        # The watcher loses vCenter: its waits and any new collector fail
+        # (the test's own session uses neither).
+        self.vcsim.inject('WaitForUpdatesEx', action='drop', count=None,
+                          moid=watcher._collector)
+        self.vcsim.inject('CreatePropertyCollector', action='drop',
+                          count=None)
+        self.addCleanup(self.vcsim.clear_faults)
+        other = vcsim_vm(self.si, 'DC0_C0_RP0_VM0')  # wakes the wait
+        self.power(other, on=False)
+        self.addCleanup(self.power, other, True)
+        deadline = time.monotonic() + 20
+        while watcher.table.warm:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.power(vm, on=False)  # while the watcher cannot see it
+        self.vcsim.clear_faults()
+        self.assertEqual([(uuid, STOPPED)], self.recorder.wait(1, 40))
+        self.assertTrue(watcher.table.warm)
+        self.assertEqual('poweredOff', watcher.table.get(uuid).power_state)
+
     def test_cleanup_host_stops_the_watcher(self):
         uuid, vm = self.running_vm()
         self.power(vm, on=False)  # a stop pending when the host stops
