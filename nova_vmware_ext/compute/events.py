@@ -113,9 +113,12 @@ class LifecycleEvents(object):
         self._reported = {}  # uuid -> power state Nova was last told of
         self._pending = {}  # uuid -> (future, power state it announces)
         self._quiet = {}  # uuid -> operations in progress
+        self._closed = False
 
     def changed(self, changes):
         """Take the watcher's [(before, after)] VmStates."""
+        if self._closed:
+            return
         for before, after in changes:
             try:
                 self._changed(before, after)
@@ -193,6 +196,7 @@ class LifecycleEvents(object):
     def close(self):
         """Cancel what is pending and stop the delaying thread."""
         with self._lock:
+            self._closed = True
             for uuid in list(self._pending):
                 self._cancel(uuid)
         self.calls.shutdown()

@@ -13,6 +13,7 @@ again), reads the whole state anew and reports what changed meanwhile.
 
 import collections
 import threading
+import time
 
 from oslo_log import log as logging
 from pyVmomi import vim
@@ -187,6 +188,19 @@ class VmWatcher(object):
         Returns True when the thread has ended.
         """
         self._stopping.set()
+        deadline = time.monotonic() + timeout
+        while self.alive and time.monotonic() < deadline:
+            # Again while it runs: a cancel that reached vCenter before the
+            # wait did cancels nothing.
+            self._cancel_wait()
+            self._thread.join(min(0.5, max(0, deadline - time.monotonic())))
+        if self.alive:
+            LOG.warning('The VM watcher did not stop within %s s', timeout)
+            return False
+        self._close()
+        return True
+
+    def _cancel_wait(self):
         with self._lock:
             collector = self._collector
         if collector is not None:
@@ -194,14 +208,6 @@ class VmWatcher(object):
                 collector.CancelWaitForUpdates()
             except Exception as exc:
                 LOG.debug('CancelWaitForUpdates failed: %s', exc)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                LOG.warning('The VM watcher did not stop within %s s',
-                            timeout)
-                return False
-        self._close()
-        return True
 
     def _run(self):
         delay = RETRY_DELAY
@@ -212,21 +218,21 @@ class VmWatcher(object):
             except Exception as exc:
                 if self._stopping.is_set():
                     break
-                self.table.warm = False
+                healthy, self.table.warm = self.table.warm, False
                 self._close()
-                if self.session.generation != generation:
-                    # A new login: the old session's collector is gone.
-                    LOG.info('vCenter session renewed: watching the VMs of '
-                             '%s anew', self.container._moId)
+                if healthy:
                     delay = RETRY_DELAY
-                    continue
+                    if self.session.generation != generation:
+                        # A new login: the old session's collector is gone.
+                        LOG.info('vCenter session renewed: watching the VMs '
+                                 'of %s anew', self.container._moId)
+                        continue
                 LOG.warning('Watching the VMs of %(container)s failed '
                             '(%(err)s); again in %(delay).0f s',
                             {'container': self.container._moId,
                              'err': exc, 'delay': delay})
                 self._stopping.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY)
-                continue
         self.table.warm = False
 
     def _watch(self):

@@ -220,6 +220,9 @@ class LifecycleEventsTest(testtools.TestCase):
         self.assertTrue(self.calls.shut_down)
         self.calls.advance(60)
         self.assertEqual([], self.emitted)
+        # A late report (a watcher that would not stop) is ignored.
+        self.see('poweredOn')
+        self.assertEqual([], self.emitted)
 
     def test_a_failing_listener_does_not_stop_the_others(self):
         def emit(event):

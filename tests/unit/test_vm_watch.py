@@ -146,7 +146,9 @@ class FakeCollector(object):
         return None
 
     def CancelWaitForUpdates(self):
-        self.cancelled.set()
+        self.session.cancels += 1
+        if self.session.cancels > self.session.ignored_cancels:
+            self.cancelled.set()
 
     def DestroyPropertyCollector(self):
         self.destroyed = True
@@ -158,6 +160,8 @@ class FakeSession(object):
         self.script = list(script)
         self.versions = []
         self.generation = 1
+        self.cancels = 0
+        self.ignored_cancels = 0  # cancels that come before the wait
         self.collectors = []
         self.idle = threading.Event()
         session = self
@@ -252,3 +256,10 @@ class VmWatcherTest(testtools.TestCase):
         self.assertTrue(collector.destroyed)
         self.assertNotIn('vmware-ext-vm-watcher',
                          [t.name for t in threading.enumerate()])
+
+    def test_stop_cancels_again_a_cancel_that_came_too_early(self):
+        watcher = self.watcher([update_set('1', nova_vm('vm-1', 'u1'))])
+        self.session.ignored_cancels = 1
+        self.assertTrue(watcher.stop(timeout=5))
+        self.assertEqual(2, self.session.cancels)
+        self.assertFalse(watcher.alive)
