@@ -105,8 +105,10 @@ def bench_event_latency(changes=100):
             listener = _Listener()
             [(vm, uuid)] = _uuids(si)
             _mark_as_novas(si, [(vm, uuid)], workers=1)
-            driver._host.watcher.table.wait_for(
-                lambda t: t.get(uuid) is not None, 30)
+            if not driver._host.watcher.table.wait_for(
+                    lambda t: t.get(uuid) is not None, 30):
+                raise RuntimeError('the watcher did not see VM %s become '
+                                   "Nova's" % vm._moId)
             driver.register_event_listener(listener)
             latency = {'start': [], 'stop': []}
             for _ in range(changes):
@@ -152,7 +154,9 @@ def bench_power_sweep(vms):
         try:
             session = driver._host.session
             table = driver._host.watcher.table
-            table.wait_for(lambda t: t.warm and len(t.uuids()) == vms, 600)
+            if not table.wait_for(
+                    lambda t: t.warm and len(t.uuids()) == vms, 600):
+                raise RuntimeError('the watcher did not see %d VMs' % vms)
             rows.append(('init_host until the table is warm', vms,
                          session.calls.total, '%.2fs' % (
                              time.monotonic() - began)))
