@@ -82,6 +82,8 @@ class Host(object):
     def __init__(self, conf=CONF, emit_event=None):
         self.conf = conf
         self._emit_event = emit_event
+        self.watcher = None
+        self.events = None
         self.session = None
         self.waiter = None
         self.inventory = None
@@ -202,9 +204,12 @@ class Host(object):
     def disconnect(self):
         if self.session is None:
             return
-        self.watcher.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.events is not None:
             self.events.close()
+            self.events = None
         self.waiter.close()
         self.session.logout()
         self.session = None
