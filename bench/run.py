@@ -215,6 +215,12 @@ def _main_rows(args):
     _table('Image upload over datastore HTTP',
            [('method', 'size', 'rate', 'python memory')] +
            bench_upload(args.upload_mb))
+    from bench import moves
+    _table('Resize and cold migration (SOAP calls seen by vCenter)',
+           [('step', 'calls', 'seconds')] + moves.bench_moves())
+    from bench import live_migration
+    _table('Live migration between two clusters (login excluded)',
+           live_migration.bench_live_migration())
 
 
 if __name__ == '__main__':

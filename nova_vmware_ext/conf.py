@@ -62,12 +62,15 @@ vmware_opts = [
                help='Times a vCenter call is retried after a connection '
                     'error (with exponential backoff).'),
     cfg.PortOpt('vnc_port', default=5900,
-                help='First port of the VNC range given to VMs. ' +
-                     NOT_YET_SUPPORTED),
+                help='First port of the VNC range given to VMs when [vnc] '
+                     'enabled (legacy: ESXi 7.0 and later have no VNC '
+                     'server).'),
     cfg.IntOpt('vnc_port_total', min=0, default=10000,
-               help='Number of ports in the VNC range. ' + NOT_YET_SUPPORTED),
+               help='Number of ports in the VNC range; each VM of the '
+                    'cluster holds one.'),
     cfg.StrOpt('vnc_keymap', default='en-us',
-               help='Keyboard layout of VNC consoles. ' + NOT_YET_SUPPORTED),
+               help='Keyboard layout of VNC consoles '
+                    '(RemoteDisplay.vnc.keyMap).'),
     cfg.BoolOpt('use_linked_clone', default=True,
                 help='Root disks are linked clones of the cached image '
                      '(a child disk over the shared cache copy) instead of '
@@ -92,17 +95,19 @@ vmware_opts = [
     cfg.StrOpt('integration_bridge',
                help='NSX-MH integration bridge name (legacy NSX only).'),
     cfg.IntOpt('console_delay_seconds', min=0,
-               help='Keystroke delay for remote consoles on slow links. ' +
-                    NOT_YET_SUPPORTED),
+               help='Keystroke delay for remote consoles on slow links '
+                    '(keyboard.typematicMinDelay of new VMs).'),
     cfg.StrOpt('serial_port_service_uri',
-               help='Virtual serial port concentrator URI; unset: no '
-                    'serial port. ' + NOT_YET_SUPPORTED),
+               help='Service URI of the virtual serial port concentrator '
+                    '(vmware-vspc\'s "uri"); set: every new VM gets a '
+                    'serial port connected to it. Unset: no serial port.'),
     cfg.URIOpt('serial_port_proxy_uri', schemes=['telnet', 'telnets'],
-               help='Proxy in front of serial_port_service_uri. ' +
-                    NOT_YET_SUPPORTED),
+               help='Where ESXi reaches the concentrator, e.g. '
+                    'telnet://vspc.example.org:13370.'),
     cfg.StrOpt('serial_log_dir', default='/opt/vmware/vspc',
                help='Directory where the serial port concentrator keeps '
-                    'console logs. ' + NOT_YET_SUPPORTED),
+                    'console logs (one file per VM); read for the console '
+                    'log.'),
 ]
 
 ext_opts = [
@@ -130,6 +135,19 @@ ext_opts = [
     cfg.IntOpt('task_update_wait', default=60, min=1,
                help='Seconds vCenter may hold one WaitForUpdatesEx request '
                     'open while waiting for task progress.'),
+    cfg.StrOpt('mks_console_type', default='mks', choices=[
+        ('mks', 'an MKS ticket (port 902) for nova-mksproxy, as the '
+                'in-tree driver gives'),
+        ('webmks', 'a WebMKS ticket for a browser or proxy that talks '
+                   'WebMKS to ESXi itself (wss://<host>:443/ticket/<t>)')],
+               help='The ticket get_mks_console (Nova\'s "webmks" remote '
+                    'console) hands out.'),
+    cfg.StrOpt('vspc_admin_address',
+               help='host:port of the admin interface of a vmware-vspc '
+                    'started with enable_clients = True, which says where '
+                    'a VM\'s interactive serial console is relayed; '
+                    'needed for serial consoles ([serial_console] '
+                    'enabled). Unset: no serial console, only its log.'),
 ]
 
 
@@ -138,11 +156,8 @@ ext_opts = [
 UNACTED_OPTIONS = {
     'vmware': dict(
         [(name, 'not yet supported by nova-vmware-ext')
-         for name in ('vnc_port', 'vnc_port_total', 'vnc_keymap',
-                      'pbm_enabled', 'pbm_wsdl_location',
-                      'pbm_default_policy', 'console_delay_seconds',
-                      'serial_port_service_uri', 'serial_port_proxy_uri',
-                      'serial_log_dir')] +
+         for name in ('pbm_enabled', 'pbm_wsdl_location',
+                      'pbm_default_policy')] +
         [('maximum_objects', 'not yet supported by nova-vmware-ext; '
           '[vmware_ext] page_size sets the page size of property queries'),
          ('task_poll_interval', 'not used by nova-vmware-ext, which waits '

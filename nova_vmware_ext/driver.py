@@ -27,9 +27,14 @@ class VCDriver(driver.ComputeDriver):
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         has_imagecache=True,
+        # COMPUTE_SAME_HOST_COLD_MIGRATE: a node is a cluster, and a cold
+        # migration or resize within it only reconfigures the VM (DRS
+        # places it); Nova still asks the operator's
+        # allow_resize_to_same_host for a resize.
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi):
@@ -55,6 +60,9 @@ class VCDriver(driver.ComputeDriver):
         return self._host.conf.my_ip
 
     def get_available_resource(self, nodename):
+        # Nova's resource periodic, outside the resource tracker's lock:
+        # where the DRS rules of server groups are repaired.
+        self._host.server_groups.reconcile_if_due()
         return resources.available_resource(
             self._host.capacity(), self._host.nodename,
             self._host.session.content.about)
@@ -91,7 +99,8 @@ class VCDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks)
+        self._host.destroyer.destroy(instance, destroy_disks=destroy_disks,
+                                     context=context)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
@@ -125,6 +134,62 @@ class VCDriver(driver.ComputeDriver):
                                   share_info, block_device_info=None):
         self._host.power.resume_state_on_host_boot(instance)
 
+    # Resize and cold migration (compute/migrate.py): the VM is moved and
+    # reconfigured, never rebuilt; a same-cluster resize also needs the
+    # operator's allow_resize_to_same_host.
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        return self._host.migrator.migrate_disk_and_power_off(
+            context, instance, flavor, timeout, retry_interval)
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        self._host.migrator.finish_migration(
+            context, migration, instance, network_info, image_meta, power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        self._host.migrator.confirm_migration(context, migration, instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        self._host.migrator.finish_revert_migration(
+            context, instance, network_info, migration, power_on)
+
+    # Suspend, rescue, diagnostics. vSphere has no pause: pause and unpause
+    # stay ComputeDriver's NotImplementedError, as in-tree (the compute
+    # manager records the fault and leaves the server ACTIVE).
+
+    def suspend(self, context, instance):
+        self._host.suspender.suspend(instance)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        self._host.suspender.resume(instance)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        self._host.rescuer.rescue(context, instance, image_meta)
+
+    def unrescue(self, context, instance):
+        self._host.rescuer.unrescue(instance)
+
+    def poll_rebooting_instances(self, timeout, instances):
+        self._host.stuck_reboots.reboot_hard(timeout, instances)
+
+    def get_diagnostics(self, instance):
+        return self._host.diagnostics.get_diagnostics(instance)
+
+    def get_instance_diagnostics(self, instance):
+        return self._host.diagnostics.get_instance_diagnostics(instance)
+
+    def get_instance_disk_info(self, instance, block_device_info=None):
+        return self._host.diagnostics.get_instance_disk_info(instance)
+
     # Networking is plugged by vCenter when the VM's NICs are created.
 
     def plug_vifs(self, instance, network_info):
@@ -132,3 +197,81 @@ class VCDriver(driver.ComputeDriver):
 
     def unplug_vifs(self, instance, network_info):
         pass
+
+    # Interfaces
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        self._host.vifs.attach_interface(context, instance, image_meta, vif)
+
+    def detach_interface(self, context, instance, vif):
+        self._host.vifs.detach_interface(context, instance, vif)
+
+    # Live migration (vMotion between clusters): compute/live_migration.py
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        return self._host.live_migration.check_destination(
+            instance, src_compute_info)
+
+    def cleanup_live_migration_destination_check(self, context,
+                                                 dest_check_data):
+        pass  # the destination check reserved nothing
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        return self._host.live_migration.check_source(
+            instance, dest_check_data, block_device_info)
+
+    def pre_live_migration(self, context, instance, block_device_info,
+                           network_info, disk_info, migrate_data):
+        return self._host.live_migration.pre_live_migration(
+            instance, block_device_info, network_info, migrate_data)
+
+    def live_migration(self, context, instance, dest,
+                       post_method, recover_method, block_migration=False,
+                       migrate_data=None):
+        self._host.live_migration.live_migrate(
+            context, instance, dest, post_method, recover_method,
+            block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self._host.live_migration.abort(instance)
+
+    def live_migration_force_complete(self, instance):
+        # As in-tree: vMotion converges by itself (vSphere slows the guest
+        # down until the memory copy catches up); there is no pause or
+        # post-copy switch to force it.
+        raise NotImplementedError('vMotion cannot be forced to complete')
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        self._host.live_migration.post_at_source(context, instance)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        self._host.live_migration.post_at_destination(
+            context, instance)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        self._host.live_migration.rollback_at_destination(instance)
+
+    # Consoles (compute/consoles.py)
+
+    def get_mks_console(self, context, instance):
+        return self._host.consoles.mks(instance)
+
+    def get_vnc_console(self, context, instance):
+        return self._host.consoles.vnc(instance)
+
+    def get_serial_console(self, context, instance):
+        return self._host.consoles.serial(instance)
+
+    def get_console_output(self, context, instance):
+        return self._host.consoles.output(instance)

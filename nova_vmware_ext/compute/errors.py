@@ -70,6 +70,12 @@ METHOD_FAILURES = {
     'resume_state_on_host_boot': exception.InstancePowerOnFailure,
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
+    'suspend': exception.InstanceSuspendFailure,
+    'resume': exception.InstanceResumeFailure,
+    'rescue': exception.InstanceRescueFailure,
+    'unrescue': exception.InstanceUnRescueFailure,
+    'attach_interface': exception.InterfaceAttachFailed,
+    'detach_interface': exception.InterfaceDetachFailed,
 }
 
 # What these methods return when the instance's VM is gone: the compute
@@ -167,7 +173,11 @@ def convert(call, exc):
     failure = (getattr(exc, 'nova_failure', None)
                or METHOD_FAILURES.get(call.method))
     if failure is not None:
-        return failure(reason=reason)
+        if '%(reason)s' in failure.msg_fmt:
+            return failure(reason=reason)
+        # Nova formats some failures (interfaces) from an instance UUID
+        # only: the whole reason is their message.
+        return failure(message=reason)
     return exception.NovaException(message=reason)
 
 

@@ -11,24 +11,36 @@ import datetime
 import re
 
 from nova import exception
+from nova.network import neutron
 from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
+from nova_vmware_ext.compute import consoles as vconsoles
 from nova_vmware_ext.compute import destroy
+from nova_vmware_ext.compute import diagnostics
 from nova_vmware_ext.compute import events
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import live_migration
+from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import power
+from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
+from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import stuck_reboots
+from nova_vmware_ext.compute import suspend
+from nova_vmware_ext.compute import vifs
+from nova_vmware_ext.compute import vnc_ports
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
+from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
@@ -51,6 +63,8 @@ def check_config(conf=CONF):
         raise exception.InvalidInput(reason=(
             'vmware_ext.driver.VCDriver needs [vmware] %s in nova.conf' %
             ', '.join(missing)))
+    if conf.vmware_ext.vspc_admin_address:
+        vconsoles.vspc_address(conf.vmware_ext.vspc_admin_address)
     if conf.vmware.datastore_regex:
         try:
             re.compile(conf.vmware.datastore_regex)
@@ -117,6 +131,7 @@ class Host(object):
                                    session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
+        self.server_groups.check_drs()
         self._watch(session, cluster.cluster)
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
@@ -127,11 +142,15 @@ class Host(object):
         files = vfiles.FileManager(session, waiter, datacenter)
         disks = vdisks.VirtualDisks(session, waiter, datacenter)
         browser = vbrowser.DatastoreBrowser(session, waiter)
+        network_api = neutron.API()
         self.resources = resources.ClusterResources(session, inventory)
         self.instances = vinstances.Instances(session, inventory, waiter,
                                               ext.page_size)
         self.power = power.PowerOps(waiter, self.instances)
-        self.destroyer = destroy.DestroyOps(waiter, self.instances, files)
+        self.server_groups = server_groups.ServerGroupRules(
+            inventory, self.instances, drs_rules.DrsRules(session, waiter))
+        self.destroyer = destroy.DestroyOps(waiter, self.instances, files,
+                                            server_groups=self.server_groups)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
             fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
@@ -139,14 +158,52 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
+        roots = root_disks.RootDisks(self.cache, self.fetcher, files, disks,
+                                     browser,
+                                     use_linked_clone=vmware.use_linked_clone)
+        project_folders = folders.ProjectFolders(session, inventory)
+        self.migrator = migrate.MigrateOps(
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, self.power, files, self.nodename,
+            integration_bridge=vmware.integration_bridge,
+            server_groups=self.server_groups)
+        self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
-            session, waiter, inventory, self.resources,
-            folders.ProjectFolders(session, inventory), self.instances,
-            root_disks.RootDisks(self.cache, self.fetcher, files, disks,
-                                 browser,
-                                 use_linked_clone=vmware.use_linked_clone),
-            files, http, integration_bridge=vmware.integration_bridge,
-            hw_versions=self.hw_versions)
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, roots, files, http,
+            integration_bridge=vmware.integration_bridge,
+            hw_versions=self.hw_versions, network_api=network_api,
+            server_groups=self.server_groups, consoles=self.consoles)
+        self.vifs = vifs.VifOps(waiter, inventory, self.instances,
+                                network_api,
+                                integration_bridge=vmware.integration_bridge)
+        self.suspender = suspend.SuspendOps(waiter, self.instances)
+        self.rescuer = rescue.RescueOps(waiter, self.instances, inventory,
+                                        roots, disks)
+        self.diagnostics = diagnostics.DiagnosticsOps(self.instances)
+        self.stuck_reboots = stuck_reboots.StuckReboots()
+        self.live_migration = live_migration.LiveMigrationOps(
+            session, waiter, inventory, self.instances, self.nodename,
+            datastore_regex=vmware.datastore_regex,
+            integration_bridge=vmware.integration_bridge,
+            task_timeout=ext.task_timeout, update_wait=ext.task_update_wait,
+            server_groups=self.server_groups)
+
+    def _consoles(self, session, waiter, inventory):
+        vmware, ext = self.conf.vmware, self.conf.vmware_ext
+        ports = None
+        if self.conf.vnc.enabled:
+            ports = vnc_ports.VncPorts(session, inventory, waiter,
+                                       vmware.vnc_port, vmware.vnc_port_total,
+                                       page_size=ext.page_size)
+        return vconsoles.ConsoleOps(
+            session, self.instances, ports, mks_type=ext.mks_console_type,
+            vnc_keymap=vmware.vnc_keymap,
+            console_delay_seconds=vmware.console_delay_seconds,
+            serial_port_service_uri=vmware.serial_port_service_uri,
+            serial_port_proxy_uri=vmware.serial_port_proxy_uri,
+            serial_log_dir=vmware.serial_log_dir,
+            vspc_admin_address=ext.vspc_admin_address)
 
     def _watch(self, session, cluster):
         """Start the VM watcher: the instance table, and lifecycle events

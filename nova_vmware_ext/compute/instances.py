@@ -141,11 +141,16 @@ class Instances(object):
         self._await_table(instance_uuid, lambda state: state is not None)
 
     def forget(self, instance_uuid):
-        """A VM we removed (or whose reference went stale)."""
-        ref = self._refs.pop(instance_uuid, None)
-        if ref is not None:
-            self._await_table(instance_uuid, lambda state: (
-                state is None or state.ref._moId != ref._moId))
+        """Look the instance's VM up again next time (a stale reference, a
+        VM that moved)."""
+        self._refs.pop(instance_uuid, None)
+
+    def removed(self, instance_uuid, vm_ref):
+        """A VM we destroyed: gone from the listing once the watcher has
+        seen it go (so the caller reads its own write)."""
+        self.forget(instance_uuid)
+        self._await_table(instance_uuid, lambda state: (
+            state is None or state.ref._moId != vm_ref._moId))
 
     def _await_table(self, instance_uuid, predicate):
         """Wait for the watcher to see our own change (it is usually

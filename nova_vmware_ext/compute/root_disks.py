@@ -99,6 +99,25 @@ class RootDisks(object):
                                                          flavor_kb))
         return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
 
+    def cached_disk(self, image, source, datastore, limits=None):
+        """(path, virtual size in KB) of the image's disk in the
+        datastore's cache, filled first if needed (a rescue disk's source).
+        """
+        if image.is_iso or image.needs_conversion:
+            raise exception.ImageUnacceptable(
+                image_id=image.image_id,
+                reason='a %s image cannot be a disk; upload a VMDK'
+                       % image.disk_format)
+        base = self.cache.disk_path(datastore.name, image.image_id)
+        self._fill(base, source, limits or fetch.Limits(),
+                   self.fetcher.ensure_disk)
+        return base, self._image_kb(image, base, datastore)
+
+    def copy(self, source, target, size_kb):
+        """A full copy of a cached disk at ``target``, at least
+        ``size_kb``."""
+        self._copy_disk(source, target, size_kb)
+
     @staticmethod
     def _fill(entry, source, limits, ensure):
         """``ensure(entry, source, limits)``, a refused image as Nova's."""

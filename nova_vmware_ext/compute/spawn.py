@@ -20,6 +20,7 @@ import tempfile
 from nova.api.metadata import base as instance_metadata
 from nova import exception
 from nova.image import glance
+from nova.network import neutron
 from nova.virt import configdrive
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -29,6 +30,7 @@ from oslo_vmware import exceptions as vexc
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import networks as vnetworks
 from nova_vmware_ext.compute import specs
+from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
@@ -54,11 +56,17 @@ class SpawnOps(object):
     :param hw_versions: vsphere.environment.HardwareVersions, the hardware
         versions the cluster can create (None: not checked).
     :param image_api: Nova's Glance API.
+    :param network_api: Nova's Neutron API (the ports' vnic_index).
+    :param server_groups: compute.server_groups.ServerGroupRules, the DRS
+        rules of server groups (None: not kept).
+    :param consoles: compute.consoles.ConsoleOps, the new VM's consoles
+        (VNC port, serial port); None: none.
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
-                 image_api=None, hw_versions=None):
+                 image_api=None, hw_versions=None, network_api=None,
+                 server_groups=None, consoles=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -71,6 +79,9 @@ class SpawnOps(object):
         self.integration_bridge = integration_bridge
         self.hw_versions = hw_versions
         self.image_api = image_api or glance.API()
+        self.network_api = network_api or neutron.API()
+        self.server_groups = server_groups
+        self.consoles = consoles
 
     def _source(self, context, image):
         def chunks():
@@ -96,10 +107,18 @@ class SpawnOps(object):
             created = _Created(self.waiter, self.instances, self.files,
                                instance, vfiles.DatastorePath(datastore.name,
                                                               instance.uuid))
+            consoles = (self.consoles.for_spawn(instance)
+                        if self.consoles is not None else None)
             try:
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
-                                 network_info, networks, datastore, created)
+                                 network_info, networks, datastore, created,
+                                 consoles)
+                vifs.update_vnic_indexes(self.network_api, context, instance,
+                                         network_info)
+                # Before power on: DRS places the VM by its group's rule.
+                if self.server_groups is not None:
+                    self.server_groups.member_added(context, instance)
                 if power_on:
                     self.waiter.wait(vm.PowerOnVM_Task(),
                                      'power on of instance %s' % instance.uuid)
@@ -109,6 +128,11 @@ class SpawnOps(object):
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
                     created.undo()
+                    if (created.vm is not None and
+                            self.server_groups is not None):
+                        self.server_groups.member_gone(context, instance)
+                    if consoles is not None:
+                        self.consoles.release(instance, consoles)
         except exception.NovaException:
             raise
         except Exception as exc:
@@ -128,7 +152,8 @@ class SpawnOps(object):
             return vnetworks.resolve(self.inventory.refresh(), nics)
 
     def _build(self, context, instance, image, image_meta, injected_files,
-               admin_password, network_info, networks, datastore, created):
+               admin_password, network_info, networks, datastore, created,
+               consoles=None):
         """Root disk, config drive and the VM itself; returns the VM."""
         source = self._source(context, image)
         folder = created.folder
@@ -146,7 +171,9 @@ class SpawnOps(object):
         spec = specs.machine_spec(
             instance, instance.flavor, image_meta, network_info,
             root_disk=root, image=image, context=context, cdroms=cdroms,
-            integration_bridge=self.integration_bridge)
+            integration_bridge=self.integration_bridge,
+            extra_config=consoles.extra_config if consoles else None,
+            serial_ports=consoles.serial_ports if consoles else ())
         resolved, vim_networks = networks
         spec = dataclasses.replace(
             spec.with_networks(resolved),
@@ -268,5 +295,5 @@ class _Created(object):
                       {'vm': self.vm._moId, 'err': exc},
                       instance=self.instance)
             return False
-        self.instances.forget(self.instance.uuid)
+        self.instances.removed(self.instance.uuid, self.vm)
         return True

@@ -44,6 +44,14 @@ _PROVISIONING = {
 }
 _NESTED_HV_GUESTS = ('windowsHyperVGuest',)
 
+# extraConfig of the VNC server ESXi (before 7.0) runs for a VM, as the
+# in-tree driver sets it.
+VNC_ENABLED_KEY = 'RemoteDisplay.vnc.enabled'
+VNC_PORT_KEY = 'RemoteDisplay.vnc.port'
+VNC_KEYMAP_KEY = 'RemoteDisplay.vnc.keyMap'
+# Keystroke repeat delay (microseconds) for consoles on slow links.
+TYPEMATIC_DELAY_KEY = 'keyboard.typematicMinDelay'
+
 
 @dataclasses.dataclass(frozen=True)
 class NetworkRef(object):
@@ -139,6 +147,16 @@ class CdromSpec(object):
 
 
 @dataclasses.dataclass(frozen=True)
+class SerialPortSpec(object):
+    """A serial port served to a concentrator (vmware-vspc) over the
+    network: ``service_uri`` names the concentrator's service, ESXi reaches
+    it at ``proxy_uri`` (telnet://host:port)."""
+
+    service_uri: str
+    proxy_uri: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class MachineSpec(object):
     name: str
     instance_uuid: str
@@ -156,6 +174,7 @@ class MachineSpec(object):
     disks: Tuple[DiskSpec, ...] = ()
     cdroms: Tuple[CdromSpec, ...] = ()
     nics: Tuple[NicSpec, ...] = ()
+    serial_ports: Tuple[SerialPortSpec, ...] = ()
     nested_hv: bool = False
     video_ram_kb: Optional[int] = None
 
@@ -163,7 +182,7 @@ class MachineSpec(object):
         # Read-only views and tuples: a spec cannot change once built.
         object.__setattr__(self, 'extra_config',
                            types.MappingProxyType(dict(self.extra_config)))
-        for name in ('disks', 'cdroms', 'nics'):
+        for name in ('disks', 'cdroms', 'nics', 'serial_ports'):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def with_networks(self, resolved):
@@ -172,6 +191,32 @@ class MachineSpec(object):
             dataclasses.replace(nic, network=resolved.get(nic.port_id,
                                                           nic.network))
             for nic in self.nics))
+
+
+def console_extra_config(*, vnc_port=None, vnc_keymap=None,
+                         console_delay_seconds=None):
+    """extraConfig of a new VM's consoles, as the in-tree driver sets it.
+
+    ``vnc_port``: the VM's VNC port (None: no VNC server); ``vnc_keymap``
+    its keyboard layout; ``console_delay_seconds`` a keystroke repeat delay.
+    """
+    config = {}
+    if vnc_port is not None:
+        config[VNC_ENABLED_KEY] = 'true'
+        config[VNC_PORT_KEY] = str(vnc_port)
+        if vnc_keymap:
+            config[VNC_KEYMAP_KEY] = vnc_keymap
+    if console_delay_seconds:
+        config[TYPEMATIC_DELAY_KEY] = str(console_delay_seconds * 1000000)
+    return config
+
+
+def serial_port_specs(service_uri, proxy_uri=None):
+    """The serial port of a new VM: one to the concentrator when
+    ``service_uri`` is set, else none."""
+    if not service_uri:
+        return ()
+    return (SerialPortSpec(service_uri=service_uri, proxy_uri=proxy_uri),)
 
 
 def network_ref(vif, integration_bridge=None):
@@ -382,13 +427,14 @@ def validate(flavor, image_meta, network_info, *, hw_versions=None,
 def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
                  image=None, context=None, folder=None, cdroms=(),
                  ephemerals_gb=None, swap_mb=None, extra_config=None,
-                 integration_bridge=None, package=None):
+                 integration_bridge=None, package=None, serial_ports=()):
     """Everything a new VM for ``instance`` should be, as a MachineSpec.
 
     ``image_meta`` is Nova's ImageMeta; ``image`` its ImageProperties when
     the caller has them already. ``cdroms`` are ISO DatastorePaths (the
     image's, a config drive) attached in order. ``extra_config`` adds to or
-    overrides the VM's extraConfig options.
+    overrides the VM's extraConfig options; ``serial_ports`` are
+    SerialPortSpecs.
     """
     image = image or vimage.from_image_meta(image_meta)
     limits = vflavor.flavor_limits(flavor)
@@ -421,6 +467,7 @@ def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
                                adapter_type=image.cdrom_adapter_type)
                      for path in cdroms),
         nics=nics,
+        serial_ports=serial_ports,
         nested_hv=(image.guest_id.startswith('vmkernel') or
                    image.guest_id in _NESTED_HV_GUESTS),
         video_ram_kb=_video_ram_kb(image, limits))

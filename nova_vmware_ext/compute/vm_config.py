@@ -235,6 +235,19 @@ def nic_device_change(nic, network=None, key=-300):
     return _add_spec(device)
 
 
+def serial_port_device_change(serial, key=-400):
+    """The VirtualDeviceSpec adding a serial port served over the network
+    to a concentrator (as the in-tree driver adds it)."""
+    backing = vim.vm.device.VirtualSerialPort.URIBackingInfo(
+        direction='server', serviceURI=serial.service_uri)
+    if serial.proxy_uri:
+        backing.proxyURI = serial.proxy_uri
+    device = vim.vm.device.VirtualSerialPort(
+        key=key, backing=backing, yieldOnPoll=True,
+        connectable=_connected(True))
+    return _add_spec(device)
+
+
 def _tools():
     return vim.vm.ToolsConfigInfo(
         afterPowerOn=True, afterResume=True, beforeGuestStandby=True,
@@ -290,9 +303,16 @@ def create_spec(spec, vm_path, networks=None, managed_by=None):
     for nic in spec.nics:
         devices.append(nic_device_change(nic, networks.get(nic.port_id),
                                          next(keys)))
+    for serial in spec.serial_ports:
+        devices.append(serial_port_device_change(serial, next(keys)))
     if spec.video_ram_kb:
         devices.append(_add_spec(vim.vm.device.VirtualVideoCard(
             key=next(keys), videoRamSizeInKB=spec.video_ram_kb)))
     # Controllers first: the devices refer to their temporary keys.
     config.deviceChange = slots.controllers + devices
     return config
+
+
+def nic_backing(nic, network=None):
+    """The backing of a NIC for a NicSpec (moves re-resolve it)."""
+    return _nic_backing(nic, network)

@@ -313,7 +313,7 @@ class ImageCache(object):
 
     def write_small(self, path, data):
         self.http.put(self._url(path), iter([data]), len(data),
-                      'write of %s' % path)
+                      'write of %s' % path, quiet=True)
 
     def session_record(self):
         """(key, user name) of our vCenter session, as vCenter names it.

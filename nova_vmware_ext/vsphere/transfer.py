@@ -141,8 +141,12 @@ class HttpClient(object):
         return headers
 
     def put(self, url, chunks, size, what, content_type=None,
-            on_percent=None, method='PUT'):
-        """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``."""
+            on_percent=None, method='PUT', quiet=False):
+        """Stream ``chunks`` (bytes iterator) of ``size`` bytes to ``url``.
+
+        ``quiet``: a small bookkeeping write (a lock's heartbeat) whose
+        completion is logged at debug level, not as a transfer.
+        """
         progress = Progress(what, size, on_percent)
         headers = {'Content-Type': content_type or 'application/octet-stream'}
         generation = self.session.generation
@@ -160,7 +164,10 @@ class HttpClient(object):
             # so that the caller's retry (with a fresh source) can succeed.
             self.session.relogin(generation)
         _check(response, what)
-        progress.log(final=True)
+        if quiet:
+            LOG.debug('%s: %d bytes written', what, progress.done)
+        else:
+            progress.log(final=True)
         return progress.done
 
     def _bodiless(self, method, url, what, **kwargs):

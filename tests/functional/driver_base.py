@@ -1,5 +1,6 @@
 """A VCDriver connected to a vcsim, for tests of driver operations."""
 
+import fixtures
 from nova import conf as nova_conf
 from nova import objects
 from nova.virt import fake
@@ -35,6 +36,17 @@ def destroy_vm(vm):
         pass
 
 
+class RecordingNetworkAPI(object):
+    """Nova's Neutron API as far as the driver uses it: the vnic index
+    of each port id, as last set (None: cleared)."""
+
+    def __init__(self):
+        self.vnic_indexes = {}
+
+    def update_instance_vnic_index(self, context, instance, vif, index):
+        self.vnic_indexes[vif['id']] = index
+
+
 class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
     """``self.driver`` is connected to the class's vcsim (cluster DC0_C0);
     ``self.si`` is an independent pyvmomi connection for assertions.
@@ -66,6 +78,9 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
         # in-tree rule: <my_ip><subdirectory_name>; test_driver_image_cache
         # covers a real my_ip).
         self.flags.config(my_ip='')
+        self.network_api = RecordingNetworkAPI()
+        self.useFixture(fixtures.MockPatch('nova.network.neutron.API',
+                                           return_value=self.network_api))
         self.driver = vc_driver.VCDriver(fake.FakeVirtAPI())
         self.driver.init_host('compute-test')
         self.addCleanup(self.driver.cleanup_host, 'compute-test')

@@ -151,11 +151,12 @@ class UnactedOptionsTest(test_driver_spawn.SpawnTestBase):
         logger = self.useFixture(fixtures.FakeLogger(
             name='nova_vmware_ext'))
         self.flags.config(group='vmware', pbm_enabled=True,
+                          pbm_default_policy='gold',
                           serial_port_service_uri='vspc.example.org')
         self.restart_driver()
         self.assertIn('[vmware] pbm_enabled is set', logger.output)
-        self.assertIn('[vmware] serial_port_service_uri is set',
-                      logger.output)
-        self.assertNotIn('vnc_port', logger.output)
+        self.assertIn('[vmware] pbm_default_policy is set', logger.output)
+        # Acted on (consoles).
+        self.assertNotIn('serial_port_service_uri', logger.output)
         # The driver still starts and works with them set.
         self.assertEqual(1, len(self.driver.get_available_nodes()))

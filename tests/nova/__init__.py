@@ -12,3 +12,13 @@ discovery of ``tests/`` leaves it out; see ``tests/__init__.py``).
 from nova import monkey_patch
 
 monkey_patch.patch()
+
+# A test process never shuts down for real, but Nova's ServiceFixture only
+# disables shutdown_all_executors() while the service runs: a compute whose
+# stop (cleanup_host, then shutdown_all_executors) finishes in the
+# background after that fixture's cleanup marks the process's thread pool
+# factory as shut down for good, and every later test of that worker fails
+# in Nova's _cleanup_executors. Seen under load in native-threads mode.
+from nova import thread_pool_factory  # noqa: E402
+
+thread_pool_factory.shutdown_all_executors = lambda: None

@@ -32,7 +32,8 @@ class ContractTestCase(test.NoDBTestCase):
         # accident, or lost, fails here.
         self.assertEqual({'has_imagecache', 'supports_image_type_iso',
                           'supports_image_type_vmdk',
-                          'supports_migrate_to_same_host'},
+                          'supports_migrate_to_same_host',
+                          'supports_attach_interface'},
                          {name for name, value in ours.items() if value})
 
     def test_capabilities_reach_placement_as_traits(self):
@@ -40,7 +41,8 @@ class ContractTestCase(test.NoDBTestCase):
         traits = drv.capabilities_as_traits()
         self.assertEqual({os_traits.COMPUTE_IMAGE_TYPE_ISO,
                           os_traits.COMPUTE_IMAGE_TYPE_VMDK,
-                          os_traits.COMPUTE_SAME_HOST_COLD_MIGRATE},
+                          os_traits.COMPUTE_SAME_HOST_COLD_MIGRATE,
+                          os_traits.COMPUTE_NET_ATTACH_INTERFACE},
                          {trait for trait, value in traits.items() if value})
         self.assertIs(False, traits[os_traits.COMPUTE_IMAGE_TYPE_QCOW2])
         self.assertIs(False, traits[os_traits.COMPUTE_VOLUME_MULTI_ATTACH])

@@ -109,19 +109,21 @@ class UnactedOptionsTest(testtools.TestCase):
             'maximum_objects = 500\ntask_poll_interval = 1.0\n'
             'serial_port_service_uri = vspc\nuse_linked_clone = False\n'
             '[vmware_ext]\npage_size = 10\n')
+        # The console options (vnc_port, serial_port_service_uri) act.
         self.assertEqual(
             ['vmware.maximum_objects', 'vmware.pbm_enabled',
-             'vmware.serial_port_service_uri', 'vmware.task_poll_interval',
-             'vmware.vnc_port'], conf.unacted_options(config))
+             'vmware.task_poll_interval'], conf.unacted_options(config))
         # The section keeps loading: the values are there.
         self.assertEqual(5901, config.vmware.vnc_port)
         self.assertFalse(config.vmware.use_linked_clone)
 
     def test_without_novas_registration_too(self):
-        config = self._config('[vmware]\nconsole_delay_seconds = 2\n',
+        config = self._config('[vmware]\npbm_default_policy = gold\n'
+                              'console_delay_seconds = 2\n',
                               nova_first=False)
-        self.assertEqual(['vmware.console_delay_seconds'],
+        self.assertEqual(['vmware.pbm_default_policy'],
                          conf.unacted_options(config))
+        self.assertEqual(2, config.vmware.console_delay_seconds)
 
     def test_an_override_counts_when_it_changes_the_value(self):
         config = self._config('')
@@ -143,13 +145,13 @@ class UnactedOptionsTest(testtools.TestCase):
     def test_one_warning_per_option_naming_it(self):
         logger = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
         config = self._config('[vmware]\npbm_enabled = True\n'
-                              'vnc_keymap = de\n')
+                              'vnc_keymap = de\npbm_wsdl_location = x\n')
         conf.warn_unacted_options(config)
         lines = logger.output.strip().splitlines()
         self.assertEqual(2, len(lines), lines)
         self.assertIn('[vmware] pbm_enabled is set', lines[0])
         self.assertIn('not yet supported', lines[0])
-        self.assertIn('[vmware] vnc_keymap is set', lines[1])
+        self.assertIn('[vmware] pbm_wsdl_location is set', lines[1])
 
 
 class SampleConfigTest(testtools.TestCase):

@@ -34,7 +34,11 @@ PASSWORD = 'S3cret-pass'
 
 # Methods that make no vCenter call: nothing can go wrong below them.
 NO_VCENTER_CALL = frozenset(['cleanup', 'get_available_nodes',
-                             'get_host_ip_addr', 'plug_vifs', 'unplug_vifs'])
+                             'get_host_ip_addr', 'plug_vifs', 'unplug_vifs',
+                             'cleanup_live_migration_destination_check'])
+
+# Methods that always refuse: NotImplementedError, whatever is below.
+REFUSED = frozenset(['live_migration_force_complete'])
 
 # The failure Nova names for a vSphere error in these methods.
 POWER_FAILURES = {
@@ -43,6 +47,12 @@ POWER_FAILURES = {
     'power_off': exception.InstancePowerOffFailure,
     'reboot': exception.InstanceRebootFailure,
     'spawn': exception.InstanceDeployFailure,
+    'suspend': exception.InstanceSuspendFailure,
+    'resume': exception.InstanceResumeFailure,
+    'rescue': exception.InstanceRescueFailure,
+    'unrescue': exception.InstanceUnRescueFailure,
+    'attach_interface': exception.InterfaceAttachFailed,
+    'detach_interface': exception.InterfaceDetachFailed,
 }
 
 # What these answer when the instance's VM is gone.
@@ -157,7 +167,14 @@ class BoundaryTest(testtools.TestCase):
         # The enumeration found the facade; each method is driven below.
         self.assertIn('power_on', names)
         self.assertIn('get_available_resource', names)
-        return [name for name in names if name not in NO_VCENTER_CALL]
+        return [name for name in names
+                if name not in NO_VCENTER_CALL | REFUSED]
+
+    def test_refused_methods_refuse(self):
+        for name in REFUSED:
+            self.assertIn(name, public_methods())
+            self.assertRaises(NotImplementedError, self.call, name,
+                              session_lost())
 
     def test_methods_without_vcenter_calls_are_known(self):
         for name in NO_VCENTER_CALL:
@@ -299,7 +316,7 @@ class StepFailureTest(testtools.TestCase):
         flags.config(group='vmware', host_ip='vc.example.org')
 
     def destroy_raising(self, fault):
-        def destroy(instance, destroy_disks=True):
+        def destroy(instance, destroy_disks=True, context=None):
             with errors.fails_as(exception.InstancePowerOffFailure):
                 raise fault
         drv = vc_driver.VCDriver(fake.FakeVirtAPI())

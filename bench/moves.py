@@ -1,0 +1,72 @@
+"""Bench rows for resize and cold migration (issue 10): SOAP calls and time.
+
+    python bench/moves.py          (also part of bench/run.py)
+
+Two drivers on two clusters of one vcsim (tests/functional/
+test_driver_migrate.py's setup); each step is measured as Nova's compute
+manager runs it, counted by the simulator (both computes' calls).
+"""
+
+import os
+import sys
+import time
+
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bench_moves():
+    """[(step, SOAP calls, seconds)] of resizes and moves."""
+    import testtools
+
+    from tests.functional import test_driver_migrate as tdm
+
+    rows = []
+
+    class Bench(tdm.MigrateTest):
+
+        def measure(self, name, *steps):
+            self.vcsim.reset_server_calls()
+            start = time.monotonic()
+            for step in steps:
+                step()
+            elapsed = time.monotonic() - start
+            rows.append((name, sum(self.vcsim.server_calls().values()),
+                         '%.2f' % elapsed))
+
+        def test_measure(self):
+            instance = self.booted()
+            same = self.migration(dest_node=self.source_node)
+            other = self.migration()
+            bigger = self.flavor()
+            self.measure('resize in place (grow, consolidate)',
+                         lambda: self.resize(instance, bigger, self.driver,
+                                             same))
+            self.measure('confirm resize', lambda: self.driver.
+                         confirm_migration(self.context, same, instance, []))
+            self.measure('cold migration to another cluster',
+                         lambda: self.resize(instance, instance.flavor,
+                                             self.dest, other))
+            self.measure('revert (back to the source cluster)',
+                         lambda: self.revert(instance, self.dest, other))
+
+    Bench.setUpClass()
+    try:
+        result = testtools.TestResult()
+        Bench('test_measure').run(result)
+        if result.errors or result.failures:
+            for _, err in result.errors + result.failures:
+                print(err)
+            raise SystemExit('benchmark failed')
+    finally:
+        Bench.tearDownClass()
+    return rows
+
+
+def main():
+    from bench import run
+    run._table('Resize and cold migration (SOAP calls seen by vCenter)',
+               [('step', 'calls', 'seconds')] + bench_moves())
+
+
+if __name__ == '__main__':
+    main()

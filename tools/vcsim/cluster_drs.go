@@ -1,0 +1,63 @@
+// ReconfigureComputeResource_Task as vSphere does it for a cluster's DRS
+// settings, where vcsim 0.24.2 differs:
+//
+//   - drsConfig: the fields the spec sets (enabled, defaultVmBehavior,
+//     vmotionRate, enableVmBehaviorOverrides) change the cluster's
+//     configurationEx.drsConfig (vcsim ignores drsConfig, so DRS stays
+//     enabled whatever a client asks). Applied after the stock task
+//     succeeded, before the answer goes back.
+//
+// The stock call already adds, edits and removes VM-VM rules (rulesSpec)
+// in configurationEx.rule, which is what the driver's DRS rules use.
+
+package main
+
+import (
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func init() {
+	vmMethods["ReconfigureComputeResource_Task"] = clusterReconfigure
+}
+
+func clusterReconfigure(c *vmCall) {
+	req, ok := c.method.Body.(*types.ReconfigureComputeResource_Task)
+	spec, isEx := req.Spec.(*types.ClusterConfigSpecEx)
+	if !ok || !isEx || spec.DrsConfig == nil {
+		c.passThrough()
+		return
+	}
+	rec := c.forward(nil)
+	if task, fault := taskOfAnswer(rec); fault == nil {
+		if _, fault := vmTaskOutcome(task); fault == nil {
+			clusterApplyDrsConfig(c.method.This, spec.DrsConfig)
+		}
+	}
+	c.send(rec)
+}
+
+func clusterApplyDrsConfig(ref types.ManagedObjectReference, drs *types.ClusterDrsConfigInfo) {
+	cluster, ok := simulator.Map.Get(ref).(*simulator.ClusterComputeResource)
+	if !ok {
+		return
+	}
+	simulator.Map.WithLock(cluster, func() {
+		config, ok := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx)
+		if !ok {
+			return
+		}
+		if drs.Enabled != nil {
+			config.DrsConfig.Enabled = types.NewBool(*drs.Enabled)
+		}
+		if drs.EnableVmBehaviorOverrides != nil {
+			config.DrsConfig.EnableVmBehaviorOverrides = types.NewBool(*drs.EnableVmBehaviorOverrides)
+		}
+		if drs.DefaultVmBehavior != "" {
+			config.DrsConfig.DefaultVmBehavior = drs.DefaultVmBehavior
+		}
+		if drs.VmotionRate != 0 {
+			config.DrsConfig.VmotionRate = drs.VmotionRate
+		}
+	})
+}
