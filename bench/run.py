@@ -11,7 +11,8 @@ simulator:
   driver's paging (maximum_objects = 100) and against lazy pyvmomi reads
   (one Fetch per VM), in calls and seconds;
 - image upload: MB/s and peak Python memory of a streamed NFC import
-  against reading the image into memory first.
+  against reading the image into memory first;
+- lifecycle events and the power-state sweep (bench/lifecycle.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -176,8 +177,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--vms', type=int, default=2000)
     parser.add_argument('--upload-mb', type=int, default=256)
+    parser.add_argument('--event-changes', type=int, default=100)
+    parser.add_argument('--sweep', default='2000,10000',
+                        help='instance counts of the power-state sweep')
+    parser.add_argument('--only', choices=['lifecycle'],
+                        help='run only these rows')
     args = parser.parse_args()
     threading.current_thread().name = 'bench'
+    if args.only != 'lifecycle':
+        _main_rows(args)
+    _lifecycle_rows(args)
+
+
+def _lifecycle_rows(args):
+    from bench import lifecycle
+
+    _table('Lifecycle event latency (vSphere change -> Nova event)',
+           [('event', 'changes', 'median ms', 'max ms')] +
+           lifecycle.bench_event_latency(args.event_changes))
+    for count in [int(n) for n in args.sweep.split(',') if n]:
+        _table('Power-state sweep over %d instances' % count,
+               [('what', 'instances', 'vCenter calls', 'time')] +
+               lifecycle.bench_power_sweep(count))
+
+
+def _main_rows(args):
     small = bench_operations(20)
     large = bench_operations(args.vms)
     rows = [('operation', 'calls (20 VMs)', 'calls (%d VMs)' % args.vms,

@@ -41,7 +41,7 @@ class VCDriver(driver.ComputeDriver):
         super().__init__(virtapi)
         # Connecting waits for init_host: loading the driver (and Nova's
         # tooling that only inspects it) needs no vCenter.
-        self._host = compute_host.Host()
+        self._host = compute_host.Host(emit_event=self.emit_event)
 
     # Host and node
 
@@ -87,7 +87,7 @@ class VCDriver(driver.ComputeDriver):
         return self._host.instances.exists(instance)
 
     def get_info(self, instance, use_cache=True):
-        return self._host.instances.info(instance)
+        return self._host.instances.info(instance, use_cache=use_cache)
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,

@@ -82,7 +82,7 @@ class DestroyOps(object):
                 self._delete_folder(folder, instance)
         else:
             vm.UnregisterVM()
-        self.instances.forget(instance.uuid)
+        self.instances.removed(instance.uuid, vm)
         if self.server_groups is not None and context is not None:
             self.server_groups.member_gone(context, instance)
         LOG.info('Destroyed VM %(vm)s%(files)s', {

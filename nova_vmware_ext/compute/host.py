@@ -19,6 +19,7 @@ from pyVmomi import vim
 from nova_vmware_ext.compute import consoles as vconsoles
 from nova_vmware_ext.compute import destroy
 from nova_vmware_ext.compute import diagnostics
+from nova_vmware_ext.compute import events
 from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import live_migration
@@ -47,6 +48,7 @@ from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
 from nova_vmware_ext.vsphere import transfer
+from nova_vmware_ext.vsphere import watch
 
 LOG = logging.getLogger(__name__)
 CONF = vmware_conf.CONF
@@ -91,8 +93,11 @@ class Host(object):
     object with exactly the collaborators it uses.
     """
 
-    def __init__(self, conf=CONF):
+    def __init__(self, conf=CONF, emit_event=None):
         self.conf = conf
+        self._emit_event = emit_event
+        self.watcher = None
+        self.events = None
         self.session = None
         self.waiter = None
         self.inventory = None
@@ -100,6 +105,7 @@ class Host(object):
 
     def connect(self):
         """Log in, resolve the cluster and its datastores; fail loudly."""
+        self.disconnect()  # connected before: start over
         check_config(self.conf)
         vmware_conf.warn_unacted_options(self.conf)
         session = session_from_conf(self.conf)
@@ -126,6 +132,7 @@ class Host(object):
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
         self.server_groups.check_drs()
+        self._watch(session, cluster.cluster)
         LOG.info('Managing vCenter cluster %(cluster)s as node %(node)s',
                  {'cluster': cluster.cluster_name, 'node': self.nodename})
 
@@ -198,6 +205,20 @@ class Host(object):
             serial_log_dir=vmware.serial_log_dir,
             vspc_admin_address=ext.vspc_admin_address)
 
+    def _watch(self, session, cluster):
+        """Start the VM watcher: the instance table, and lifecycle events
+        unless the operator turned them off."""
+        self.events = None
+        if (self._emit_event is not None
+                and self.conf.workarounds.handle_virt_lifecycle_events):
+            self.events = events.LifecycleEvents(self._emit_event)
+        self.watcher = watch.VmWatcher(
+            session, cluster, vinstances.WATCH_PATHS, vinstances.nova_uuid,
+            on_changes=self.events.changed if self.events else None,
+            update_wait=self.waiter.update_wait)
+        self.instances.table = self.watcher.table
+        self.watcher.start()
+
     def capacity(self):
         """A fresh snapshot of the cluster's usable capacity."""
         return self.resources.capacity()
@@ -240,6 +261,12 @@ class Host(object):
     def disconnect(self):
         if self.session is None:
             return
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         self.waiter.close()
         self.session.logout()
         self.session = None

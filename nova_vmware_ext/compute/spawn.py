@@ -295,5 +295,5 @@ class _Created(object):
                       {'vm': self.vm._moId, 'err': exc},
                       instance=self.instance)
             return False
-        self.instances.forget(self.instance.uuid)
+        self.instances.removed(self.instance.uuid, self.vm)
         return True

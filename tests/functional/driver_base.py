@@ -148,7 +148,23 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
         self.addCleanup(destroy_vm, vm)
         if power_on:
             wait_task(vm.PowerOnVM_Task())
+        if managed or nova_key:
+            self.await_watcher(instance_uuid,
+                               'poweredOn' if power_on else 'poweredOff')
         return instance_uuid, vm
+
+    def await_watcher(self, instance_uuid, power_state=None, timeout=10):
+        """Wait until the driver's VM watcher shows the instance's VM (in
+        ``power_state``; gone for None): a change made behind the driver's
+        back reaches its table a moment later."""
+        def seen(table):
+            state = table.get(instance_uuid)
+            if power_state is None:
+                return state is None
+            return state is not None and state.power_state == power_state
+        self.assertTrue(self.driver._host.watcher.table.wait_for(
+            seen, timeout), 'the VM watcher did not see %s %s' % (
+                instance_uuid, power_state or 'gone'))
 
     def instance(self, instance_uuid, **kwargs):
         return objects.Instance(uuid=instance_uuid, **kwargs)

@@ -165,8 +165,10 @@ class DriverErrorsTest(driver_base.DriverTestCase):
         vcenter = '%s:%s' % (self.vcsim.host, self.vcsim.port)
         for action in ('drop', 'reset'):
             self.vcsim.inject('*', action=action, count=None)
+            # (A cached get_info answers from the VM watcher's table.)
             raised = self.assertRaises(exception.HypervisorUnavailable,
-                                       self.driver.get_info, instance)
+                                       self.driver.get_info, instance,
+                                       use_cache=False)
             self.assertIn(vcenter, raised.format_message())
             self.assertIn(instance.uuid, raised.format_message())
             self.assertRaises(exception.HypervisorUnavailable,

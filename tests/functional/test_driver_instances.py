@@ -41,6 +41,10 @@ class InstancesTest(driver_base.DriverTestCase):
         self.assertEqual(vm._moId, info.internal_id)
         driver_base.wait_task(vm.PowerOffVM_Task())
         self.assertEqual(power_state.SHUTDOWN,
+                         self.driver.get_info(instance,
+                                              use_cache=False).state)
+        self.await_watcher(uuid, 'poweredOff')
+        self.assertEqual(power_state.SHUTDOWN,
                          self.driver.get_info(instance).state)
 
     def test_missing_instance(self):
@@ -67,12 +71,12 @@ class InstancesTest(driver_base.DriverTestCase):
         uuid, _ = self.make_nova_vm(managed=False)  # has nvp.vm-uuid only
         self.assertIn(uuid, self.driver.list_instance_uuids())
 
-    def test_known_instance_costs_one_call(self):
+    def test_known_instance_costs_one_call_uncached(self):
         uuid, _ = self.make_nova_vm()
         instance = self.instance(uuid)
-        self.driver.get_info(instance)
+        self.driver.get_info(instance, use_cache=False)
         with self.session.calls.scope() as scope:
-            self.driver.get_info(instance)
+            self.driver.get_info(instance, use_cache=False)
         self.assertEqual({'RetrievePropertiesEx': 1}, dict(scope.by_method))
 
     def test_deleted_vm_is_not_found_again(self):
@@ -80,6 +84,7 @@ class InstancesTest(driver_base.DriverTestCase):
         instance = self.instance(uuid)
         self.assertTrue(self.driver.instance_exists(instance))
         driver_base.wait_task(vm.Destroy_Task())
+        self.await_watcher(uuid, None)
         self.assertFalse(self.driver.instance_exists(instance))
 
 

@@ -514,7 +514,8 @@ func pcMatchChanges(ctx *simulator.Context, propSet []types.PropertySpec, partia
 			}
 			for _, path := range ps.PathSet {
 				switch {
-				case name == path || strings.HasPrefix(path, name+"."):
+				case name == path || strings.HasPrefix(path, name+".") ||
+					strings.HasPrefix(path, name+"["): // a keyed path below it
 					report(current(path))
 				case strings.HasPrefix(name, path+"."):
 					if partial {
