@@ -1,0 +1,65 @@
+"""nova-vmware-ext-check: is this nova.conf ready for nova-compute?
+
+    nova-vmware-ext-check --config-file /etc/nova/nova.conf [--json]
+
+Prints one line per check (PASS, WARN, FAIL or SKIP, and the fix to apply)
+or, with --json, the same as one JSON document. Exits 1 when any check
+fails, 0 otherwise (warnings included). Reads vCenter, changes nothing.
+"""
+
+import json
+import sys
+
+from nova.conf import imagecache
+from nova.conf import netconf
+from nova.conf import workarounds
+from oslo_config import cfg
+
+from nova_vmware_ext.compute import preflight
+from nova_vmware_ext import conf as vmware_conf
+
+_CLI_OPTS = [
+    cfg.BoolOpt('json', default=False,
+                help='Print the results as JSON instead of text lines.'),
+]
+
+
+def load_conf(argv):
+    """A ConfigOpts of its own with the options the checks read, parsed
+    from ``argv`` (``--config-file``, ``--config-dir``) as nova does."""
+    conf = cfg.ConfigOpts()
+    conf.register_cli_opts(_CLI_OPTS)
+    netconf.register_opts(conf)
+    imagecache.register_opts(conf)
+    workarounds.register_opts(conf)
+    vmware_conf.register_opts(conf)
+    conf(argv, project='nova', prog='nova-vmware-ext-check',
+         description=__doc__.split('\n\n')[0])
+    return conf
+
+
+def report(results, as_json, out):
+    failed = sum(r.status == preflight.FAIL for r in results)
+    if as_json:
+        json.dump({'checks': [
+            {'check': r.check, 'status': r.status, 'message': r.message,
+             'fix': r.fix} for r in results],
+            'failed': failed,
+            'warnings': sum(r.status == preflight.WARN for r in results)},
+            out, indent=2)
+        out.write('\n')
+    else:
+        for result in results:
+            out.write(result.line() + '\n')
+    return 1 if failed else 0
+
+
+def main(argv=None, out=None):
+    argv = sys.argv[1:] if argv is None else argv
+    out = out or sys.stdout
+    conf = load_conf(argv)
+    return report(preflight.run(conf), conf.json, out)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

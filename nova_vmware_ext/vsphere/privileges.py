@@ -1,0 +1,117 @@
+"""The vCenter privileges nova-vmware-ext needs, and where it needs them.
+
+``REQUIRED`` is the one list (README's "vCenter privileges" section is
+written from it); ``missing`` asks vCenter's AuthorizationManager which of
+them the session's own user lacks, in one HasPrivilegeOnEntities call.
+"""
+
+import dataclasses
+
+# Where a privilege is needed: the inventory object it is checked on.
+ROOT = 'root folder'
+VM_FOLDER = 'VM folder'
+RESOURCE_POOL = 'resource pool'
+CLUSTER = 'cluster'
+DATASTORE = 'datastore'
+NETWORK = 'network'
+
+
+@dataclasses.dataclass(frozen=True)
+class Privilege(object):
+    id: str
+    scope: str  # one of the scopes above
+    why: str
+
+
+def _each(scope, why, *ids):
+    return tuple(Privilege(i, scope, why) for i in ids)
+
+
+REQUIRED = (
+    _each(ROOT, 'the image-cache lock checks whether another compute\'s '
+          'vCenter session is alive (SessionIsActive)',
+          'Sessions.ValidateSession') +
+    _each(ROOT, 'registers the org.openstack.compute extension that '
+          'instance VMs name in config.managedBy', 'Extension.Register') +
+    _each(VM_FOLDER, 'one folder per project', 'Folder.Create') +
+    _each(VM_FOLDER, 'create, destroy and move instance VMs',
+          'VirtualMachine.Inventory.Create',
+          'VirtualMachine.Inventory.Delete',
+          'VirtualMachine.Inventory.Unregister',
+          'VirtualMachine.Inventory.Move') +
+    _each(VM_FOLDER, 'reconfigure instance VMs (resize, disks, NICs, '
+          'config drive, extraConfig, consoles)',
+          'VirtualMachine.Config.AddNewDisk',
+          'VirtualMachine.Config.AddExistingDisk',
+          'VirtualMachine.Config.AddRemoveDevice',
+          'VirtualMachine.Config.AdvancedConfig',
+          'VirtualMachine.Config.Annotation',
+          'VirtualMachine.Config.CPUCount',
+          'VirtualMachine.Config.DiskExtend',
+          'VirtualMachine.Config.EditDevice',
+          'VirtualMachine.Config.ManagedBy',
+          'VirtualMachine.Config.Memory',
+          'VirtualMachine.Config.RemoveDisk',
+          'VirtualMachine.Config.Resource',
+          'VirtualMachine.Config.Settings') +
+    _each(VM_FOLDER, 'power, reboot, suspend and consoles of instances',
+          'VirtualMachine.Interact.PowerOn',
+          'VirtualMachine.Interact.PowerOff',
+          'VirtualMachine.Interact.Reset',
+          'VirtualMachine.Interact.Suspend',
+          'VirtualMachine.Interact.ConsoleInteract',
+          'VirtualMachine.Interact.DeviceConnection',
+          'VirtualMachine.Interact.SetCDMedia') +
+    _each(VM_FOLDER, 'image import (NFC) and disk copies',
+          'VirtualMachine.Provisioning.DiskRandomAccess',
+          'VirtualMachine.Provisioning.GetVmFiles',
+          'VirtualMachine.Provisioning.PutVmFiles') +
+    _each(VM_FOLDER, 'streamOptimized images are imported as a VM '
+          '(ImportVApp)', 'VApp.Import') +
+    _each(RESOURCE_POOL, 'place instance VMs and imported images in the '
+          'cluster\'s pool', 'Resource.AssignVMToPool', 'VApp.Import') +
+    _each(CLUSTER, 'server groups as DRS rules (ReconfigureComputeResource)',
+          'Host.Inventory.EditCluster') +
+    _each(CLUSTER, 'resize and cold migration, live migration (vMotion)',
+          'Resource.ColdMigrate', 'Resource.HotMigrate') +
+    _each(DATASTORE, 'instance disks, the image cache and its aging',
+          'Datastore.AllocateSpace', 'Datastore.Browse',
+          'Datastore.FileManagement') +
+    _each(NETWORK, 'connect instance NICs to port groups', 'Network.Assign')
+)
+
+
+def by_scope(privileges=REQUIRED):
+    """{scope: [privilege id]} in list order, without duplicates."""
+    found = {}
+    for privilege in privileges:
+        ids = found.setdefault(privilege.scope, [])
+        if privilege.id not in ids:
+            ids.append(privilege.id)
+    return found
+
+
+def missing(session, entities):
+    """Privileges the session's user lacks on each entity.
+
+    :param entities: [(entity ref, scope)].
+    :returns: [(entity ref, [missing privilege ids])], only entities that
+        lack any, in the given order.
+    """
+    wanted = by_scope()
+    all_ids = sorted({i for ids in wanted.values() for i in ids})
+    refs = [ref for ref, _ in entities]
+    manager = session.content.authorizationManager
+    answers = manager.HasPrivilegeOnEntities(
+        entity=refs, sessionId=session.session_key, privId=all_ids)
+    granted = {}
+    for answer in answers or ():
+        granted[answer.entity._moId] = {
+            a.privId for a in answer.privAvailability or () if a.isGranted}
+    lacking = []
+    for ref, scope in entities:
+        have = granted.get(ref._moId, set())
+        absent = [i for i in wanted.get(scope, ()) if i not in have]
+        if absent:
+            lacking.append((ref, absent))
+    return lacking
