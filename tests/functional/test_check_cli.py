@@ -13,7 +13,9 @@ from pyVmomi import vim
 import testtools
 
 from nova_vmware_ext.cmd import check
+from nova_vmware_ext.vsphere import privileges
 from tests.functional import test_session
+from tests.functional import test_vcsim_privileges
 from tests import vcsim
 
 _CHECKS = ['config', 'connection', 'tls', 'credentials', 'cluster', 'drs',
@@ -208,6 +210,32 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertIn('1 of 2 hosts usable', one['hosts'][0]['message'])
         self.assertEqual(1, code_all)
         self.assertEqual(['FAIL'], self.status(every, 'hosts'))
+
+    def test_user_lacking_privileges(self):
+        si = self.vcsim.connect()
+        # Everything the driver needs but Network.Assign and
+        # Sessions.ValidateSession (the image-cache lock's session check).
+        granted = sorted({p.id for p in privileges.REQUIRED} -
+                         {'Sessions.ValidateSession', 'Network.Assign'})
+        test_vcsim_privileges.narrow_user(self, si, granted)
+        code, text = self.run_check()
+        self.assertEqual(1, code, text)
+        line = [x for x in text.splitlines() if ' privileges ' in x][0]
+        self.assertTrue(line.startswith('FAIL privileges'), line)
+        self.assertIn('root folder: Sessions.ValidateSession', line)
+        self.assertIn('network DC0_DVPG0: Network.Assign', line)
+        self.assertNotIn('VM folder', line)
+        self.assertIn('vCenter privileges', line)  # where the list is
+
+    def test_missing_network_assign_alone_warns(self):
+        si = self.vcsim.connect()
+        granted = sorted({p.id for p in privileges.REQUIRED} -
+                         {'Network.Assign'})
+        test_vcsim_privileges.narrow_user(self, si, granted)
+        code, _, by_check = self.results()
+        self.assertEqual(0, code)
+        self.assertEqual(['WARN'], self.status(by_check, 'privileges'))
+        self.assertIn('Network.Assign', by_check['privileges'][0]['message'])
 
     def _cluster(self):
         si = self.vcsim.connect()
