@@ -237,6 +237,48 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(['WARN'], self.status(by_check, 'privileges'))
         self.assertIn('Network.Assign', by_check['privileges'][0]['message'])
 
+    def test_privileges_not_checkable_warns(self):
+        self.vcsim.inject('HasPrivilegeOnEntities', fault='MethodNotFound')
+        code, _, by_check = self.results()
+        self.assertEqual(0, code)
+        self.assertEqual(['WARN'], self.status(by_check, 'privileges'))
+        self.assertIn('MethodNotFound', by_check['privileges'][0]['message'])
+
+    def test_image_cache_folder_present(self):
+        si = self.vcsim.connect()
+        datacenter = si.content.rootFolder.childEntity[0]
+        folder = '[LocalDS_1] 192.0.2.10_base'
+        si.content.fileManager.MakeDirectory(folder, datacenter, True)
+        try:
+            code, _, by_check = self.results()
+        finally:
+            pyvim_task.WaitForTask(
+                si.content.fileManager.DeleteDatastoreFile_Task(
+                    folder, datacenter))
+        self.assertEqual(0, code)
+        message = by_check['image cache'][0]['message']
+        self.assertIn('present: %s' % folder, message)
+        self.assertIn('first spawn: [LocalDS_0] 192.0.2.10_base', message)
+
+    def test_image_cache_not_browsable(self):
+        self.vcsim.inject('SearchDatastore_Task', fault='NoPermission',
+                          count=None)
+        code, _, by_check = self.results()
+        self.assertEqual(1, code)
+        self.assertEqual(['FAIL'], self.status(by_check, 'image cache'))
+        self.assertIn('192.0.2.10_base',
+                      by_check['image cache'][0]['message'])
+
+    def test_login_answered_late_fails_within_api_timeout(self):
+        self.vcsim.inject('RetrieveServiceContent', action='delay',
+                          delay_ms=5000)
+        start = time.monotonic()
+        code, _, by_check = self.results(ext_api_timeout=1)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(1, code)
+        self.assertEqual(['FAIL'], self.status(by_check, 'credentials'))
+        self.assertIn('api_timeout', by_check['credentials'][0]['message'])
+
     def _cluster(self):
         si = self.vcsim.connect()
         view = si.content.viewManager.CreateContainerView(
