@@ -149,6 +149,7 @@ class Preflight(object):
 
     def check_credentials(self):
         session = chost.session_from_conf(self.conf)
+        session.retry_count = 0  # report a failure, do not wait it out
         try:
             session.login()
         except Exception as exc:

@@ -193,6 +193,35 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(['WARN'], self.status(by_check, 'drs'))
         self.assertIn('server groups', by_check['drs'][0]['message'])
 
+    def test_ha_enabled_passes(self):
+        cluster = self._cluster()
+
+        def set_ha(enabled):
+            self._wait(cluster.ReconfigureComputeResource_Task(
+                vim.cluster.ConfigSpecEx(
+                    dasConfig=vim.cluster.DasConfigInfo(enabled=enabled)),
+                True))
+        set_ha(True)
+        try:
+            code, _, by_check = self.results()
+        finally:
+            set_ha(False)
+        self.assertEqual(0, code)
+        self.assertEqual(['PASS'], self.status(by_check, 'ha'))
+        self.assertEqual(0, sum(c['status'] != 'PASS'
+                                for c in sum(by_check.values(), [])))
+
+    def test_endpoint_that_is_not_vsphere(self):
+        # TLS answers, the SOAP calls are dropped: one login attempt, no
+        # retries with back-off ([vmware] api_retry_count is for the driver).
+        self.vcsim.inject('RetrieveServiceContent', action='drop',
+                          count=None)
+        start = time.monotonic()
+        code, _, by_check = self.results(api_retry_count=10)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(1, code)
+        self.assertEqual(['FAIL'], self.status(by_check, 'credentials'))
+
     def test_hosts_in_maintenance(self):
         hosts = self._cluster().host
         self._wait(hosts[0].EnterMaintenanceMode_Task(0))

@@ -24,14 +24,17 @@ func init() {
 func clusterReconfigure(c *vmCall) {
 	req, ok := c.method.Body.(*types.ReconfigureComputeResource_Task)
 	spec, isEx := req.Spec.(*types.ClusterConfigSpecEx)
-	if !ok || !isEx || spec.DrsConfig == nil {
+	if !ok || !isEx || (spec.DrsConfig == nil && spec.DasConfig == nil) {
 		c.passThrough()
 		return
 	}
 	rec := c.forward(nil)
 	if task, fault := taskOfAnswer(rec); fault == nil {
 		if _, fault := vmTaskOutcome(task); fault == nil {
-			clusterApplyDrsConfig(c.method.This, spec.DrsConfig)
+			if spec.DrsConfig != nil {
+				clusterApplyDrsConfig(c.method.This, spec.DrsConfig)
+			}
+			clusterApplyDasConfig(c.method.This, spec.DasConfig) // cluster_das.go
 		}
 	}
 	c.send(rec)

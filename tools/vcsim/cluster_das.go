@@ -1,0 +1,37 @@
+// ReconfigureComputeResource_Task's dasConfig (vSphere HA), which vcsim
+// 0.24.2 ignores: the spec's enabled, hostMonitoring and vmMonitoring
+// change the cluster's configurationEx.dasConfig, so a client can read HA
+// as on or off. Called by clusterReconfigure (cluster_drs.go) after the
+// stock task succeeded. Nothing else of HA is simulated.
+
+package main
+
+import (
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func clusterApplyDasConfig(ref types.ManagedObjectReference, das *types.ClusterDasConfigInfo) {
+	if das == nil {
+		return
+	}
+	cluster, ok := simulator.Map.Get(ref).(*simulator.ClusterComputeResource)
+	if !ok {
+		return
+	}
+	simulator.Map.WithLock(cluster, func() {
+		config, ok := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx)
+		if !ok {
+			return
+		}
+		if das.Enabled != nil {
+			config.DasConfig.Enabled = types.NewBool(*das.Enabled)
+		}
+		if das.HostMonitoring != "" {
+			config.DasConfig.HostMonitoring = das.HostMonitoring
+		}
+		if das.VmMonitoring != "" {
+			config.DasConfig.VmMonitoring = das.VmMonitoring
+		}
+	})
+}
