@@ -4,7 +4,8 @@
 
 Prints one line per check (PASS, WARN, FAIL or SKIP, and the fix to apply)
 or, with --json, the same as one JSON document. Exits 1 when any check
-fails, 0 otherwise (warnings included). Reads vCenter, changes nothing.
+fails, 0 otherwise (warnings included), 2 when the configuration cannot be
+read. Reads vCenter, changes nothing.
 """
 
 import json
@@ -35,6 +36,9 @@ def load_conf(argv):
     vmware_conf.register_opts(conf)
     conf(argv, project='nova', prog='nova-vmware-ext-check',
          description=__doc__.split('\n\n')[0])
+    for group, opts in vmware_conf.list_opts():
+        for opt in opts:
+            conf[group.name][opt.name]  # a bad value raises now, not later
     return conf
 
 
@@ -57,7 +61,11 @@ def report(results, as_json, out):
 def main(argv=None, out=None):
     argv = sys.argv[1:] if argv is None else argv
     out = out or sys.stdout
-    conf = load_conf(argv)
+    try:
+        conf = load_conf(argv)
+    except cfg.Error as exc:  # unreadable file, bad value: no traceback
+        sys.stderr.write('nova-vmware-ext-check: %s\n' % exc)
+        return 2
     return report(preflight.run(conf), conf.json, out)
 
 

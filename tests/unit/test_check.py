@@ -118,3 +118,21 @@ class EntryPointTest(testtools.TestCase):
         self.assertEqual(0, exc.code)
         self.assertIn('--json', stdout.getvalue())
         self.assertIn('--config-file', stdout.getvalue())
+
+    def test_unreadable_config_exits_two_with_the_reason(self):
+        stderr = self.useFixture(fixtures.MockPatch(
+            'sys.stderr', io.StringIO())).mock
+        self.assertEqual(2, check.main(
+            ['--config-file', '/nonexistent/nova.conf'], io.StringIO()))
+        self.assertIn('/nonexistent/nova.conf', stderr.getvalue())
+
+    def test_bad_option_value_exits_two_naming_it(self):
+        path = self.useFixture(fixtures.TempDir()).join('nova.conf')
+        with open(path, 'w') as f:
+            f.write('[vmware]\nhost_port = not-a-port\n')
+        stderr = self.useFixture(fixtures.MockPatch(
+            'sys.stderr', io.StringIO())).mock
+        out = io.StringIO()
+        self.assertEqual(2, check.main(['--config-file', path], out))
+        self.assertIn('host_port', stderr.getvalue())
+        self.assertEqual('', out.getvalue())
