@@ -24,6 +24,7 @@ from nova_vmware_ext.vsphere import tasks as vtasks
 PASS, WARN, FAIL, SKIP = 'PASS', 'WARN', 'FAIL', 'SKIP'
 
 GiB = 1024 ** 3
+_SHOWN = 10  # names listed in one line at most
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,8 +262,11 @@ class Preflight(object):
                      'add the cluster\'s hosts to a distributed switch or '
                      'give them port groups')
             return
-        self.add('networks', PASS, '%d networks: %s' % (
-            len(networks), ', '.join(sorted(n.name for n in networks))))
+        names = sorted(n.name for n in networks)
+        more = len(names) - _SHOWN
+        self.add('networks', PASS, '%d networks: %s%s' % (
+            len(names), ', '.join(names[:_SHOWN]),
+            ' and %d more' % more if more > 0 else ''))
 
     def check_image_cache(self):
         found = self.matching_datastores()
