@@ -28,6 +28,12 @@ done
 ln -s "$repo" "$work/dest/nova-vmware-ext"
 mkdir -p "$work/dest/nova/nova/virt/libvirt"
 echo "# Nova's own" >"$work/dest/nova/nova/virt/libvirt/driver.py"
+echo "someone else's" >"$work/dest/data/other"
+# The test's own preparations, e.g. a tree devstack did not leave as we think.
+if [[ -f $work/before.sh ]]; then
+    # shellcheck source=/dev/null
+    source "$work/before.sh"
+fi
 
 {
     echo "DEST=$work/dest"
@@ -118,6 +124,8 @@ function async_wait {
 }
 function configure_tempest {
     _record configure_tempest "$@"
+    # lib/tempest's default without LIVE_MIGRATION_AVAILABLE.
+    iniset "$TEMPEST_CONFIG" compute-feature-enabled live_migration False
 }
 function install_tempest_plugins {
     _record install_tempest_plugins "$@"
@@ -146,6 +154,7 @@ function phase {
 
 # stack.sh
 phase run_phase stack install
+cp "$NOVA_VMWARE_EXT_STATE_DIR/requirements-without-nova.txt" "$work/"
 # configure_nova / configure_glance made these before post-config.
 iniset "$NOVA_CONF" DEFAULT debug True
 iniset "$GLANCE_API_CONF" DEFAULT debug True
