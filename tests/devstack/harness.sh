@@ -162,6 +162,11 @@ phase run_phase stack post-config
 phase start_nova_compute
 phase run_phase stack extra
 phase run_phase stack test-config
+if [[ -f $work/stop-after-stack ]]; then
+    # The test runs what was recorded (e.g. the vcsim service) itself.
+    _record "== stopped after stack.sh"
+    exit 0
+fi
 # unstack.sh, then clean.sh (which runs unstack.sh first)
 phase run_phase unstack
 phase run_phase clean

@@ -128,11 +128,13 @@ def _remove_workdirs():
 
 
 @functools.lru_cache(maxsize=None)
-def _run(settings, before=''):
+def _run(settings, before='', stop_after_stack=False):
     """The harness with these localrc settings (a tuple of pairs), once per
     process."""
     work = tempfile.mkdtemp(prefix='devstack-harness-')
     _workdirs.append(work)
+    if stop_after_stack:
+        open(os.path.join(work, 'stop-after-stack'), 'w').close()
     with open(os.path.join(work, 'localrc'), 'w') as f:
         for name, value in settings:
             f.write('%s=%s\n' % (name, value))
@@ -146,11 +148,22 @@ def _run(settings, before=''):
     return Run(work, proc)
 
 
-def run(*settings, before=''):
+def run(*settings, before='', stop_after_stack=False):
+    """The harness with the union of these settings dicts; ``before``: bash
+    run before devstack is sourced (``$work`` is the harness's directory);
+    ``stop_after_stack``: no unstack.sh nor clean.sh."""
     merged = {}
     for group in settings:
         merged.update(group)
-    return _run(tuple(sorted(merged.items())), before)
+    return _run(tuple(sorted(merged.items())), before, stop_after_stack)
+
+
+def vcsim_command(test, result):
+    """The command line the plugin gave run_process for vcsim."""
+    started = [line for line in result.phases['run_phase stack post-config']
+               if line.startswith('run_process vmware-vcsim ')]
+    test.assertEqual(1, len(started), started)
+    return started[0].split()[2:]
 
 
 class HarnessTestCase(testtools.TestCase):
@@ -324,11 +337,7 @@ class SimulatorTest(HarnessTestCase):
                                       'vcsim')
 
     def _vcsim_command(self):
-        started = [line for line in
-                   self.result.phases['run_phase stack post-config']
-                   if line.startswith('run_process vmware-vcsim ')]
-        self.assertEqual(1, len(started), started)
-        return started[0].split()[2:]
+        return vcsim_command(self, self.result)
 
     def test_install_builds_vcsim_with_debians_go_and_govmomi(self):
         install = self.result.phases['run_phase stack install']
