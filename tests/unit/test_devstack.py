@@ -441,3 +441,21 @@ class BadSettingsTest(HarnessTestCase):
                            'nova-vmware-ext' % target)
         with open(os.path.join(target, '__init__.py')) as f:
             self.assertEqual('mine\n', f.read())
+
+
+class AwkwardValuesTest(HarnessTestCase):
+
+    def test_values_reach_nova_conf_unchanged(self):
+        awkward = {
+            'VMWAREAPI_USER': r"'DOMAIN\nova'",
+            'VMWAREAPI_PASSWORD': r"'p@ss w|rd&x/y\z#1'",
+            'VMWAREAPI_CLUSTER': "'DC 1/Cluster 01'",
+        }
+        result = run(VCENTER, awkward)
+        self.assertRan(result)
+        vmware = result.section('nova/nova-cpu.conf', 'vmware')
+        self.assertEqual(
+            (r'DOMAIN\nova', r'p@ss w|rd&x/y\z#1', 'DC 1/Cluster 01'),
+            (vmware['host_username'], vmware['host_password'],
+             vmware['cluster_name']))
+        self.assertNotIn('w|rd&x', result.output)
