@@ -110,9 +110,6 @@ function pip_install {
 function git_clone {
     _record git_clone "$@"
 }
-function stop_process {
-    _record stop_process "$@"
-}
 function wait_for_service {
     _record wait_for_service "$@"
 }
@@ -130,8 +127,11 @@ function configure_tempest {
 function install_tempest_plugins {
     _record install_tempest_plugins "$@"
 }
-function run_process {
-    _record run_process "$@"
+# devstack's run_process and stop_process run; below them, the unit file
+# and systemctl are recorded (after devstack's own checks of the command).
+function _run_under_systemd {
+    _common_systemd_pitfalls "$2"
+    _record run_process "$1" "$2"
     # A started vcsim writes its certificate: so does this one.
     local -a words
     read -r -a words <<<"$2"

@@ -392,8 +392,12 @@ class SimulatorTest(HarnessTestCase):
         self.assertIn('start_nova_vmware_ext_vcsim', self.result.stderr)
 
     def test_unstack_stops_vcsim_and_clean_removes_its_files(self):
-        self.assertIn('stop_process vmware-vcsim',
-                      self.result.phases['run_phase unstack'])
+        self.assertEqual([
+            'systemctl is-enabled devstack@vmware-vcsim.service',
+            'systemctl stop devstack@vmware-vcsim.service',
+            'systemctl disable devstack@vmware-vcsim.service',
+        ], [line for line in self.result.phases['run_phase unstack']
+            if line.startswith('systemctl')])
         self.assertIn('-- state: absent',
                       self.result.phases['run_phase clean'])
         self.assertFalse(os.path.exists(self.vcsim_dir))
