@@ -78,6 +78,8 @@ source "$TOP_DIR/lib/rpc_backend"
 set -o xtrace
 
 run_phase override_defaults
+printf '== override_defaults\n-- image: %s %s\n' "${DEFAULT_IMAGE_NAME:-}" \
+    "${IMAGE_URLS:-}" >>"$HARNESS_RECORD"
 # shellcheck source=/dev/null
 source "$TOP_DIR/lib/glance"
 # shellcheck source=/dev/null

@@ -228,6 +228,16 @@ class VCenterTest(HarnessTestCase):
             'datastore_regex': '^nfs-.*',
         }, dict(cpu.items('vmware')))
 
+    def test_default_image_is_devstacks_cirros_disk(self):
+        # stackrc has no image for VIRT_DRIVER=vmware_ext.
+        version = re.search(r'CIRROS_VERSION:-"([^"]+)"', open(os.path.join(
+            _devstack_dir(), 'stackrc')).read()).group(1)
+        name = 'cirros-%s-%s-disk' % (version, os.uname().machine)
+        self.assertEqual(
+            ['-- image: %s https://github.com/cirros-dev/cirros/releases/'
+             'download/%s/%s.img' % (name, version, name)],
+            self.result.phases['override_defaults'])
+
     def test_nova_compute_runs_on_nova_cpu_conf(self):
         cpu_conf = os.path.join(self.result.work, 'etc', 'nova',
                                 'nova-cpu.conf')
