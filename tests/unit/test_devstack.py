@@ -456,6 +456,16 @@ class BadSettingsTest(HarnessTestCase):
         with open(os.path.join(target, '__init__.py')) as f:
             self.assertEqual('mine\n', f.read())
 
+    def test_clean_refuses_a_state_dir_that_is_not_ours(self):
+        result = run(VCENTER, {'NOVA_VMWARE_EXT_STATE_DIR': '$DATA_DIR'})
+        data_dir = os.path.join(result.work, 'dest', 'data')
+        self.assertStopped(result, 'NOVA_VMWARE_EXT_STATE_DIR=%s is not a '
+                           'directory of its own' % data_dir)
+        self.assertIn('== run_phase clean', open(os.path.join(
+            result.work, 'record')).read())
+        with open(os.path.join(data_dir, 'other')) as f:
+            self.assertEqual("someone else's\n", f.read())
+
 
 class AwkwardValuesTest(HarnessTestCase):
 
