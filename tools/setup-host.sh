@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh Debian machine:
 # Go + govmomi (to build vcsim), qemu-utils and genisoimage (images, config
-# drives), and tox in ./.venv. Safe to run again: it installs only what is
-# missing.
+# drives), shellcheck and gawk (the devstack plugin's checks; devstack
+# merges config files with gawk), and tox in ./.venv. Safe to run again: it
+# installs only what is missing.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 apt_packages=(golang-go golang-github-vmware-govmomi-dev qemu-utils genisoimage
-              git shellcheck)
+              git shellcheck gawk)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -1,0 +1,74 @@
+"""The devstack plugin's simulator service serves what it writes into
+nova-cpu.conf: the command the plugin hands devstack's run_process, run
+here, answers a login with nova-cpu.conf's address, user, password and CA
+file, with the cluster it names."""
+
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+from pyVim import connect
+from pyVmomi import vim
+
+from tests import vcsim
+from tests.unit import test_devstack
+
+READY_TIMEOUT = 120
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class SimulatorServiceTest(test_devstack.HarnessTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.result = test_devstack.run(test_devstack.SIMULATOR, {
+            'NOVA_VMWARE_EXT_VCSIM_BINARY': vcsim.build_vcsim(),
+            'NOVA_VMWARE_EXT_VCSIM_PORT': str(_free_port()),
+        }, stop_after_stack=True)
+        self.assertRan(self.result)
+        self.vmware = self.result.section('nova/nova-cpu.conf', 'vmware')
+        self._start(test_devstack.vcsim_command(self, self.result))
+
+    def _start(self, command):
+        # The harness's stand-in certificate goes: vcsim writes the real one.
+        os.remove(self.vmware['ca_file'])
+        log = os.path.join(self.result.work, 'vcsim.log')
+        with open(log, 'w') as out:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(vcsim._stop_process, proc)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            with open(log) as f:
+                if vcsim.URL_PREFIX in f.read():
+                    return
+            self.assertIsNone(proc.poll(), open(log).read())
+            time.sleep(0.2)
+        self.fail('vcsim not ready in %ds' % READY_TIMEOUT)
+
+    def _login(self, password):
+        context = ssl.create_default_context(cafile=self.vmware['ca_file'])
+        si = connect.SmartConnect(
+            protocol='https', host=self.vmware['host_ip'],
+            port=int(self.vmware['host_port']),
+            user=self.vmware['host_username'], pwd=password,
+            sslContext=context)
+        self.addCleanup(connect.Disconnect, si)
+        return si
+
+    def test_nova_cpu_conf_logs_in_and_finds_its_cluster(self):
+        si = self._login(self.vmware['host_password'])
+        clusters = vcsim.query(si, vim.ClusterComputeResource,
+                               ['name', 'host', 'datastore'])
+        self.assertEqual([(self.vmware['cluster_name'], 3, 2)], [
+            (c['name'], len(c['host']), len(c['datastore']))
+            for c in clusters.values()])
+        # The generated password is the only one: vcsim's default refused.
+        self.assertRaises(vim.fault.InvalidLogin, self._login, 'pass')
