@@ -8,6 +8,7 @@ local conversion directory must be empty after success and failure.
 
 import collections
 import os
+import subprocess
 
 import fixtures
 from nova import exception
@@ -52,6 +53,29 @@ class ConvertTestBase(test_driver_spawn.SpawnTestBase):
 
 class ConvertSpawnTest(ConvertTestBase):
 
+    def setUp(self):
+        super().setUp()
+        self.qemu_img = self.useFixture(fixtures.MockPatchObject(
+            convert, '_execute', wraps=convert._execute)).mock
+
+    def qemu_img_runs(self, verb):
+        return [c[0][0] for c in self.qemu_img.call_args_list
+                if c[0][0][1] == verb]
+
+    def assert_same_disk(self, disk_format, data, cached_vmdk):
+        """qemu-img compares the image with the cached VMDK: the same
+        disk content."""
+        tmp = self.useFixture(fixtures.TempDir()).path
+        original = os.path.join(tmp, 'original')
+        cached = os.path.join(tmp, 'cached.vmdk')
+        for path, content in ((original, data), (cached, cached_vmdk)):
+            with open(path, 'wb') as f:
+                f.write(content)
+        result = subprocess.run(
+            ['qemu-img', 'compare', '-f', convert.QEMU_FORMATS[disk_format],
+             '-F', 'vmdk', original, cached], capture_output=True)
+        self.assertEqual(0, result.returncode, result.stdout + result.stderr)
+
     def _spawn_converted(self, disk_format, data, virtual_size):
         image = self.images.add(data, disk_format=disk_format,
                                 vmware_adaptertype='lsiLogic')
@@ -65,22 +89,32 @@ class ConvertSpawnTest(ConvertTestBase):
             parent.fileName)
         self.assertEqual(virtual_size // 1024, disk.capacityInKB)
         self.assertEqual(1, self.images.downloads[image.id])
-        # The cached disk is what qemu-img made: a VMDK holding the image's
-        # bytes, imported as a streamOptimized one.
         vm = self.vm(instance)
         self.assertEqual('poweredOn', vm['runtime.powerState'])
+        # The cache holds the streamOptimized VMDK qemu-img made (vcsim
+        # keeps an imported disk's bytes as they came), with the image's
+        # content.
+        cached = self.datastore_file(parent.fileName)
+        self.assertEqual(b'KDMV', cached[:4])
+        self.assertIn(b'createType="streamOptimized"', cached[:4096])
+        self.assert_same_disk(disk_format, data, cached)
+        self.assertEqual(1, len(self.qemu_img_runs('convert')))
         return image
 
     def test_qcow2(self):
         image = self._spawn_converted(
             'qcow2', image_files.qemu_image('qcow2'), 4 * MiB)
+        self.assertEqual(1, len(self.qemu_img_runs('check')))
         # A second spawn uses the cache: no download, no conversion.
         self.spawn(self.make_instance(display_name='vm-two'),
                    image)
         self.assertEqual(1, self.images.downloads[image.id])
+        self.assertEqual(1, len(self.qemu_img_runs('convert')))
 
     def test_raw(self):
         self._spawn_converted('raw', os.urandom(MiB) + b'\0' * MiB, 2 * MiB)
+        # qemu-img has no check of raw images.
+        self.assertEqual([], self.qemu_img_runs('check'))
 
     def test_vhd(self):
         data = image_files.qemu_image('vpc')
