@@ -12,7 +12,9 @@ simulator:
   (one Fetch per VM), in calls and seconds;
 - image upload: MB/s and peak Python memory of a streamed NFC import
   against reading the image into memory first;
-- lifecycle events and the power-state sweep (bench/lifecycle.py).
+- lifecycle events and the power-state sweep (bench/lifecycle.py);
+- an uncached spawn per image format, converted ones included
+  (bench/formats.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -221,6 +223,9 @@ def _main_rows(args):
     from bench import live_migration
     _table('Live migration between two clusters (login excluded)',
            live_migration.bench_live_migration())
+    from bench import formats
+    _table('Uncached spawn per image format (32 MiB virtual disk)',
+           formats.bench_formats(32))
 
 
 if __name__ == '__main__':

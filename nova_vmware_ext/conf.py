@@ -132,6 +132,12 @@ ext_opts = [
                help='Longest time, in seconds, a compute waits for another '
                     'one that is filling the same image cache entry before '
                     'taking its lock over.'),
+    cfg.StrOpt('image_conversion_dir',
+               help='Local directory where qcow2, raw, VHD, VHDX and VDI '
+                    'images are downloaded and converted to VMDK, once per '
+                    'image and datastore; it needs free space for the '
+                    'image plus its virtual disk. Unset: the system\'s '
+                    'temporary directory.'),
     cfg.IntOpt('task_update_wait', default=60, min=1,
                help='Seconds vCenter may hold one WaitForUpdatesEx request '
                     'open while waiting for task progress.'),

@@ -34,6 +34,12 @@ class VCDriver(driver.ComputeDriver):
         supports_migrate_to_same_host=True,
         supports_image_type_vmdk=True,
         supports_image_type_iso=True,
+        # Converted to VMDK with qemu-img into the image cache.
+        supports_image_type_qcow2=True,
+        supports_image_type_raw=True,
+        supports_image_type_vhd=True,
+        supports_image_type_vhdx=True,
+        supports_image_type_vdi=True,
         supports_attach_interface=True,
     )
 

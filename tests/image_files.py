@@ -92,3 +92,39 @@ def with_extent(vmdk, filename):
         len(text), b'\0')
     assert vmdk[512 + len(text):512 + len(new)].strip(b'\0') == b''
     return vmdk[:512] + new + vmdk[512 + len(new):]
+
+
+@functools.lru_cache(maxsize=None)
+def qcow2_with(what, size_mb=4):
+    """A qcow2 naming another file qemu would read: its ``backing`` file or
+    its external ``data_file`` (made in a temporary directory: qemu-img
+    writes the data file it creates)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        other = os.path.join(tmp, 'other.raw')
+        if what == 'backing':
+            options = ['-u', '-b', other, '-F', 'raw']
+        else:
+            options = ['-o', 'data_file=%s,data_file_raw=on' % other]
+        out = os.path.join(tmp, 'disk.qcow2')
+        _run('qemu-img', 'create', '-f', 'qcow2', *options, out,
+             '%dM' % size_mb)
+        with open(out, 'rb') as f:
+            return f.read()
+
+
+@functools.lru_cache(maxsize=None)
+def qcow2_with_bad_compressed_data(size_mb=4):
+    """A qcow2 whose metadata is sound (``qemu-img check`` passes) but
+    whose compressed clusters do not decompress: reading it fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.write((b'compressible ' * 81000)[:MiB])
+            f.truncate(size_mb * MiB)
+        out = os.path.join(tmp, 'disk.qcow2')
+        _run('qemu-img', 'convert', '-c', '-f', 'raw', '-O', 'qcow2', raw,
+             out)
+        with open(out, 'rb') as f:
+            data = f.read()
+    # The compressed clusters come last.
+    return data[:-2000] + b'\xff' * 2000

@@ -37,6 +37,7 @@ from nova_vmware_ext.compute import vnc_ports
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
+from nova_vmware_ext.images import convert
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import disks as vdisks
@@ -158,9 +159,11 @@ class Host(object):
         self.fetcher = fetch.Fetcher(session, waiter, http, inventory,
                                      self.cache, files, disks)
         self.aging = aging.CacheAging(self.cache, inventory, session)
-        roots = root_disks.RootDisks(self.cache, self.fetcher, files, disks,
-                                     browser,
-                                     use_linked_clone=vmware.use_linked_clone)
+        roots = root_disks.RootDisks(
+            self.cache, self.fetcher, files, disks, browser,
+            use_linked_clone=vmware.use_linked_clone,
+            converter=convert.Converter(self.fetcher, self.cache,
+                                        ext.image_conversion_dir))
         project_folders = folders.ProjectFolders(session, inventory)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,

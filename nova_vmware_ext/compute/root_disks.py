@@ -13,6 +13,7 @@ from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import specs
+from nova_vmware_ext.images import convert
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
 
@@ -40,12 +41,15 @@ class RootDisks(object):
         capacities.
     :param use_linked_clone: ``[vmware] use_linked_clone``, the default when
         the image does not say.
+    :param converter: images.convert.Converter, which fills cache entries
+        of qcow2, raw, VHD, VHDX and VDI images.
     """
 
     def __init__(self, cache, fetcher, files, disks, browser,
-                 use_linked_clone=True):
+                 use_linked_clone=True, converter=None):
         self.cache = cache
         self.fetcher = fetcher
+        self.converter = converter or convert.Converter(fetcher, cache)
         self.files = files
         self.disks = disks
         self.browser = browser
@@ -69,17 +73,11 @@ class RootDisks(object):
             iso = cache.iso_path(datastore.name, image.image_id)
             self._fill(iso, source, limits, fetcher.ensure_iso)
             return specs.RootDisk.blank(), [iso]
-        if image.needs_conversion:
-            raise exception.ImageUnacceptable(
-                image_id=image.image_id,
-                reason='disk_format %s must be converted to VMDK, which '
-                       'this driver does not do yet; upload a VMDK'
-                       % image.disk_format)
         flavor_kb = instance.flavor.root_gb * units.Mi
         if image.virtual_size:  # known: refuse before filling the cache
             _check_fits(flavor_kb, image.virtual_size // units.Ki)
         base = cache.disk_path(datastore.name, image.image_id)
-        self._fill(base, source, limits, fetcher.ensure_disk)
+        self._fill(base, source, limits, self._ensure_disk(image))
         image_kb = self._image_kb(image, base, datastore)
         _check_fits(flavor_kb, image_kb)
         linked = image.linked_clone
@@ -103,14 +101,14 @@ class RootDisks(object):
         """(path, virtual size in KB) of the image's disk in the
         datastore's cache, filled first if needed (a rescue disk's source).
         """
-        if image.is_iso or image.needs_conversion:
+        if image.is_iso:
             raise exception.ImageUnacceptable(
                 image_id=image.image_id,
                 reason='a %s image cannot be a disk; upload a VMDK'
                        % image.disk_format)
         base = self.cache.disk_path(datastore.name, image.image_id)
         self._fill(base, source, limits or fetch.Limits(),
-                   self.fetcher.ensure_disk)
+                   self._ensure_disk(image))
         return base, self._image_kb(image, base, datastore)
 
     def copy(self, source, target, size_kb):
@@ -118,11 +116,20 @@ class RootDisks(object):
         ``size_kb``."""
         self._copy_disk(source, target, size_kb)
 
+    def _ensure_disk(self, image):
+        """What fills the image's disk entry: the converter for formats
+        vSphere cannot use as they are, else the fetcher."""
+        if image.needs_conversion:
+            return self.converter.ensure_disk
+        return self.fetcher.ensure_disk
+
     @staticmethod
     def _fill(entry, source, limits, ensure):
         """``ensure(entry, source, limits)``, a refused image as Nova's."""
         try:
             ensure(entry, source, limits)
+        except convert.ConversionError as exc:
+            raise exception.InstanceDeployFailure(reason=str(exc))
         except fetch.LargerThanFlavor as exc:
             raise exception.FlavorDiskSmallerThanImage(
                 flavor_size=exc.root_disk, image_size=exc.disk_size)
@@ -145,7 +152,8 @@ class RootDisks(object):
         if image.virtual_size:
             return max(image.virtual_size // units.Ki, 1)
         known = self._capacities.get(entry)
-        if not known and image.disk_type in _SPARSE_TYPES:
+        if not known and (image.disk_type in _SPARSE_TYPES
+                          or image.needs_conversion):
             capacity_kb = self.browser.disk_capacity_kb(datastore.ref, entry)
             if capacity_kb:
                 known = self._capacities[entry] = capacity_kb * units.Ki

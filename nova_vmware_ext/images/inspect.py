@@ -17,8 +17,11 @@ from oslo_vmware import exceptions as vexc
 
 # Enough for every inspector this driver accepts to decide: a VMDK's 512-byte
 # header and its descriptor (at most 1 MiB, as in qemu), an ISO's first
-# 34 KiB, an MBR's 512 bytes.
+# 34 KiB, an MBR's 512 bytes, a qcow2's, VHD's or VDI's header.
 HEAD_BYTES = 2 * units.Mi
+# A VHDX's disk size is in its metadata region, which qemu-img writes at
+# 2 MiB (after the 1 MiB log).
+VHDX_HEAD_BYTES = 4 * units.Mi
 # vSphere's largest virtual disk (62 TB).
 MAX_DISK_BYTES = 62 * units.Ti
 SECTOR = 512
@@ -53,6 +56,15 @@ EXPECTED = {
     ('vmdk', 'preallocated'): _FLAT,
     ('vmdk', 'eagerZeroedThick'): _FLAT,
     ('iso', None): Expected(('iso',), what='an ISO 9660 or UDF image'),
+}
+# disk_format -> what the bytes must be, for images converted to a VMDK by
+# images/convert.py (vmware_disktype does not apply to them).
+CONVERTIBLE = {
+    'raw': Expected(('raw', 'gpt'), what='a raw disk (raw, MBR or GPT)'),
+    'qcow2': Expected(('qcow2',), what='a qcow2 image'),
+    'vhd': Expected(('vhd',), what='a VHD (vpc) image'),
+    'vhdx': Expected(('vhdx',), what='a VHDX image'),
+    'vdi': Expected(('vdi',), what='a VDI image'),
 }
 # Safety checks of a file's last bytes: run at the end of the stream, not on
 # its head.
@@ -98,6 +110,8 @@ class Verdict:
 
 def expected(disk_format, disk_type):
     """What (disk_format, disk_type) promises, or None if nothing known."""
+    if disk_format in CONVERTIBLE:
+        return CONVERTIBLE[disk_format]
     if disk_format == 'iso':
         disk_type = None
     return EXPECTED.get((disk_format, disk_type))
@@ -112,8 +126,9 @@ def judge(source, chunks, limits):
     :raises ImageRefused: before any byte is handed on.
     """
     iterator = iter(chunks)
+    limit = VHDX_HEAD_BYTES if source.disk_format == 'vhdx' else HEAD_BYTES
     try:
-        head, ended = _read_head(iterator)
+        head, ended = _read_head(iterator, limit)
         verdict = _judge_head(source, head, ended, limits)
     except BaseException:
         _close(iterator)
@@ -121,14 +136,14 @@ def judge(source, chunks, limits):
     return JudgedStream(source, verdict, head, iterator)
 
 
-def _read_head(iterator):
-    """(first chunks, at least HEAD_BYTES of them, True if that is all)."""
+def _read_head(iterator, limit):
+    """(first chunks, at least ``limit`` bytes, True if that is all)."""
     head, count = [], 0
     for chunk in iterator:
         if chunk:
             head.append(bytes(chunk))
             count += len(chunk)
-        if count >= HEAD_BYTES:
+        if count >= limit:
             return head, False
     return head, True
 
@@ -164,8 +179,8 @@ def _judge_head(source, head, ended, limits):
 
 
 def _label(source):
-    if source.disk_format == 'iso':
-        return 'disk_format iso'
+    if source.disk_format == 'iso' or source.disk_format in CONVERTIBLE:
+        return 'disk_format %s' % source.disk_format
     return 'disk_format %s with vmware_disktype %s' % (
         source.disk_format, source.disk_type)
 

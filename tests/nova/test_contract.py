@@ -32,6 +32,11 @@ class ContractTestCase(test.NoDBTestCase):
         # accident, or lost, fails here.
         self.assertEqual({'has_imagecache', 'supports_image_type_iso',
                           'supports_image_type_vmdk',
+                          'supports_image_type_qcow2',
+                          'supports_image_type_raw',
+                          'supports_image_type_vhd',
+                          'supports_image_type_vhdx',
+                          'supports_image_type_vdi',
                           'supports_migrate_to_same_host',
                           'supports_attach_interface'},
                          {name for name, value in ours.items() if value})
@@ -41,10 +46,15 @@ class ContractTestCase(test.NoDBTestCase):
         traits = drv.capabilities_as_traits()
         self.assertEqual({os_traits.COMPUTE_IMAGE_TYPE_ISO,
                           os_traits.COMPUTE_IMAGE_TYPE_VMDK,
+                          os_traits.COMPUTE_IMAGE_TYPE_QCOW2,
+                          os_traits.COMPUTE_IMAGE_TYPE_RAW,
+                          os_traits.COMPUTE_IMAGE_TYPE_VHD,
+                          os_traits.COMPUTE_IMAGE_TYPE_VHDX,
+                          os_traits.COMPUTE_IMAGE_TYPE_VDI,
                           os_traits.COMPUTE_SAME_HOST_COLD_MIGRATE,
                           os_traits.COMPUTE_NET_ATTACH_INTERFACE},
                          {trait for trait, value in traits.items() if value})
-        self.assertIs(False, traits[os_traits.COMPUTE_IMAGE_TYPE_QCOW2])
+        self.assertIs(False, traits[os_traits.COMPUTE_IMAGE_TYPE_PLOOP])
         self.assertIs(False, traits[os_traits.COMPUTE_VOLUME_MULTI_ATTACH])
 
     def test_compute_manager_loads_the_installed_driver(self):

@@ -137,8 +137,30 @@ class TableTest(testtools.TestCase):
         self.assertIn('512-byte sectors; 1048676 bytes is not', str(exc))
 
     def test_label_without_a_rule(self):
-        exc = self.refuse('qcow2', 'thin', 'qcow2')
-        self.assertIn('no rule says what disk_format qcow2', str(exc))
+        exc = self.refuse('qcow2', 'thin', 'ploop')
+        self.assertIn('no rule says what disk_format ploop', str(exc))
+
+    def test_formats_converted_to_vmdk_whatever_their_disk_type(self):
+        for kind, disk_format, size in (
+                ('qcow2', 'qcow2', 4 * MiB), ('vhdx', 'vhdx', 4 * MiB),
+                ('vdi', 'vdi', 4 * MiB), ('raw', 'raw', MiB),
+                ('gpt', 'raw', MiB)):
+            for disk_type in ('preallocated', 'streamOptimized'):
+                verdict = self.accept(kind, disk_type, disk_format)
+                self.assertEqual(size, verdict.virtual_size, kind)
+                self.assertIn(verdict.format,
+                              inspect.CONVERTIBLE[disk_format].formats)
+        self.assertEqual('vhd', self.accept('vhd', 'thin', 'vhd').format)
+
+    def test_converted_formats_must_be_what_they_say(self):
+        exc = self.refuse('qcow2', 'preallocated', 'raw')
+        self.assertIn('labelled disk_format raw, which must be a raw disk '
+                      '(raw, MBR or GPT), but its bytes are qcow2', str(exc))
+        exc = self.refuse('vhdx', 'preallocated', 'vhd')
+        self.assertIn('but its bytes are vhdx', str(exc))
+        exc = self.refuse('raw', 'preallocated', 'qcow2')
+        self.assertIn('must be a qcow2 image, but its bytes are raw',
+                      str(exc))
 
 
 class SafetyTest(testtools.TestCase):
@@ -152,6 +174,15 @@ class SafetyTest(testtools.TestCase):
                                 self.images['passwd'], 'sparse')
         self.assertIn('safety checks: descriptor: Invalid extent filenames',
                       str(exc))
+
+    def test_qcow2_naming_another_file_is_refused(self):
+        for what, check in (('backing', 'backing_file'),
+                            ('data_file', 'data_file')):
+            exc = self.assertRaises(inspect.ImageRefused, judge,
+                                    image_files.qcow2_with(what),
+                                    disk_format='qcow2')
+            self.assertIn('the qcow2 image fails the format inspector\'s '
+                          'safety checks: %s' % check, str(exc))
 
     def test_descriptor_alone_is_refused(self):
         text = (b'# Disk DescriptorFile\nversion=1\n'
