@@ -109,7 +109,12 @@ class SnapshotOps(object):
         self.image_api = image_api or glance.API()
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        item = self.instances.read(instance, _PATHS)
+        try:
+            item = self.instances.read(instance, _PATHS)
+        except exception.InstanceNotFound:
+            # What the compute manager (and libvirt) expect of a VM that
+            # is not there.
+            raise exception.InstanceNotRunning(instance_id=instance.uuid)
         vm, devices = item['obj'], item.get('config.hardware.device') or []
         disk = root_disk(devices)
         if disk is None:

@@ -200,6 +200,6 @@ class SnapshotFaultTest(SnapshotTestBase):
     def test_vanished_vm(self):
         instance = self.make_instance()
         states = TaskStates()
-        self.assertRaises(exception.InstanceNotFound, self.driver.snapshot,
+        self.assertRaises(exception.InstanceNotRunning, self.driver.snapshot,
                           self.context, instance, 'img', states)
         self.assertEqual([], states.calls)
