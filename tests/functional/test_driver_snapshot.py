@@ -203,3 +203,14 @@ class SnapshotFaultTest(SnapshotTestBase):
         self.assertRaises(exception.InstanceNotRunning, self.driver.snapshot,
                           self.context, instance, 'img', states)
         self.assertEqual([], states.calls)
+
+    def test_vm_without_disk_is_refused_before_any_change(self):
+        instance_uuid, vm = self.make_nova_vm(power_on=True)
+        states = TaskStates()
+        error = self.assertRaises(
+            exception.NovaException, self.driver.snapshot, self.context,
+            self.instance(instance_uuid), 'img', states)
+        self.assertIn('no disk', str(error))
+        self.assertEqual([], states.calls)
+        self.assertIsNone(vm.snapshot)
+        self.assertEqual([], self.clones())
