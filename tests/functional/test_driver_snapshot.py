@@ -26,10 +26,13 @@ class RecordingImageAPI(spawn_tests.FakeImageAPI):
         super().__init__()
         self.updates = []
         self.fail_after = None
+        self.during_upload = None
 
     def update(self, context, image_id, metadata, data=None,
                purge_props=True):
         received = bytearray()
+        if self.during_upload is not None:
+            self.during_upload()
         for chunk in data:
             received += chunk
             if self.fail_after is not None and \
@@ -110,6 +113,27 @@ class SnapshotTest(SnapshotTestBase):
         self.assertEqual([], self.clones())
         self.assertIsNone(self.vm_snapshots(instance))
         self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+
+    def test_the_clone_is_no_instance(self):
+        instance = self.spawned()
+        seen = {}
+
+        def look():
+            found = self.query(vim.VirtualMachine, [
+                'name', 'config.managedBy', 'config.instanceUuid',
+                'config.extraConfig', 'runtime.powerState'])
+            [clone] = [v for v in found.values()
+                       if v['name'].startswith('snapshot-')]
+            seen.update(clone)
+            seen['uuids'] = self.driver.list_instance_uuids()
+        self.images.during_upload = look
+        self.snapshot(instance)
+        self.assertEqual('poweredOff', seen['runtime.powerState'])
+        self.assertEqual('snapshot', seen['config.managedBy'].type)
+        self.assertNotEqual(instance.uuid, seen['config.instanceUuid'])
+        self.assertEqual([], [o for o in seen['config.extraConfig']
+                              if o.key == 'nvp.vm-uuid' and o.value])
+        self.assertEqual([instance.uuid], seen['uuids'])
 
     def test_snapshot_leaves_ephemeral_and_swap_out(self):
         instance = self.make_instance()
