@@ -238,3 +238,15 @@ class SnapshotFaultTest(SnapshotTestBase):
         self.assertEqual([], states.calls)
         self.assertIsNone(vm.snapshot)
         self.assertEqual([], self.clones())
+
+    def test_vm_vanishing_during_the_snapshot(self):
+        # vCenter answers ManagedObjectNotFound for the VM: gone for Nova.
+        instance = self.spawned()
+        moid = self.vm(instance)['moid']
+        for method in ('CreateSnapshot_Task', 'CloneVM_Task'):
+            self.vcsim.inject(method, fault='ManagedObjectNotFound',
+                              moid=moid)
+            error = self.assertRaises(exception.InstanceNotFound,
+                                      self.snapshot, instance)
+            self.assertIn(method, error.format_message())
+            self.assert_nothing_left(instance)
