@@ -250,3 +250,12 @@ class SnapshotFaultTest(SnapshotTestBase):
                                       self.snapshot, instance)
             self.assertIn(method, error.format_message())
             self.assert_nothing_left(instance)
+
+    def test_export_lease_failing_at_its_end(self):
+        instance = self.spawned()
+        self.vcsim.inject('HttpNfcLeaseComplete', fault='vim.fault.Timedout',
+                          message='lease timed out')
+        error = self.assertRaises(exception.NovaException, self.snapshot,
+                                  instance)
+        self.assertIn('lease timed out', str(error))
+        self.assert_nothing_left(instance)
