@@ -226,6 +226,9 @@ def _main_rows(args):
     from bench import formats
     _table('Uncached spawn per image format (32 MiB virtual disk)',
            formats.bench_formats(32))
+    from bench import snapshot
+    _table('Snapshot to Glance (64 MiB disk)',
+           [('what', 'value')] + snapshot.bench_snapshot(64))
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import server_groups
+from nova_vmware_ext.compute import snapshot
 from nova_vmware_ext.compute import spawn
 from nova_vmware_ext.compute import stuck_reboots
 from nova_vmware_ext.compute import suspend
@@ -184,6 +185,8 @@ class Host(object):
         self.rescuer = rescue.RescueOps(waiter, self.instances, inventory,
                                         roots, disks)
         self.diagnostics = diagnostics.DiagnosticsOps(self.instances)
+        self.snapshots = snapshot.SnapshotOps(session, waiter, self.instances,
+                                              http, files)
         self.stuck_reboots = stuck_reboots.StuckReboots()
         self.live_migration = live_migration.LiveMigrationOps(
             session, waiter, inventory, self.instances, self.nodename,

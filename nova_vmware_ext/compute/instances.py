@@ -26,6 +26,8 @@ LOG = logging.getLogger(__name__)
 
 EXTENSION_KEY = 'org.openstack.compute'
 EXTENSION_TYPE_INSTANCE = 'instance'
+# A snapshot's temporary clone (compute/snapshot.py): no instance.
+EXTENSION_TYPE_SNAPSHOT = 'snapshot'
 UUID_KEY = 'nvp.vm-uuid'
 
 POWER_STATES = {
@@ -69,7 +71,8 @@ def nova_uuid(item):
     if option is not None and option.value:
         return option.value
     managed_by = item.get('config.managedBy')
-    if managed_by is not None and managed_by.extensionKey == EXTENSION_KEY:
+    if (managed_by is not None and managed_by.extensionKey == EXTENSION_KEY
+            and managed_by.type != EXTENSION_TYPE_SNAPSHOT):
         return item.get('config.instanceUuid')
     return None
 

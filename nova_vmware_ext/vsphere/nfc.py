@@ -1,11 +1,12 @@
-"""HttpNfcLease: import a VM with its disks streamed in.
+"""HttpNfcLease: import a VM with its disks streamed in, or export them.
 
 vCenter hands out a lease with one URL per disk; the bytes go straight to
-the ESXi host. The lease is kept alive with progress
-reports and always ends in Complete or Abort, so a failed import leaves no
-VM behind.
+the ESXi host (an export streams each disk out as a streamOptimized
+VMDK). The lease is kept alive with progress reports and always ends in
+Complete or Abort, so a failed import leaves no VM behind.
 """
 
+import contextlib
 import time
 
 from oslo_log import log as logging
@@ -40,8 +41,9 @@ def _device_url(url, session):
 class Lease(object):
     """A ready HttpNfcLease and the disk URLs it offers."""
 
-    def __init__(self, session, waiter, lease, what):
+    def __init__(self, session, waiter, lease, what, imports=True):
         self.session = session
+        self.imports = imports
         self.waiter = waiter
         self.lease = lease
         self.what = what
@@ -99,8 +101,10 @@ class Lease(object):
             except Exception as exc:  # a cleanup: the caller's error matters
                 LOG.warning('%s: could not abort the NFC lease (%s)%s',
                             self.what, exc, '; trying again' if attempt == 1
-                            else '; removing the import VM instead')
-        self._destroy_import_vm()
+                            else '; removing the import VM instead'
+                            if self.imports else '')
+        if self.imports:
+            self._destroy_import_vm()
 
     def _destroy_import_vm(self):
         """After a refused abort: vCenter keeps the VM until the lease times
@@ -176,3 +180,59 @@ def import_vm(session, waiter, http, pool, folder, spec, uploads, what):
     except BaseException as exc:
         with excutils.save_and_reraise_exception():
             lease.abort('%s: %s' % (type(exc).__name__, exc))
+
+
+def _controller_label(devices, disk):
+    """'VirtualLsiLogicController0:1': how a lease's device key names a
+    disk (``/vm-42/<label>``)."""
+    controller = next((d for d in devices if d.key == disk.controllerKey),
+                      None)
+    if controller is None:
+        return None
+    return '%s%s:%s' % (type(controller).__name__.rsplit('.', 1)[-1],
+                        getattr(controller, 'busNumber', 0), disk.unitNumber)
+
+
+def pick_disk_url(lease, devices, disk):
+    """The lease's download URL of ``disk`` (a VirtualDisk of the VM in
+    ``devices``): the URL whose key names its controller and unit, else
+    the first disk's URL."""
+    urls = lease.disk_urls()
+    if not urls:
+        raise LeaseError('%s: the export lease offers no disk' % lease.what)
+    label = _controller_label(devices, disk)
+    for key, url, _device in urls:
+        if label and str(key).endswith('/' + label):
+            return url
+    LOG.debug('%s: no export URL names %s; taking the first disk',
+              lease.what, label)
+    return urls[0][1]
+
+
+@contextlib.contextmanager
+def export_vm(session, waiter, vm, what):
+    """A ready export lease of a powered-off VM: completed when the block
+    ends, aborted (the VM stays as it was) when it raises."""
+    lease = Lease(session, waiter, vm.ExportVm(), what, imports=False)
+    try:
+        lease.wait_ready()
+        yield lease
+        lease.complete()
+    except BaseException as exc:
+        with excutils.save_and_reraise_exception():
+            lease.abort('%s: %s' % (type(exc).__name__, exc))
+
+
+def download(lease, http, url, expected_size):
+    """The chunks of one exported disk, keeping the lease alive.
+
+    :param expected_size: bytes the progress reported to vCenter is
+        measured against (the disk's capacity: an export's size is unknown
+        until it ends).
+    """
+    _size, chunks = http.get(url, lease.what)
+    done = 0
+    for chunk in chunks:
+        done += len(chunk)
+        lease.progress(min(99, done * 100 // max(expected_size, 1)))
+        yield chunk

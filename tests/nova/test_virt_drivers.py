@@ -39,9 +39,6 @@ KB_PER_GB = 1024 * 1024
 
 LATER = 'not implemented yet (a later issue): '
 EXCLUDED = {
-    # Snapshots
-    'test_snapshot_not_running': LATER + 'snapshot',
-    'test_snapshot_running': LATER + 'snapshot',
     # Volumes
     'test_get_volume_connector': LATER + 'volumes (VMDK connector)',
     'test_get_volume_connector_storage_ip': LATER + 'volumes',
@@ -324,6 +321,26 @@ class VCDriverTestCase(vcsim.VcsimClassMixin,
         self.assertEqual([d.backing.fileName
                           for d in base.disks(self._vm(instance))],
                          [i['path'] for i in info])
+
+    def test_snapshot_running(self):
+        base.store_uploads(self.image_service)
+        super().test_snapshot_running()
+        instance = self._only_instance()
+        [image] = [i for i in self.image_service.images.values()
+                   if i['name'] == 'snap-1']
+        data = self.image_service._imagedata[image['id']]
+        self.assertEqual(b'KDMV', data[:4])
+        self.assertEqual(self.image_service._imagedata[TEST_IMAGE_ID], data)
+        self.assertEqual(('vmdk', 'streamOptimized'), (
+            image['disk_format'], image['properties']['vmware_disktype']))
+        vm = vim.VirtualMachine(self._vm(instance)['moid'], self.si._stub)
+        self.assertIsNone(vm.snapshot)
+        self.assertEqual([instance.uuid],
+                         list(base.vms_by_instance_uuid(self.si)))
+
+    def test_snapshot_not_running(self):
+        super().test_snapshot_not_running()
+        self.assertEqual({}, base.vms_by_instance_uuid(self.si))
 
     def test_poll_rebooting_instances(self):
         # Nova's test hands over (instance, network_info) pairs, which no

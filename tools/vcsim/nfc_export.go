@@ -58,7 +58,7 @@ func nfcExportVM(ctx *simulator.Context, req *types.ExportVm) soap.HasFault {
 			if !ok {
 				continue // an RDM or other non-file disk: not exported
 			}
-			dsPath := backing.GetVirtualDeviceFileBackingInfo().FileName
+			dsPath := nfcChainBase(backing) // nfc_export_chain.go
 			local, ok := nfcLocalPath(vm, dsPath)
 			var info os.FileInfo
 			var err error
