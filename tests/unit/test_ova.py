@@ -17,6 +17,8 @@ from tests import ova_files
 
 MiB = 1024 * 1024
 
+objects.register_all()
+
 
 def _chunks(data, size=10000):
     return iter([data[i:i + size] for i in range(0, len(data), size)])
@@ -315,3 +317,33 @@ class WithOvfTest(testtools.TestCase):
         image = vimage.from_image_meta(meta)
         self.assertEqual((image, 'src'), root_disks.RootDisks.open_ova(
             meta, image, 'src'))
+
+
+class RescueDiskFromOvaTest(testtools.TestCase):
+
+    def test_cached_disk_of_an_ova_is_its_disk_member(self):
+        """A rescue from an OVA image fills the cache with its VMDK."""
+        vmdk = image_files.stream_optimized()
+        _glance, source = _source(ova_files.good_ova(vmdk))
+        filled = []
+
+        class Fetcher(object):
+            capacities = {}
+
+            def ensure_disk(self, entry, source, limits):
+                filled.append((source.disk_type, b''.join(source.chunks())))
+                self.capacities[entry] = 4 * MiB
+
+        class Cache(object):
+            def disk_path(self, datastore, image_id):
+                return '[%s] _base/%s.vmdk' % (datastore, image_id)
+
+        class Datastore(object):
+            name = 'ds1'
+
+        disks = root_disks.RootDisks(Cache(), Fetcher(), None, None, None)
+        meta = _image_meta()
+        path, size_kb = disks.cached_disk(vimage.from_image_meta(meta),
+                                          source, Datastore())
+        self.assertEqual(('[ds1] _base/img-ova.vmdk', 4096), (path, size_kb))
+        self.assertEqual([('streamOptimized', vmdk)], filled)
