@@ -1,6 +1,7 @@
 """Real OVA files for tests: a tar of an OVF descriptor (as vSphere's export
 writes it) and a streamOptimized VMDK from qemu-img, and hostile variants."""
 
+import hashlib
 import io
 import tarfile
 
@@ -106,9 +107,20 @@ def ova(members):
     return out.getvalue()
 
 
-def good_ova(vmdk=None, **ovf_args):
-    """An OVA as vSphere exports it: descriptor, manifest, disk."""
+def manifest(files, algorithm='SHA256'):
+    """A manifest of ``files`` ({name: bytes}), as ovftool writes it."""
+    return ''.join('%s(%s)= %s\n' % (algorithm, name, hashlib.new(
+        algorithm, data).hexdigest()) for name, data in files.items()).encode()
+
+
+def good_ova(vmdk=None, digests=None, **ovf_args):
+    """An OVA as vSphere exports it: descriptor, manifest, disk.
+
+    :param digests: the manifest's bytes (default: the right SHA256s).
+    """
     vmdk = vmdk if vmdk is not None else image_files.stream_optimized()
-    return ova([member('vm.ovf', ovf(size=len(vmdk), **ovf_args)),
-                member('vm.mf', b'SHA256(vm-disk1.vmdk)= 00\n'),
+    descriptor = ovf(size=len(vmdk), **ovf_args)
+    if digests is None:
+        digests = manifest({'vm.ovf': descriptor, 'vm-disk1.vmdk': vmdk})
+    return ova([member('vm.ovf', descriptor), member('vm.mf', digests),
                 member('vm-disk1.vmdk', vmdk)])

@@ -15,11 +15,14 @@ that are not regular files (links, devices, FIFOs, directories), names
 that are absolute or climb out of the archive, oversized headers or
 descriptor, a descriptor that is not OVF, hostile XML (a DOCTYPE, entity),
 no disk or more than one, a disk that is not streamOptimized, a disk file
-the tar lacks. Members after the disk are checked as the disk's stream
-ends: a bad one then fails the import, which removes what it wrote.
+the tar lacks, a manifest whose digests the descriptor does not match.
+Members after the disk, and the disk's digest in the manifest, are checked
+as the disk's stream ends: a mismatch then fails the import, which removes
+what it wrote.
 """
 
 import dataclasses
+import hashlib
 import posixpath
 import re
 import tarfile
@@ -53,6 +56,9 @@ _SATA_SUBTYPES = ('vmware.sata.ahci', 'ahci')
 _NIC_SUBTYPES = {'e1000': 'e1000', 'e1000e': 'e1000e', 'vmxnet': 'vmxnet',
                  'vmxnet2': 'vmxnet', 'vmxnet3': 'vmxnet3',
                  'pcnet32': 'pcnet'}
+# A manifest's line (OVF 1.x): "SHA256(vm-disk1.vmdk)= 3a5f...".
+_MANIFEST_LINE = re.compile(
+    r'^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)$', re.IGNORECASE)
 # A memory Item's rasd:AllocationUnits: "byte * 2^20" is MB (DSP0004).
 _BYTE_POWER = re.compile(r'^byte\s*\*\s*2\^(\d{1,2})$')
 
@@ -180,6 +186,8 @@ class _Walk(object):
         self.image_id = image_id
         self._reader = _ChunkReader(chunks)
         self._count = 0
+        self._manifest = None  # its name, once read
+        self._digests = {}  # from it: member name -> (algorithm, hex)
         try:
             # Reads the first member's header.
             self._tar = tarfile.open(fileobj=self._reader, mode='r|',
@@ -242,8 +250,8 @@ class _Walk(object):
         if first.size > MAX_DESCRIPTOR_BYTES:
             raise self._refused('its OVF descriptor is %d bytes (at most '
                                 '%d)' % (first.size, MAX_DESCRIPTOR_BYTES))
-        hardware = parse_ovf(self.image_id,
-                             self._tar.extractfile(first).read())
+        descriptor = self._tar.extractfile(first).read()
+        hardware = parse_ovf(self.image_id, descriptor)
         wanted = posixpath.normpath(hardware.disk_href)
         while True:
             member = self._next()
@@ -252,20 +260,57 @@ class _Walk(object):
                                     'the tar lacks' % hardware.disk_href)
             if posixpath.normpath(member.name) == wanted:
                 return hardware, member
+            if member.name.lower().endswith('.mf') and not self._manifest:
+                self._read_manifest(member)
+                listed = self._digests.get(first.name)
+                if listed:
+                    self._verify(first.name, hashlib.new(listed[0],
+                                                         descriptor))
             if member.name.lower().endswith('.ovf'):
                 raise self._refused('it holds a second OVF descriptor %r'
                                     % member.name)
 
+    def _read_manifest(self, member):
+        """Digests the manifest (``SHA256(name)= hex`` lines) lists."""
+        if member.size > MAX_HEADER_BYTES:
+            raise self._refused('its manifest %r is %d bytes (at most %d)'
+                                % (member.name, member.size,
+                                   MAX_HEADER_BYTES))
+        text = self._tar.extractfile(member).read().decode('ascii', 'replace')
+        digests = {}
+        for line in filter(None, (raw.strip() for raw in text.splitlines())):
+            match = _MANIFEST_LINE.match(line)
+            if match is None:
+                raise self._refused('its manifest %r has a line that is no '
+                                    'digest: %r' % (member.name, line[:80]))
+            algorithm, name, value = match.groups()
+            digests[name] = (algorithm.lower(), value.lower())
+        self._manifest, self._digests = member.name, digests
+
+    def _verify(self, name, digest):
+        """Compare ``digest`` (hashlib) with the manifest's for ``name``."""
+        expected = self._digests.get(name)
+        if expected is not None and digest.hexdigest() != expected[1]:
+            raise self._refused('the %s of %r is not the one its manifest '
+                                'lists' % (expected[0].upper(), name))
+
     def member_chunks(self, member):
+        """The member's bytes; checked against the manifest at the end."""
         data = self._tar.extractfile(member)
+        listed = self._digests.get(member.name)
+        digest = hashlib.new(listed[0]) if listed else None
         try:
             while True:
                 chunk = data.read(CHUNK)
                 if not chunk:
-                    return
+                    break
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
         except tarfile.TarError as exc:
             raise self._refused('its tar stream is damaged (%s)' % exc)
+        if digest is not None:
+            self._verify(member.name, digest)
 
     def to_end(self):
         """Check every member after the disk (their data is skipped)."""

@@ -103,6 +103,16 @@ class OvaSpawnTest(OvaTestBase):
                             nothing_written=False)
         self.assert_import_aborted()
 
+    def test_disk_unlike_its_manifest_aborts_the_import(self):
+        vmdk = image_files.qemu_image('vmdk', 'streamOptimized', size_mb=8,
+                                      random_mb=4)
+        digests = ova_files.manifest({'vm-disk1.vmdk': b'another disk'})
+        self.assert_refused(
+            self.add_ova(ova_files.good_ova(vmdk, digests)),
+            exception.ImageUnacceptable, "the SHA256 of 'vm-disk1.vmdk' is "
+            "not the one its manifest lists", nothing_written=False)
+        self.assert_import_aborted()
+
 
 class OvaRefusedTest(OvaTestBase):
     """Each hostile OVA: ImageUnacceptable naming why, nothing written."""

@@ -16,6 +16,7 @@ from tests import image_files
 from tests import ova_files
 
 MiB = 1024 * 1024
+IMAGE_ID = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0'
 
 objects.register_all()
 
@@ -42,7 +43,7 @@ class _Glance(object):
             self.closed += 1
 
 
-def _source(data, image_id='img-ova'):
+def _source(data, image_id=IMAGE_ID):
     glance = _Glance(data)
     return glance, fetch.ImageSource(image_id, len(data), 'preallocated',
                                      'lsiLogic', glance, disk_format='vmdk')
@@ -231,6 +232,25 @@ class OvaStreamTest(testtools.TestCase):
         self.assertIn('must be a streamOptimized VMDK, but its bytes are '
                       'vmdk (monolithicsparse)', exc.reason)
 
+    def test_manifest_of_another_disk_fails_the_disk_stream(self):
+        vmdk = image_files.stream_optimized()
+        digests = ova_files.manifest({'vm.ovf': ova_files.ovf(
+            size=len(vmdk)), 'vm-disk1.vmdk': b'another disk'}, 'SHA1')
+        _glance, source = _source(ova_files.good_ova(vmdk, digests))
+        _hardware, disk = ova.disk_source(source)
+        exc = self.assertRaises(ova.ImageRefused, b''.join, disk.chunks())
+        self.assertIn("the SHA1 of 'vm-disk1.vmdk' is not the one its "
+                      "manifest lists", exc.reason)
+
+    def test_manifest_of_another_descriptor(self):
+        digests = ova_files.manifest({'vm.ovf': b'another'})
+        self._refused(ova_files.good_ova(digests=digests),
+                      "the SHA256 of 'vm.ovf' is not the one its manifest")
+
+    def test_manifest_that_is_no_manifest(self):
+        self._refused(ova_files.good_ova(digests=b'hello\n'),
+                      "its manifest 'vm.mf' has a line that is no digest")
+
     def test_constant_memory(self):
         """A 64 MiB disk streams through with a bounded peak."""
         size = 64 * MiB
@@ -261,7 +281,7 @@ class OvaStreamTest(testtools.TestCase):
 
 def _image_meta(**properties):
     return objects.ImageMeta.from_dict({
-        'id': 'img-ova', 'disk_format': 'vmdk', 'container_format': 'ova',
+        'id': IMAGE_ID, 'disk_format': 'vmdk', 'container_format': 'ova',
         'size': 10 * MiB, 'virtual_size': 10 * MiB,
         'properties': properties})
 
@@ -308,11 +328,12 @@ class WithOvfTest(testtools.TestCase):
         exc = self.assertRaises(
             exception.ImageUnacceptable, root_disks.RootDisks.open_ova, meta,
             vimage.from_image_meta(meta), source)
-        self.assertIn('Image img-ova is unacceptable', str(exc))
+        self.assertIn('Image %s is unacceptable' % IMAGE_ID, str(exc))
         self.assertIn('OVF descriptor declares no disk', str(exc))
 
     def test_bare_image_unchanged(self):
-        meta = objects.ImageMeta.from_dict({'id': 'i', 'disk_format': 'vmdk',
+        meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
+                                            'disk_format': 'vmdk',
                                             'container_format': 'bare'})
         image = vimage.from_image_meta(meta)
         self.assertEqual((image, 'src'), root_disks.RootDisks.open_ova(
@@ -345,5 +366,6 @@ class RescueDiskFromOvaTest(testtools.TestCase):
         meta = _image_meta()
         path, size_kb = disks.cached_disk(vimage.from_image_meta(meta),
                                           source, Datastore())
-        self.assertEqual(('[ds1] _base/img-ova.vmdk', 4096), (path, size_kb))
+        self.assertEqual(('[ds1] _base/%s.vmdk' % IMAGE_ID, 4096),
+                         (path, size_kb))
         self.assertEqual([('streamOptimized', vmdk)], filled)
