@@ -78,6 +78,15 @@ class OvaSpawnTest(OvaTestBase):
             vm['config.hardware.memoryMB']))
         # One read of the descriptor, one stream of the disk.
         self.assertEqual(2, self.images.downloads[image.id])
+        # From the cache: the descriptor read again (its hardware), no
+        # import.
+        again = self.make_instance()
+        with self.session.calls.scope() as scope:
+            self.spawn(again, image, power_on=False)
+        self.assertEqual(3, self.images.downloads[image.id])
+        self.assertNotIn('ImportVApp', scope.by_method)
+        self.assertEqual('centos8_64Guest',
+                         self.vm(again)['config.guestId'])
 
     def test_image_properties_win_over_the_ovf(self):
         image = self.add_ova(ova_files.good_ova(),

@@ -1,5 +1,6 @@
 """OVA images: the tar streamed, its OVF read, hostile archives refused."""
 
+import dataclasses
 import tarfile
 import tracemalloc
 
@@ -9,6 +10,7 @@ import testtools
 
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import root_disks
+from nova_vmware_ext.compute import specs
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.images import inspect
 from nova_vmware_ext.images import ova
@@ -369,3 +371,14 @@ class RescueDiskFromOvaTest(testtools.TestCase):
         self.assertEqual(('[ds1] _base/%s.vmdk' % IMAGE_ID, 4096),
                          (path, size_kb))
         self.assertEqual([('streamOptimized', vmdk)], filled)
+
+
+class OvaRootSizeTest(testtools.TestCase):
+
+    def test_the_tar_size_is_not_the_disk_size(self):
+        """An OVA's size is its tar's: the flavor is checked against its
+        disk once read, not against the tar."""
+        image = vimage.from_image_meta(_image_meta())
+        self.assertIsNone(specs.known_disk_size(image))
+        specs.check_root_size(objects.Flavor(root_gb=1), dataclasses.replace(
+            image, size=10 * 1024 * MiB))
