@@ -189,14 +189,20 @@ class _Walk(object):
         self._manifest = None  # its name, once read
         self._digests = {}  # from it: member name -> (algorithm, hex)
         try:
-            # Reads the first member's header.
-            self._tar = tarfile.open(fileobj=self._reader, mode='r|',
-                                     tarinfo=_BoundedTarInfo)
+            self._tar = self._open()
+        except BaseException:
+            self._reader.close()  # Glance's stream too
+            raise
+
+    def _open(self):
+        """The tar in stream mode, uncompressed ('r|' reads the first
+        member's header)."""
+        try:
+            return tarfile.open(fileobj=self._reader, mode='r|',
+                                tarinfo=_BoundedTarInfo)
         except _HeaderTooLarge as exc:
-            self._reader.close()
             raise self._too_large(exc)
         except tarfile.TarError as exc:
-            self._reader.close()
             raise self._refused('it is not a tar archive (%s)' % exc)
 
     def _too_large(self, exc):

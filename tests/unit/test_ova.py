@@ -1,6 +1,7 @@
 """OVA images: the tar streamed, its OVF read, hostile archives refused."""
 
 import dataclasses
+import gzip
 import tarfile
 import tracemalloc
 
@@ -196,6 +197,11 @@ class OvaStreamTest(testtools.TestCase):
 
     def test_not_a_tar(self):
         self._refused(image_files.stream_optimized(), 'not a tar archive')
+
+    def test_compressed_tar(self):
+        """No decompression: a gzip bomb is not a tar archive."""
+        self._refused(gzip.compress(ova_files.good_ova()),
+                      'not a tar archive')
 
     def test_empty_tar(self):
         self._refused(ova_files.ova([]), 'the tar is empty')
