@@ -268,6 +268,36 @@ def from_image_meta(image_meta):
         video_ram_mb=get('hw_video_ram') or None)
 
 
+def with_ovf(image_meta, image, hardware, disk_size):
+    """An OVA image's properties completed by its OVF descriptor.
+
+    The disk is the OVA's streamOptimized VMDK of ``disk_size`` bytes. The
+    descriptor's disk controller, guest OS and NIC model apply where the
+    image's properties are silent (hw_disk_bus/hw_scsi_model, os_distro,
+    hw_vif_model); values vSphere would not take are ignored. Its CPU and
+    memory never apply: Nova places and accounts an instance by its flavor.
+    """
+    props = _attr(image_meta, 'properties') if image_meta else None
+
+    def silent(*keys):
+        return props is None or all(props.get(k) is None for k in keys)
+    changes = dict(disk_type=DISK_TYPE_STREAM_OPTIMIZED, size=disk_size,
+                   virtual_size=None)
+    if (silent('hw_disk_bus', 'hw_scsi_model') and
+            hardware.adapter_type in ADAPTER_TYPES):
+        changes['adapter_type'] = hardware.adapter_type
+    if silent('os_distro') and hardware.guest_id:
+        if hardware.guest_id in GUEST_IDS:
+            changes['guest_id'] = hardware.guest_id
+        else:
+            LOG.warning('Image %(image)s: its OVF declares the guest OS '
+                        '%(guest)r, which is no vSphere guestId; ignored',
+                        {'image': image.image_id, 'guest': hardware.guest_id})
+    if silent('hw_vif_model') and hardware.vif_model in VIF_MODELS:
+        changes['vif_model'] = VIF_MODELS[hardware.vif_model]
+    return dataclasses.replace(image, **changes)
+
+
 def _disk_type(check, value):
     if value is None:
         return DEFAULT_DISK_TYPE

@@ -6,6 +6,8 @@ the flavor's size, or a full copy in the instance's folder when linked
 clones are off.
 """
 
+import dataclasses
+
 from nova import exception
 from oslo_log import log as logging
 from oslo_utils import units
@@ -15,6 +17,7 @@ from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.images import convert
 from nova_vmware_ext.images import fetch
+from nova_vmware_ext.images import ova
 from nova_vmware_ext.vsphere import files as vfiles
 
 LOG = logging.getLogger(__name__)
@@ -97,10 +100,43 @@ class RootDisks(object):
                                                          flavor_kb))
         return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
 
+    @staticmethod
+    def open_ova(image_meta, image, source, instance=None):
+        """(image, source) of an OVA image's disk; others unchanged.
+
+        Reads the OVA's descriptor from Glance (nothing is written): the
+        image becomes its streamOptimized disk, with the descriptor's
+        hardware where the image's properties are silent
+        (image_meta.with_ovf).
+
+        :raises ImageUnacceptable: the OVA is refused, naming why.
+        """
+        if not image.is_ova:
+            return image, source
+        try:
+            hardware, disk = ova.disk_source(source)
+        except fetch.ImageRefused as exc:
+            raise exception.ImageUnacceptable(image_id=exc.image_id,
+                                              reason=exc.reason)
+        flavor = instance.flavor if instance is not None else None
+        if flavor is not None and (hardware.num_cpus, hardware.memory_mb) \
+                not in ((None, None), (flavor.vcpus, flavor.memory_mb)):
+            LOG.info('The OVF of image %(image)s declares %(cpus)s CPUs and '
+                     '%(mb)s MB; the flavor\'s %(fcpus)d CPUs and %(fmb)d MB '
+                     'apply', {'image': image.image_id,
+                               'cpus': hardware.num_cpus,
+                               'mb': hardware.memory_mb,
+                               'fcpus': flavor.vcpus,
+                               'fmb': flavor.memory_mb}, instance=instance)
+        image = vimage.with_ovf(image_meta, image, hardware, disk.size)
+        return image, dataclasses.replace(disk,
+                                          adapter_type=image.adapter_type)
+
     def cached_disk(self, image, source, datastore, limits=None):
         """(path, virtual size in KB) of the image's disk in the
         datastore's cache, filled first if needed (a rescue disk's source).
         """
+        image, source = self.open_ova(None, image, source)
         if image.is_iso:
             raise exception.ImageUnacceptable(
                 image_id=image.image_id,

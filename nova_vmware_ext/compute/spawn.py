@@ -156,6 +156,8 @@ class SpawnOps(object):
                consoles=None):
         """Root disk, config drive and the VM itself; returns the VM."""
         source = self._source(context, image)
+        image, source = self.root_disks.open_ova(image_meta, image, source,
+                                                 instance)
         folder = created.folder
         limits = fetch.Limits(
             root_disk=instance.flavor.root_gb * units.Gi,

@@ -386,7 +386,7 @@ def known_disk_size(image):
     disk); None for sparse and streamOptimized VMDKs without one (their
     header says) and for ISOs (no root disk of theirs).
     """
-    if image.is_iso:
+    if image.is_iso or image.is_ova:  # an OVA's disk is inside its tar
         return None
     if image.virtual_size:
         return image.virtual_size

@@ -1,0 +1,186 @@
+"""OVA images through VCDriver.spawn against vcsim.
+
+A vSphere-style OVA (OVF descriptor, manifest, streamOptimized VMDK) boots:
+its disk is imported into the image cache through NFC, and the VM takes the
+disk controller and guest OS its OVF declares. Hostile OVAs are refused
+naming the reason, before any write to vCenter, and leave nothing (VM
+inventory and datastore listing compared through an independent session;
+the leak check of the test base runs after every test).
+"""
+
+import tarfile
+
+from nova import exception
+from pyVmomi import vim
+
+from nova_vmware_ext.vsphere import nfc
+from nova_vmware_ext.vsphere import props
+from tests.functional import test_driver_image_inspection as inspection
+from tests import image_files
+from tests import ova_files
+
+
+class OvaTestBase(inspection.InspectionTestBase):
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1, portgroups=1)
+
+    def setUp(self):
+        super().setUp()
+        self.leases = []
+        test = self
+
+        class RecordedLease(nfc.Lease):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                test.leases.append(self)
+
+        self.patch(nfc, 'Lease', RecordedLease)
+
+    def assert_import_aborted(self):
+        self.assertEqual(1, len(self.leases))
+        state = props.retrieve_one(self.session, self.leases[0].lease,
+                                   ['state'])['state']
+        self.assertEqual('error', state)
+
+    def add_ova(self, data, **properties):
+        image = self.images.add(data, **properties)
+        image.container_format = 'ova'
+        return image
+
+    def controller(self, vm):
+        disk = self.disks(vm)[0]
+        return [d for d in vm['config.hardware.device']
+                if d.key == disk.controllerKey][0]
+
+
+class OvaSpawnTest(OvaTestBase):
+
+    def test_spawn_from_a_vsphere_export(self):
+        vmdk = image_files.stream_optimized()
+        image = self.add_ova(ova_files.good_ova(vmdk))
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        vm = self.vm(instance)
+        self.assertEqual('poweredOn', vm['runtime.powerState'])
+        disk = self.disks(vm)[0]
+        self.assertTrue(disk.backing.parent.fileName.endswith(
+            '_base/%s/%s.vmdk' % (image.id, image.id)))
+        # The cache holds the OVA's disk member, not the tar.
+        self.assertEqual(vmdk, self.datastore_file(
+            disk.backing.parent.fileName))
+        self.assertEqual(4 * 1024, disk.capacityInKB)
+        # From the OVF: paravirtual SCSI, CentOS 8; the flavor's CPU and
+        # memory, not the OVF's 2 CPUs and 1024 MB.
+        self.assertIsInstance(self.controller(vm),
+                              vim.vm.device.ParaVirtualSCSIController)
+        self.assertEqual(('centos8_64Guest', 1, 128), (
+            vm['config.guestId'], vm['config.hardware.numCPU'],
+            vm['config.hardware.memoryMB']))
+        # One read of the descriptor, one stream of the disk.
+        self.assertEqual(2, self.images.downloads[image.id])
+        # From the cache: the descriptor read again (its hardware), no
+        # import.
+        again = self.make_instance()
+        with self.session.calls.scope() as scope:
+            self.spawn(again, image, power_on=False)
+        self.assertEqual(3, self.images.downloads[image.id])
+        self.assertNotIn('ImportVApp', scope.by_method)
+        self.assertEqual('centos8_64Guest',
+                         self.vm(again)['config.guestId'])
+
+    def test_image_properties_win_over_the_ovf(self):
+        image = self.add_ova(ova_files.good_ova(),
+                             vmware_adaptertype='lsiLogic',
+                             vmware_ostype='ubuntu64Guest')
+        instance = self.make_instance()
+        self.spawn(instance, image, power_on=False)
+        vm = self.vm(instance)
+        self.assertIsInstance(self.controller(vm),
+                              vim.vm.device.VirtualLsiLogicController)
+        self.assertEqual('ubuntu64Guest', vm['config.guestId'])
+
+    def test_bad_member_after_the_disk_aborts_the_import(self):
+        # Larger than what is judged before the transfer starts.
+        vmdk = image_files.qemu_image('vmdk', 'streamOptimized', size_mb=8,
+                                      random_mb=4)
+        data = ova_files.ova([
+            ova_files.member('vm.ovf', ova_files.ovf(size=len(vmdk))),
+            ova_files.member('vm-disk1.vmdk', vmdk),
+            ova_files.member('evil', kind=tarfile.SYMTYPE, linkname='/')])
+        self.assert_refused(self.add_ova(data), exception.ImageUnacceptable,
+                            "member 'evil' is a symbolic link",
+                            nothing_written=False)
+        self.assert_import_aborted()
+
+    def test_disk_unlike_its_manifest_aborts_the_import(self):
+        vmdk = image_files.qemu_image('vmdk', 'streamOptimized', size_mb=8,
+                                      random_mb=4)
+        digests = ova_files.manifest({'vm-disk1.vmdk': b'another disk'})
+        self.assert_refused(
+            self.add_ova(ova_files.good_ova(vmdk, digests)),
+            exception.ImageUnacceptable, "the SHA256 of 'vm-disk1.vmdk' is "
+            "not the one its manifest lists", nothing_written=False)
+        self.assert_import_aborted()
+
+
+class OvaRefusedTest(OvaTestBase):
+    """Each hostile OVA: ImageUnacceptable naming why, nothing written."""
+
+    def refused(self, members, *reasons):
+        vmdk = image_files.stream_optimized()
+        data = ova_files.ova(
+            [ova_files.member('vm.ovf', ova_files.ovf(size=len(vmdk)))] +
+            members + [ova_files.member('vm-disk1.vmdk', vmdk)])
+        self.refused_data(data, *reasons)
+
+    def refused_data(self, data, *reasons):
+        self.assert_refused(self.add_ova(data), exception.ImageUnacceptable,
+                            'the OVA is refused', *reasons)
+
+    def test_symlink(self):
+        self.refused([ova_files.member('x', kind=tarfile.SYMTYPE,
+                                       linkname='/etc/passwd')],
+                     "'x' is a symbolic link")
+
+    def test_hardlink(self):
+        self.refused([ova_files.member('x', kind=tarfile.LNKTYPE,
+                                       linkname='vm.ovf')],
+                     "'x' is a hard link")
+
+    def test_device_file(self):
+        self.refused([ova_files.member('x', kind=tarfile.CHRTYPE)],
+                     "'x' is a device file")
+
+    def test_absolute_path(self):
+        self.refused([ova_files.member('/etc/x', b'x')],
+                     "'/etc/x' has a path outside the archive")
+
+    def test_parent_path(self):
+        self.refused([ova_files.member('../x', b'x')],
+                     "'../x' has a path outside the archive")
+
+    def test_ovf_without_a_disk(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', ova_files.ovf(disks=0))]), 'declares no disk')
+
+    def test_disk_the_tar_lacks(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', ova_files.ovf(href='gone.vmdk'))]),
+            "names the disk file 'gone.vmdk', which the tar lacks")
+
+    def test_two_disks(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', ova_files.ovf(disks=2))]), 'declares 2 disks')
+
+    def test_disk_that_is_not_stream_optimized(self):
+        # The disk member's bytes are judged as any streamOptimized VMDK.
+        self.assert_refused(
+            self.add_ova(ova_files.good_ova(image_files.monolithic_sparse())),
+            exception.ImageUnacceptable, 'must be a streamOptimized VMDK, '
+            'but its bytes are vmdk (monolithicsparse)')
+
+    def test_hostile_xml(self):
+        xml = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM '
+               b'"file:///etc/passwd">]><Envelope>&x;</Envelope>')
+        self.refused_data(ova_files.ova([ova_files.member('vm.ovf', xml)]),
+                          'DOCTYPE')
