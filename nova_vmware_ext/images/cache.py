@@ -6,14 +6,19 @@ Layout (the in-tree driver's, so either driver reuses the other's entries):
     [ds] <cache folder>/<image id>/<image id>.<GB>.vmdk   grown to a flavor
     [ds] <cache folder>/<image id>/<image id>.iso         an ISO image
     [ds] <cache folder>/<image id>/ts-<UTC time>/         unused since then
-    [ds] <cache folder>/<image id>/fetch-lock.<entry>/    a fill under way
-    [ds] <cache folder>/<image id>/tmp-<hex>/             its temporary files
+    [ds] <cache folder>/<image id>/fetch-lock.<entry_ext>/ a fill under way,
+                                                           its files inside
+    [ds] <cache folder>/<image id>/tmp-<hex>/             temporary files of
+                                                           older fills
 
-An entry is written under a temporary name and moved into place when
-complete, so a visible entry is always whole. One fetch per image and
+An entry is written under a temporary name inside its fetch lock's folder
+and moved to its name last (one MoveVirtualDisk or MoveDatastoreFile), so
+a visible entry is always whole: the in-tree driver, which shares these
+entries, knows no completion marker, only names. One fetch per image and
 datastore runs at a time: in this process a named lock, across computes a
-lock folder with a heartbeat (see images/lock.py). A fill removes what
-dead fills left in the image's folder; a fill that fails removes the
+lock folder with a heartbeat (see images/lock.py); removing the lock
+removes what the fill wrote. A fill into an image folder that was there
+before removes what dead fills left in it; a fill that fails removes the
 image's folder if it leaves it empty.
 """
 
@@ -171,6 +176,16 @@ class ImageCache(object):
             return True
         return False
 
+    def folder_exists(self, folder):
+        """False only when vCenter's datastore HTTP says the folder is not
+        there (no SOAP call); True when it is or cannot tell."""
+        try:
+            return self.http.exists(self._url(folder),
+                                    'cache lookup %s' % folder)
+        except Exception as exc:
+            LOG.debug('Cannot tell whether %s exists (%s)', folder, exc)
+            return True
+
     def forget(self, path):
         """An entry vanished (aged out by another compute): look again at
         it and at every other entry of the same image."""
@@ -186,31 +201,42 @@ class ImageCache(object):
         ``path``; this method serializes fills of one entry, in this process
         and across computes sharing the datastore.
         """
+        return self.ensure_staged(path, lambda entry, staging: fill(entry))
+
+    def ensure_staged(self, path, fill):
+        """As ensure, calling ``fill(path, staging)``: ``staging`` is an
+        existing folder (the fetch lock's) to write the entry in before
+        moving it to ``path``; it goes with the lock.
+        """
         if self.exists(path):
             return path
         with lockutils.lock('vmware-ext-cache-%s' % path):
             if self.exists(path):
                 return path
+            swept = not self.folder_exists(path.parent)
             lock = self.datastore_lock(path).acquire()
             try:
                 if not self.exists(path):
-                    self._fill(path, fill, lock)
+                    self._fill(path, fill, lock, swept)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     lock.release()
                     self._remove_if_empty(path.parent)
             else:
-                lock.release()
+                lock.release(wait=False)
         return path
 
-    def _fill(self, path, fill, lock):
+    def _fill(self, path, fill, lock, swept=False):
+        """Fill ``path`` in the lock's folder; first remove what dead
+        fills left, unless the image's folder is new (nothing to sweep)."""
         try:
-            self.remove_leftovers(path.parent, own_lock=lock.path)
+            if not swept:
+                self.remove_leftovers(path.parent, own_lock=lock.path)
         except Exception as exc:
             LOG.warning('Cannot sweep %s for what failed fills left (%s); '
                         'filling %s anyway', path.parent, exc, path.basename)
         started = time.monotonic()
-        fill(path)
+        fill(path, lock.path)
         LOG.info('Image cache entry %(path)s ready in %(s).1fs',
                  {'path': path, 's': time.monotonic() - started})
         self._known.add(path)
@@ -218,7 +244,7 @@ class ImageCache(object):
     def datastore_lock(self, path):
         """The cross-compute fetch lock of the cache entry ``path``."""
         return cache_lock.DatastoreLock(
-            self, path.parent.join('%s.%s' % (LOCK_PREFIX, path.basename)),
+            self, path.parent.join(cache_lock.folder_name(path.basename)),
             self.owner, self.fetch_timeout, self.heartbeat_interval,
             self.stale_after)
 
@@ -353,8 +379,8 @@ class ImageCache(object):
         """Move a finished file (not a disk) to its cache entry name."""
         self._files().move(source, path)
 
-    def delete(self, path):
-        self._files().delete(path, missing_ok=True)
+    def delete(self, path, wait=True):
+        self._files().delete(path, missing_ok=True, wait=wait)
 
     def discard(self, path):
         """Delete a temporary file or folder; a failure is logged, never

@@ -841,7 +841,8 @@ class StaleLockTest(SpawnTestBase):
         image = self.images.add(fill * MiB, vmware_disktype='thin')
         host = self.driver._host
         entry = host.cache.disk_path('LocalDS_0', image.id)
-        lock = entry.parent.join('fetch-lock.%s' % entry.basename)
+        lock = entry.parent.join(
+            'fetch-lock.%s' % entry.basename.replace('.', '_'))
         vfiles.FileManager(host.session, host.waiter,
                            host.inventory.get().datacenter).make_directory(
             lock)
