@@ -17,9 +17,9 @@ a visible entry is always whole: the in-tree driver, which shares these
 entries, knows no completion marker, only names. One fetch per image and
 datastore runs at a time: in this process a named lock, across computes a
 lock folder with a heartbeat (see images/lock.py); removing the lock
-removes what the fill wrote. A fill into an image folder that was there
-before removes what dead fills left in it; a fill that fails removes the
-image's folder if it leaves it empty.
+removes what the fill wrote. A fill removes what dead fills left in the
+image's folder; a fill that fails removes the image's folder if it leaves
+it empty.
 """
 
 import dataclasses
@@ -176,16 +176,6 @@ class ImageCache(object):
             return True
         return False
 
-    def folder_exists(self, folder):
-        """False only when vCenter's datastore HTTP says the folder is not
-        there (no SOAP call); True when it is or cannot tell."""
-        try:
-            return self.http.exists(self._url(folder),
-                                    'cache lookup %s' % folder)
-        except Exception as exc:
-            LOG.debug('Cannot tell whether %s exists (%s)', folder, exc)
-            return True
-
     def forget(self, path):
         """An entry vanished (aged out by another compute): look again at
         it and at every other entry of the same image."""
@@ -213,11 +203,10 @@ class ImageCache(object):
         with lockutils.lock('vmware-ext-cache-%s' % path):
             if self.exists(path):
                 return path
-            swept = not self.folder_exists(path.parent)
             lock = self.datastore_lock(path).acquire()
             try:
                 if not self.exists(path):
-                    self._fill(path, fill, lock, swept)
+                    self._fill(path, fill, lock)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     lock.release()
@@ -226,20 +215,33 @@ class ImageCache(object):
                 lock.release(wait=False)
         return path
 
-    def _fill(self, path, fill, lock, swept=False):
-        """Fill ``path`` in the lock's folder; first remove what dead
-        fills left, unless the image's folder is new (nothing to sweep)."""
-        try:
-            if not swept:
-                self.remove_leftovers(path.parent, own_lock=lock.path)
-        except Exception as exc:
-            LOG.warning('Cannot sweep %s for what failed fills left (%s); '
-                        'filling %s anyway', path.parent, exc, path.basename)
+    def _fill(self, path, fill, lock):
+        """Fill ``path`` in the lock's folder, then remove what dead fills
+        left in the image's folder, as listed when the fill began (the
+        listing ends during the fill's own task waits: no wait of its own).
+        """
+        listing = self._start_listing(path.parent)
         started = time.monotonic()
         fill(path, lock.path)
         LOG.info('Image cache entry %(path)s ready in %(s).1fs',
                  {'path': path, 's': time.monotonic() - started})
         self._known.add(path)
+        try:
+            if listing is not None:
+                self.sweep(ImageFolder.of(listing()), own_lock=lock.path)
+        except Exception as exc:
+            LOG.warning('Cannot sweep %s for what failed fills left (%s); '
+                        'image cache aging or the next fill will',
+                        path.parent, exc)
+
+    def _start_listing(self, folder):
+        """``finish()`` -> the folder's FileEntry values, or None."""
+        try:
+            return self.start_list(folder)
+        except Exception as exc:
+            LOG.warning('Cannot list %s for what failed fills left (%s)',
+                        folder, exc)
+            return None
 
     def datastore_lock(self, path):
         """The cross-compute fetch lock of the cache entry ``path``."""
@@ -313,6 +315,11 @@ class ImageCache(object):
         """FileEntry values directly in a datastore folder."""
         return self.browser.list_folder(self._datastore_ref(folder.datastore),
                                         folder)
+
+    def start_list(self, folder):
+        """Start listing a folder; ``finish()`` -> its FileEntry values."""
+        return self.browser.start_listing(
+            self._datastore_ref(folder.datastore), folder)
 
     def list_tree(self, folder):
         """{folder: [FileEntry]} for ``folder`` and every folder below."""

@@ -314,8 +314,9 @@ class MemoryCache(image_cache.ImageCache):
     def delete(self, path, wait=True):
         self.store.delete(path)
 
-    def folder_exists(self, folder):
-        return folder in self.store.files
+    def start_list(self, folder):
+        listing = self.list(folder)
+        return lambda: listing
 
 
 DS = DatastorePath('ds', '_base')
