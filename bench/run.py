@@ -221,6 +221,9 @@ def _main_rows(args):
     from bench import live_migration
     _table('Live migration between two clusters (login excluded)',
            live_migration.bench_live_migration())
+    from bench import fills
+    _table('Uncached spawn per image kind (SOAP calls, login excluded)',
+           [fills.HEADER] + fills.bench_fills())
 
 
 if __name__ == '__main__':
