@@ -65,3 +65,40 @@ class DownloadTest(testtools.TestCase):
                                 source(glance), inspect.Limits())
         self.assertIn('bytes are qcow2', str(exc))
         self.assertEqual((1, 1), (glance.opened, glance.closed))
+
+
+class StagingTest(testtools.TestCase):
+    """Where a fill writes: the fetch lock's folder, a folder of its own
+    for a retry after the session expired."""
+
+    def setUp(self):
+        super().setUp()
+        from unittest import mock
+
+        from nova_vmware_ext.vsphere.files import DatastorePath
+        self.files, self.cache = mock.Mock(), mock.Mock()
+        self.fetcher = fetch.Fetcher(None, None, None, None, self.cache,
+                                     self.files, None)
+        self.entry = DatastorePath('ds', '_base/img/img.vmdk')
+        self.staging = DatastorePath('ds', '_base/img/fetch-lock.img_vmdk')
+
+    def test_first_attempt_writes_in_the_lock_folder_as_it_is(self):
+        used = []
+        self.fetcher._in_temp(self.entry, used.append, self.staging)
+        self.assertEqual([self.staging], used)
+        self.files.make_directory.assert_not_called()
+        self.cache.discard.assert_not_called()  # it goes with the lock
+
+    def test_retry_after_an_expired_session_writes_in_a_new_folder(self):
+        from oslo_vmware import exceptions as vexc
+        used = []
+
+        def write(folder):
+            used.append(folder)
+            if len(used) == 1:
+                raise vexc.NotAuthenticatedException('session expired')
+        self.fetcher._in_temp(self.entry, write, self.staging)
+        retry = self.staging.join('retry')
+        self.assertEqual([self.staging, retry], used)
+        self.files.make_directory.assert_called_once_with(retry)
+        self.cache.discard.assert_not_called()
