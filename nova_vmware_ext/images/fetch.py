@@ -202,7 +202,17 @@ class Fetcher(object):
                       'upload of image %s' % stream.source.image_id)
 
     def _move_disk(self, staged, entry):
-        self.disks.move(staged, entry)
+        """Give the finished disk its entry's name. Already taken: a
+        compute that does not see our lock (an older version naming it
+        otherwise) filled the entry meanwhile; its disk is as good, ours
+        goes with the lock."""
+        try:
+            self.disks.move(staged, entry)
+        except vexc.FileAlreadyExistsException:
+            if not self.cache.exists(entry):
+                raise
+            LOG.info('%s was filled by another compute meanwhile; using it',
+                     entry)
 
     def _flat(self, stream, entry, temp):
         """Descriptor by CreateVirtualDisk, then the flat extent by HTTP."""

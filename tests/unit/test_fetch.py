@@ -1,5 +1,7 @@
 """images/fetch.py without vCenter: which Glance streams a fill reads."""
 
+from unittest import mock
+
 import testtools
 
 from nova_vmware_ext.images import fetch
@@ -73,8 +75,6 @@ class StagingTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        from unittest import mock
-
         from nova_vmware_ext.vsphere.files import DatastorePath
         self.files, self.cache = mock.Mock(), mock.Mock()
         self.fetcher = fetch.Fetcher(None, None, None, None, self.cache,
@@ -102,3 +102,20 @@ class StagingTest(testtools.TestCase):
         self.assertEqual([self.staging, retry], used)
         self.files.make_directory.assert_called_once_with(retry)
         self.cache.discard.assert_not_called()
+
+    def test_entry_filled_meanwhile_by_another_compute_is_used(self):
+        from oslo_vmware import exceptions as vexc
+        self.fetcher.disks = disks = mock.Mock()
+        disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
+        self.cache.exists.return_value = True
+        self.fetcher._move_disk(self.staging.join('img.vmdk'), self.entry)
+        self.cache.exists.assert_called_once_with(self.entry)
+
+    def test_name_taken_by_something_else_is_an_error(self):
+        from oslo_vmware import exceptions as vexc
+        self.fetcher.disks = disks = mock.Mock()
+        disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
+        self.cache.exists.return_value = False
+        self.assertRaises(vexc.FileAlreadyExistsException,
+                          self.fetcher._move_disk,
+                          self.staging.join('img.vmdk'), self.entry)
