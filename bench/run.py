@@ -229,6 +229,9 @@ def _main_rows(args):
     from bench import snapshot
     _table('Snapshot to Glance (64 MiB disk)',
            [('what', 'value')] + snapshot.bench_snapshot(64))
+    from bench import fills
+    _table('Uncached spawn per image kind (SOAP calls, login excluded)',
+           [fills.HEADER] + fills.bench_fills())
 
 
 if __name__ == '__main__':

@@ -96,8 +96,8 @@ class RootDisks(object):
         # to the flavor once, in the cache, for every instance of that size.
         sized = cache.sized_path(datastore.name, image.image_id,
                                  instance.flavor.root_gb)
-        cache.ensure(sized, lambda path: self._grow_copy(base, path,
-                                                         flavor_kb))
+        cache.ensure_staged(sized, lambda path, staging: self._grow_copy(
+            base, path, flavor_kb, staging))
         return specs.RootDisk.linked_clone(sized, parent_size_kb=flavor_kb), []
 
     @staticmethod
@@ -204,16 +204,13 @@ class RootDisks(object):
         if size_kb > self._capacities.get(source, 0) // units.Ki:
             self.disks.extend(target, size_kb)
 
-    def _grow_copy(self, base, sized, size_kb):
-        temp = self.cache.temp_folder(sized.datastore, sized.parent.basename)
-        staged = temp.join(sized.basename)
-        try:
-            self.files.make_directory(temp)
-            self._copy_disk(base, staged, size_kb)
-            self.disks.move(staged, sized)
-            self._capacities[sized] = size_kb * units.Ki
-        finally:
-            self.cache.discard(temp)
+    def _grow_copy(self, base, sized, size_kb, staging):
+        """Copy and grow in ``staging`` (the fetch lock's folder, removed
+        with it), then move to the entry's name."""
+        staged = staging.join(sized.basename)
+        self._copy_disk(base, staged, size_kb)
+        self.disks.move(staged, sized)
+        self._capacities[sized] = size_kb * units.Ki
 
     def _copy_root(self, instance, base, datastore, size_kb):
         folder = vfiles.DatastorePath(datastore.name, instance.uuid)

@@ -6,15 +6,20 @@ Layout (the in-tree driver's, so either driver reuses the other's entries):
     [ds] <cache folder>/<image id>/<image id>.<GB>.vmdk   grown to a flavor
     [ds] <cache folder>/<image id>/<image id>.iso         an ISO image
     [ds] <cache folder>/<image id>/ts-<UTC time>/         unused since then
-    [ds] <cache folder>/<image id>/fetch-lock.<entry>/    a fill under way
-    [ds] <cache folder>/<image id>/tmp-<hex>/             its temporary files
+    [ds] <cache folder>/<image id>/fetch-lock.<entry_ext>/ a fill under way,
+                                                           its files inside
+    [ds] <cache folder>/<image id>/tmp-<hex>/             temporary files of
+                                                           older fills
 
-An entry is written under a temporary name and moved into place when
-complete, so a visible entry is always whole. One fetch per image and
+An entry is written under a temporary name inside its fetch lock's folder
+and moved to its name last (one MoveVirtualDisk or MoveDatastoreFile), so
+a visible entry is always whole: the in-tree driver, which shares these
+entries, knows no completion marker, only names. One fetch per image and
 datastore runs at a time: in this process a named lock, across computes a
-lock folder with a heartbeat (see images/lock.py). A fill removes what
-dead fills left in the image's folder; a fill that fails removes the
-image's folder if it leaves it empty.
+lock folder with a heartbeat (see images/lock.py); removing the lock
+removes what the fill wrote. A fill removes what dead fills left in the
+image's folder; a fill that fails removes the image's folder if it leaves
+it empty.
 """
 
 import dataclasses
@@ -186,6 +191,13 @@ class ImageCache(object):
         ``path``; this method serializes fills of one entry, in this process
         and across computes sharing the datastore.
         """
+        return self.ensure_staged(path, lambda entry, staging: fill(entry))
+
+    def ensure_staged(self, path, fill):
+        """As ensure, calling ``fill(path, staging)``: ``staging`` is an
+        existing folder (the fetch lock's) to write the entry in before
+        moving it to ``path``; it goes with the lock.
+        """
         if self.exists(path):
             return path
         with lockutils.lock('vmware-ext-cache-%s' % path):
@@ -200,25 +212,41 @@ class ImageCache(object):
                     lock.release()
                     self._remove_if_empty(path.parent)
             else:
-                lock.release()
+                lock.release(wait=False)
         return path
 
     def _fill(self, path, fill, lock):
-        try:
-            self.remove_leftovers(path.parent, own_lock=lock.path)
-        except Exception as exc:
-            LOG.warning('Cannot sweep %s for what failed fills left (%s); '
-                        'filling %s anyway', path.parent, exc, path.basename)
+        """Fill ``path`` in the lock's folder, then remove what dead fills
+        left in the image's folder, as listed when the fill began (the
+        listing ends during the fill's own task waits: no wait of its own).
+        """
+        listing = self._start_listing(path.parent)
         started = time.monotonic()
-        fill(path)
+        fill(path, lock.path)
         LOG.info('Image cache entry %(path)s ready in %(s).1fs',
                  {'path': path, 's': time.monotonic() - started})
         self._known.add(path)
+        try:
+            if listing is not None:
+                self.sweep(ImageFolder.of(listing()), own_lock=lock.path)
+        except Exception as exc:
+            LOG.warning('Cannot sweep %s for what failed fills left (%s); '
+                        'image cache aging or the next fill will',
+                        path.parent, exc)
+
+    def _start_listing(self, folder):
+        """``finish()`` -> the folder's FileEntry values, or None."""
+        try:
+            return self.start_list(folder)
+        except Exception as exc:
+            LOG.warning('Cannot list %s for what failed fills left (%s)',
+                        folder, exc)
+            return None
 
     def datastore_lock(self, path):
         """The cross-compute fetch lock of the cache entry ``path``."""
         return cache_lock.DatastoreLock(
-            self, path.parent.join('%s.%s' % (LOCK_PREFIX, path.basename)),
+            self, path.parent.join(cache_lock.folder_name(path.basename)),
             self.owner, self.fetch_timeout, self.heartbeat_interval,
             self.stale_after)
 
@@ -288,6 +316,11 @@ class ImageCache(object):
         return self.browser.list_folder(self._datastore_ref(folder.datastore),
                                         folder)
 
+    def start_list(self, folder):
+        """Start listing a folder; ``finish()`` -> its FileEntry values."""
+        return self.browser.start_listing(
+            self._datastore_ref(folder.datastore), folder)
+
     def list_tree(self, folder):
         """{folder: [FileEntry]} for ``folder`` and every folder below."""
         return self.browser.list_tree(self._datastore_ref(folder.datastore),
@@ -353,8 +386,8 @@ class ImageCache(object):
         """Move a finished file (not a disk) to its cache entry name."""
         self._files().move(source, path)
 
-    def delete(self, path):
-        self._files().delete(path, missing_ok=True)
+    def delete(self, path, wait=True):
+        self._files().delete(path, missing_ok=True, wait=wait)
 
     def discard(self, path):
         """Delete a temporary file or folder; a failure is logged, never

@@ -6,20 +6,22 @@ that are not what the image's label promises or a disk that does not fit;
 the rest is checked as it streams. Then, by kind:
 
 - streamOptimized VMDK: imported as a throw-away VM through an HttpNfcLease
-  (vCenter inflates it into a regular disk), whose disk is then moved into
-  the cache and the VM unregistered;
+  (vCenter inflates it into a regular disk), the VM unregistered (its disk
+  and files stay), the disk moved to the entry's name;
 - thin / preallocated (flat) VMDK: a descriptor made by CreateVirtualDisk,
   then the flat extent written over datastore HTTP;
 - sparse VMDK: uploaded as is, then CopyVirtualDisk makes a regular disk;
 - ISO: uploaded as a file.
-Each writes into a temporary folder beside the entry and moves the result
-into place last; on failure the temporary folder is removed.
+Each writes into the staging folder the image cache gives it (its fetch
+lock's folder, removed with the lock) and moves the result to the entry's
+name last, so the entry appears whole.
 """
 
 import dataclasses
 import time
 from typing import Callable
 from typing import Optional
+import uuid
 
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
@@ -113,18 +115,25 @@ class Fetcher(object):
         return path.http_url(self.session.host, self.session.port,
                              self.inventory.get().datacenter_path)
 
-    def _in_temp(self, entry, write):
-        """Run ``write(temp folder)``; always remove the temp folder.
+    def _in_temp(self, entry, write, staging=None):
+        """Run ``write(folder)`` in a staging folder made for it.
 
-        A transfer refused because the session expired meanwhile (the HTTP
+        ``staging`` is the fetch lock's folder (removed with the lock);
+        without it, a temporary folder beside the entry, always removed. A
+        transfer refused because the session expired meanwhile (the HTTP
         client logged in again) is started over once, from a fresh Glance
-        stream.
+        stream, in a folder of its own.
         """
         for attempt in (1, 2):
-            temp = self.cache.temp_folder(entry.datastore,
-                                          entry.parent.basename)
+            if staging is None:
+                folder = self.cache.temp_folder(entry.datastore,
+                                                entry.parent.basename)
+            else:
+                folder = staging if attempt == 1 else staging.join('retry')
             try:
-                write(temp)
+                if folder != staging:
+                    self.files.make_directory(folder)
+                write(folder)
                 return
             except vexc.NotAuthenticatedException as exc:
                 if attempt == 2:
@@ -132,7 +141,8 @@ class Fetcher(object):
                 LOG.info('%s: the vCenter session expired during the '
                          'transfer (%s); starting it again', entry, exc)
             finally:
-                self.cache.discard(temp)
+                if staging is None:
+                    self.cache.discard(folder)
 
     def ensure_disk(self, entry, source, limits):
         """Make sure the disk image's cache entry exists (see _ensure)."""
@@ -156,8 +166,9 @@ class Fetcher(object):
             if self.cache.exists(entry):
                 return entry
             with self.open(source, limits) as download:
-                return self.cache.ensure(entry,
-                                         lambda path: fill(download, path))
+                return self.cache.ensure_staged(
+                    entry, lambda path, staging: fill(download, path,
+                                                      staging))
 
     def open(self, source, limits):
         """Open Glance's stream and judge its head; nothing is written.
@@ -168,34 +179,45 @@ class Fetcher(object):
         """
         return Download(source, limits)
 
-    def fill_iso(self, download, entry):
+    def fill_iso(self, download, entry, staging=None):
+        """Write the ISO's entry (in ``staging``, see _in_temp)."""
         def write(temp):
             stream = download.stream()
             staged = temp.join(entry.basename)
-            self.files.make_directory(temp)
             self._upload(staged, stream)
             self.cache.move_into_place(staged, entry)
-        self._in_temp(entry, write)
+        self._in_temp(entry, write, staging)
 
-    def fill_disk(self, download, entry):
+    def fill_disk(self, download, entry, staging=None):
+        """Write the disk's entry (in ``staging``, see _in_temp)."""
         fill = {'streamOptimized': self._stream_optimized,
                 'sparse': self._sparse}.get(download.source.disk_type,
                                             self._flat)
         self._in_temp(entry,
-                      lambda temp: fill(download.stream(), entry, temp))
+                      lambda temp: fill(download.stream(), entry, temp),
+                      staging)
 
     def _upload(self, path, stream):
         self.http.put(self._url(path), stream, stream.source.size,
                       'upload of image %s' % stream.source.image_id)
 
     def _move_disk(self, staged, entry):
-        self.disks.move(staged, entry)
+        """Give the finished disk its entry's name. Already taken: a
+        compute that does not see our lock (an older version naming it
+        otherwise) filled the entry meanwhile; its disk is as good, ours
+        goes with the lock."""
+        try:
+            self.disks.move(staged, entry)
+        except vexc.FileAlreadyExistsException:
+            if not self.cache.exists(entry):
+                raise
+            LOG.info('%s was filled by another compute meanwhile; using it',
+                     entry)
 
     def _flat(self, stream, entry, temp):
         """Descriptor by CreateVirtualDisk, then the flat extent by HTTP."""
         source, size = stream.source, stream.verdict.virtual_size
         staged = temp.join(entry.basename)
-        self.files.make_directory(temp)
         self.disks.create(
             staged, max(size // units.Ki, 1),
             disk_type='thin' if source.disk_type == 'thin' else 'preallocated',
@@ -208,7 +230,6 @@ class Fetcher(object):
     def _sparse(self, stream, entry, temp):
         """Upload the sparse file, let vCenter copy it into a regular disk."""
         sparse = temp.join('%s-sparse.vmdk' % stream.source.image_id)
-        self.files.make_directory(temp)
         self._upload(sparse, stream)
         staged = temp.join(entry.basename)
         self.disks.copy(sparse, staged)
@@ -216,13 +237,15 @@ class Fetcher(object):
         self.capacities[entry] = stream.verdict.virtual_size
 
     def _stream_optimized(self, stream, entry, temp):
-        """Import as a VM through NFC, keep its disk, drop the VM."""
+        """Import as a VM through NFC into ``temp``, keep its disk, drop
+        the VM (unregistered: its files stay in ``temp``)."""
         source, capacity = stream.source, stream.verdict.virtual_size
         inv = self.inventory.get()
         staged = temp.join(entry.basename)
         spec = nfc.disk_import_spec(
-            temp.basename, '[%s] %s/' % (temp.datastore, temp.rel_path),
-            str(staged), capacity)
+            'tmp-%s' % uuid.uuid4().hex[:12],
+            '[%s] %s/' % (temp.datastore, temp.rel_path), str(staged),
+            capacity)
         vm = nfc.import_vm(
             self.session, self.waiter, self.http, inv.resource_pool,
             inv.vm_folder, spec, [(stream, source.size, nfc.STREAM_VMDK)],

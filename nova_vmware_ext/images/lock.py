@@ -1,6 +1,8 @@
 """The fetch lock between computes that share a datastore's image cache.
 
 The lock is a folder made with MakeDirectory (which fails if it exists).
+It is also the fill's staging folder: what a fill writes before its entry
+is complete lies inside it, so removing a lock removes all a fill left.
 Its owner writes an owner record into it (``owner.json``: compute, vCenter
 session, a heartbeat time and counter) and rewrites it every
 ``interval`` seconds while it fills the entry. A compute waiting for the
@@ -44,6 +46,14 @@ _CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 _REREAD_DELAY = 0.2
 # What a lock holds when its owner record cannot be parsed.
 UNREADABLE = 'unreadable owner record'
+
+
+def folder_name(entry_name):
+    """The lock folder of an entry: ``fetch-lock.<id>_vmdk`` for
+    ``<id>.vmdk``. No ``.vmdk`` in it: the fill writes its disks inside,
+    and a folder named like a disk confuses disk tools (vcsim's among
+    them)."""
+    return '%s.%s' % (PREFIX, entry_name.replace('.', '_'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,9 +336,9 @@ class DatastoreLock(object):
                     reason)
         self.store.delete(self.path)
 
-    def _remove_quietly(self):
+    def _remove_quietly(self, wait=True):
         try:
-            self.store.delete(self.path)
+            self.store.delete(self.path, wait=wait)
         except Exception as exc:
             LOG.warning('Cannot remove the image cache lock %s (%s): other '
                         'computes will break it within %ds', self.path, exc,
@@ -348,9 +358,15 @@ class DatastoreLock(object):
         self._heartbeat = Heartbeat(self._renew, record,
                                     self.interval).start()
 
-    def release(self):
+    def release(self, wait=True):
         """Stop the heartbeat and remove the lock; never raises (a lock
-        left behind has a stopped heartbeat: the next waiter breaks it)."""
+        left behind has a stopped heartbeat: the next waiter breaks it).
+
+        :param wait: False once the entry is in place: the removal is only
+            started (its end is seen by the session's next task wait); a
+            waiter meanwhile still sees our fresh heartbeat, tries again a
+            moment later, and then finds the entry.
+        """
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is None:
             return
@@ -365,7 +381,7 @@ class DatastoreLock(object):
             LOG.warning('Image cache lock %s was taken over by %s: leaving '
                         'it to it', self.path, other.owner)
             return
-        self._remove_quietly()
+        self._remove_quietly(wait)
 
 
 class _Once(object):

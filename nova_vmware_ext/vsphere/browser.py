@@ -99,9 +99,10 @@ class DatastoreBrowser(object):
                 self._browsers[datastore._moId] = browser
         return browser
 
-    def _search(self, datastore, start, what):
+    def _search(self, datastore, start, what, wait=True):
         try:
-            return self.waiter.wait(start(self._browser(datastore)), what)
+            task = start(self._browser(datastore))
+            return self.waiter.wait(task, what) if wait else task
         except vexc.ManagedObjectNotFoundException:
             with self._lock:  # its browser, or it, went: read it again
                 self._browsers.pop(datastore._moId, None)
@@ -120,6 +121,20 @@ class DatastoreBrowser(object):
             datastore, lambda b: b.SearchDatastore_Task(str(folder), spec),
             'listing of %s' % folder)
         return _entries(result) if result is not None else []
+
+    def start_listing(self, datastore, folder):
+        """Start listing ``folder`` and return ``finish()`` -> the
+        FileEntry values. The task stream sees the listing end in whatever
+        wait comes next, so finishing after other waits costs no call."""
+        what = 'listing of %s' % folder
+        task = self._search(
+            datastore, lambda b: b.SearchDatastore_Task(str(folder), _spec()),
+            what, wait=False)
+
+        def finish():
+            result = self._search(datastore, lambda b: task, what)
+            return _entries(result) if result is not None else []
+        return finish
 
     def list_tree(self, datastore, folder, match=None):
         """{folder: [FileEntry]} for ``folder`` and every folder below."""

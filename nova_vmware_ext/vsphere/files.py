@@ -111,13 +111,18 @@ class FileManager(object):
         """Create a folder; FileAlreadyExistsException if it exists."""
         self._manager.MakeDirectory(str(path), self.datacenter, parents)
 
-    def delete(self, path, missing_ok=False):
+    def delete(self, path, missing_ok=False, wait=True):
         """Delete a file or a folder with its contents.
 
         :param missing_ok: a path that is not there is no error.
+        :param wait: False: start the deletion only; the session's next
+            task wait sees it end and logs a failure (TaskWaiter.wait_later).
         """
         task = self._manager.DeleteDatastoreFile_Task(str(path),
                                                       self.datacenter)
+        if not wait:
+            self.waiter.wait_later(task, 'delete %s' % path)
+            return
         try:
             self.waiter.wait(task, 'delete %s' % path)
         except vexc.FileNotFoundException:

@@ -52,18 +52,22 @@ class Lease(object):
         self._ended = False
 
     def wait_ready(self):
-        ready = self.waiter.wait_for_property(
-            self.lease, 'state', lambda s: s in ('ready', 'error'),
-            _READY_TIMEOUT)
-        item = props.retrieve_one(self.session, self.lease,
-                                  ['state', 'info', 'error'])
-        if not ready or item.get('state') != 'ready':
-            error = item.get('error') if item else None
+        """Wait for the lease to be ready (vCenter makes the VM first),
+        reading its info in the same watch."""
+        item = self.waiter.wait_for_values(
+            self.lease, ['state', 'info', 'error'],
+            lambda v: v.get('state') in ('ready', 'error'),
+            _READY_TIMEOUT) or props.retrieve_one(
+                self.session, self.lease, ['state', 'info', 'error']) or {}
+        if item.get('state') != 'ready':
+            error = item.get('error')
             self._ended = True
             raise LeaseError('%s: the NFC lease is %s%s' % (
-                self.what, item.get('state') if item else 'gone',
+                self.what, item.get('state', 'gone'),
                 ': %s' % getattr(error, 'msg', error) if error else ''))
         self.info = item['info']
+        # The lease is fresh: the first progress report is due in a minute.
+        self._last_progress = time.monotonic()
         return self
 
     def disk_urls(self):

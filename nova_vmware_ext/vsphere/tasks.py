@@ -91,6 +91,7 @@ class _TaskStream(object):
         self._version = ''
         self._states = collections.OrderedDict()
         self._waited = collections.Counter()  # moid -> waiters
+        self._later = {}  # moid -> what: checked when its update arrives
 
     def _ensure(self):
         """(Re)create the collector and filter; called by the leader."""
@@ -123,6 +124,25 @@ class _TaskStream(object):
         for moid in [m for m, state in self._states.items()
                      if state.done and m not in self._waited][:excess]:
             del self._states[moid]
+
+    def watch(self, moid, what):
+        """Check a task when the next wait sees it finish; log a failure."""
+        with self._cond:
+            self._later[moid] = what
+            self._waited[moid] += 1
+            self._report_later()
+
+    def _report_later(self):
+        """Log the failures of watched tasks now done; the lock is held."""
+        for moid in [m for m in self._later
+                     if m in self._states and self._states[m].done]:
+            what = self._later.pop(moid)
+            self._waited.subtract([moid])
+            self._waited += collections.Counter()
+            state = self._states[moid]
+            if state.state == vim.TaskInfo.State.error:
+                LOG.warning('%s failed: %s', what,
+                            getattr(state.error, 'msg', state.error))
 
     def wait(self, moids, deadline, what):
         """Block until every task in ``moids`` is done; return their states."""
@@ -179,6 +199,7 @@ class _TaskStream(object):
                 if update is not None:
                     self._version = update.version
                     _apply_update(update, self._states)
+                    self._report_later()
                     self._forget_old()
                 self._cond.notify_all()
 
@@ -261,6 +282,21 @@ class TaskWaiter(object):
                 raise self._task_error(moid, state, what)
         return [state.result for state in states]
 
+    def wait_later(self, task, what):
+        """Do not wait for ``task`` now: the next wait of this session sees
+        it finish (one WaitForUpdatesEx answers for every task of the task
+        stream) and logs its failure. For cleanups nobody waits on (a fetch
+        lock's removal). Without the task stream: waited for now, its
+        failure logged.
+        """
+        if self._stream is not None:
+            self._stream.watch(task._moId, what)
+            return
+        try:
+            self.wait(task, what)
+        except Exception as exc:
+            LOG.warning('%s failed: %s', what, exc)
+
     def _task_error(self, moid, state, what):
         # pyvmomi hands TaskInfo.error (a LocalizedMethodFault on the wire)
         # over as the MethodFault itself, localizedMessage in its msg.
@@ -310,6 +346,17 @@ class TaskWaiter(object):
         current value). Returns True when the predicate held, False when
         ``timeout`` seconds passed first.
         """
+        return self.wait_for_values(
+            obj, [path], lambda values: path in values and predicate(
+                values[path]), timeout) is not None
+
+    def wait_for_values(self, obj, paths, done, timeout):
+        """Watch properties of ``obj`` until ``done({path: value})`` holds.
+
+        One filter: CreateFilter, a WaitForUpdatesEx per change (the first
+        answer holds the current values), DestroyPropertyFilter. Returns
+        the values, or None when ``timeout`` seconds passed first.
+        """
         deadline = time.monotonic() + timeout
         generation, collector = self._borrow()
         healthy = False
@@ -317,33 +364,35 @@ class TaskWaiter(object):
             pfilter = collector.CreateFilter(PropertyCollector.FilterSpec(
                 objectSet=[PropertyCollector.ObjectSpec(obj=obj)],
                 propSet=[PropertyCollector.PropertySpec(
-                    type=type(obj), pathSet=[path])]), True)
+                    type=type(obj), pathSet=list(paths))]), True)
             try:
-                version = ''
-                while True:
-                    max_wait, remaining = _deadline_wait(deadline,
-                                                         self.update_wait)
-                    if version and remaining <= 0:
-                        break
-                    update = collector.WaitForUpdatesEx(
-                        version,
-                        PropertyCollector.WaitOptions(maxWaitSeconds=max_wait))
-                    if update is None:
-                        continue
-                    version = update.version
-                    for filter_update in update.filterSet or ():
-                        for obj_update in filter_update.objectSet or ():
-                            for change in obj_update.changeSet or ():
-                                if (change.name == path
-                                        and predicate(change.val)):
-                                    healthy = True
-                                    return True
+                values = self._watch(collector, deadline, done)
             finally:
                 pfilter.DestroyPropertyFilter()
             healthy = True
-            return False
+            return values
         finally:
             self._give_back(generation, collector, healthy)
+
+    def _watch(self, collector, deadline, done):
+        values, version = {}, ''
+        while True:
+            max_wait, remaining = _deadline_wait(deadline, self.update_wait)
+            if version and remaining <= 0:
+                return None
+            update = collector.WaitForUpdatesEx(version, PropertyCollector.
+                                                WaitOptions(
+                                                    maxWaitSeconds=max_wait))
+            if update is None:
+                continue
+            version = update.version
+            for filter_update in update.filterSet or ():
+                for obj_update in filter_update.objectSet or ():
+                    for change in obj_update.changeSet or ():
+                        values[change.name] = (None if change.op == 'remove'
+                                               else change.val)
+            if done(values):
+                return values
 
     def _borrow(self):
         generation = self.session.generation

@@ -157,7 +157,7 @@ class DeadFillTest(CacheTestBase):
         folder = self.cache.folder(DS, image.id)
         self.put_leftover(folder)
         self.put_lock(folder.join('%s.20.vmdk' % image.id), beat_age=3600)
-        self.assertEqual(['fetch-lock.%s.20.vmdk/' % image.id,
+        self.assertEqual(['fetch-lock.%s_20_vmdk/' % image.id,
                           'tmp-deadbeef0000/'],
                          self.names(folder.rel_path))
         self.spawn(self.make_instance(), image)
@@ -242,7 +242,7 @@ class ImageCacheAgingTest(CacheTestBase):
                          & set(names))
         self.assertEqual(['%s-flat.vmdk' % used.id, '%s.vmdk' % used.id],
                          self.names(used_folder.rel_path))
-        self.assertEqual(['fetch-lock.a-live-fill.vmdk/',
+        self.assertEqual(['fetch-lock.a-live-fill_vmdk/',
                           'tmp-deadbeef0000/'],
                          self.names(filling.rel_path))
         self.assertIsNone(self.names(only_leftover.rel_path))

@@ -293,9 +293,10 @@ class SpawnTest(SpawnTestBase):
         self.assertNotIn('CannotDeleteFile', str(exc))
         # The cleanup's failure is logged, naming the folder and the fault.
         self.assertIn('CannotDeleteFile', logs.output)
-        self.assertIn('/tmp-', logs.output)
+        self.assertIn('/fetch-lock.', logs.output)
         self.assertIsNone(self.vm(instance))
-        # (the temporary folder the fault kept is the next fill's to remove)
+        # (the lock folder the fault kept, with the copy staged in it, is
+        # the next fill's to break)
         self._remove_temp_folders(self.flat.id)
 
     def _remove_temp_folders(self, image_id):
@@ -312,7 +313,7 @@ class SpawnTest(SpawnTestBase):
             except vexc.FileNotFoundException:
                 continue  # no entry of that image on this datastore
             for entry in entries:
-                if entry.name.startswith('tmp-'):
+                if entry.name.startswith(('tmp-', 'fetch-lock.')):
                     files.delete(entry.path)
 
 
@@ -382,8 +383,11 @@ class SpawnVariantsTest(SpawnTestBase):
         self.assertEqual(1024 * 1024, disk.capacityInKB)
         self.assertTrue(disk.backing.parent.fileName.endswith(
             '%s.1.vmdk' % self.flat.id))
-        # The next instance of that size reuses the sized entry.
+        # The next instance of that size reuses the sized entry (counted
+        # once the VM watcher knows the cluster, as in a running compute).
         other = self.make_instance(root_gb=1)
+        self.assertTrue(self.driver._host.watcher.table.wait_for(
+            lambda t: t.warm, 20))
         with self.session.calls.scope() as scope:
             self.spawn(other, self.flat)
         self.assertEqual(0, scope.by_method['CopyVirtualDisk_Task'])
@@ -841,7 +845,8 @@ class StaleLockTest(SpawnTestBase):
         image = self.images.add(fill * MiB, vmware_disktype='thin')
         host = self.driver._host
         entry = host.cache.disk_path('LocalDS_0', image.id)
-        lock = entry.parent.join('fetch-lock.%s' % entry.basename)
+        lock = entry.parent.join(
+            'fetch-lock.%s' % entry.basename.replace('.', '_'))
         vfiles.FileManager(host.session, host.waiter,
                            host.inventory.get().datacenter).make_directory(
             lock)

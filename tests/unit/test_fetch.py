@@ -1,5 +1,7 @@
 """images/fetch.py without vCenter: which Glance streams a fill reads."""
 
+from unittest import mock
+
 import testtools
 
 from nova_vmware_ext.images import fetch
@@ -65,3 +67,55 @@ class DownloadTest(testtools.TestCase):
                                 source(glance), inspect.Limits())
         self.assertIn('bytes are qcow2', str(exc))
         self.assertEqual((1, 1), (glance.opened, glance.closed))
+
+
+class StagingTest(testtools.TestCase):
+    """Where a fill writes: the fetch lock's folder, a folder of its own
+    for a retry after the session expired."""
+
+    def setUp(self):
+        super().setUp()
+        from nova_vmware_ext.vsphere.files import DatastorePath
+        self.files, self.cache = mock.Mock(), mock.Mock()
+        self.fetcher = fetch.Fetcher(None, None, None, None, self.cache,
+                                     self.files, None)
+        self.entry = DatastorePath('ds', '_base/img/img.vmdk')
+        self.staging = DatastorePath('ds', '_base/img/fetch-lock.img_vmdk')
+
+    def test_first_attempt_writes_in_the_lock_folder_as_it_is(self):
+        used = []
+        self.fetcher._in_temp(self.entry, used.append, self.staging)
+        self.assertEqual([self.staging], used)
+        self.files.make_directory.assert_not_called()
+        self.cache.discard.assert_not_called()  # it goes with the lock
+
+    def test_retry_after_an_expired_session_writes_in_a_new_folder(self):
+        from oslo_vmware import exceptions as vexc
+        used = []
+
+        def write(folder):
+            used.append(folder)
+            if len(used) == 1:
+                raise vexc.NotAuthenticatedException('session expired')
+        self.fetcher._in_temp(self.entry, write, self.staging)
+        retry = self.staging.join('retry')
+        self.assertEqual([self.staging, retry], used)
+        self.files.make_directory.assert_called_once_with(retry)
+        self.cache.discard.assert_not_called()
+
+    def test_entry_filled_meanwhile_by_another_compute_is_used(self):
+        from oslo_vmware import exceptions as vexc
+        self.fetcher.disks = disks = mock.Mock()
+        disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
+        self.cache.exists.return_value = True
+        self.fetcher._move_disk(self.staging.join('img.vmdk'), self.entry)
+        self.cache.exists.assert_called_once_with(self.entry)
+
+    def test_name_taken_by_something_else_is_an_error(self):
+        from oslo_vmware import exceptions as vexc
+        self.fetcher.disks = disks = mock.Mock()
+        disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
+        self.cache.exists.return_value = False
+        self.assertRaises(vexc.FileAlreadyExistsException,
+                          self.fetcher._move_disk,
+                          self.staging.join('img.vmdk'), self.entry)

@@ -311,8 +311,12 @@ class MemoryCache(image_cache.ImageCache):
     def session_alive(self, rec):
         return rec.session in self.alive_sessions
 
-    def delete(self, path):
+    def delete(self, path, wait=True):
         self.store.delete(path)
+
+    def start_list(self, folder):
+        listing = self.list(folder)
+        return lambda: listing
 
 
 DS = DatastorePath('ds', '_base')
@@ -326,7 +330,7 @@ class FetchLockTest(testtools.TestCase):
         self.cache = MemoryCache(self.store, heartbeat_interval=0.05,
                                  stale_after=1.0)
         self.entry = DS.join('img/img.vmdk')
-        self.lock_path = DS.join('img/fetch-lock.img.vmdk')
+        self.lock_path = DS.join('img/fetch-lock.img_vmdk')
 
     def other_owner(self, beat, session='key-2'):
         self.store.make_directory(self.lock_path)
@@ -456,7 +460,7 @@ class FetchLockTest(testtools.TestCase):
                          sorted(self.store.files, key=str))
 
     def test_next_fill_removes_what_a_dead_fill_left(self):
-        dead_lock = DS.join('img/fetch-lock.img.20.vmdk')
+        dead_lock = DS.join('img/fetch-lock.img_20_vmdk')
         self.store.make_directory(dead_lock)
         self.store.write(dead_lock.join('owner.json'),
                          record(time.time() - 3600).to_bytes())
