@@ -101,15 +101,31 @@ def literal_prefix(regex):
 
     A '.' counts as itself (test ids hold no other character there); a
     character made optional by a quantifier ends the prefix; an
-    alternation anywhere makes it unknown.
+    alternation outside parentheses makes it unknown.
     """
-    if '|' in regex:
+    if _top_level_alternation(regex):
         return ''
     match = re.match(r'\^?((?:\w|\\\.|\.)*)(.?)', regex)
     prefix = match.group(1).replace('\\.', '.')
     if match.group(2) in ('?', '*', '{'):
         prefix = prefix[:-1]
     return prefix if prefix.startswith('tests.') else ''
+
+
+def _top_level_alternation(regex):
+    depth, in_class, chars = 0, False, iter(regex)
+    for char in chars:
+        if char == '\\':
+            next(chars, None)
+        elif in_class:
+            in_class = char != ']'
+        elif char == '[':
+            in_class = True
+        elif char in '()':
+            depth += 1 if char == '(' else -1
+        elif char == '|' and depth <= 0:
+            return True
+    return False
 
 
 def where(packages, filters):

@@ -37,9 +37,13 @@ class LiteralPrefixTest(testtools.TestCase):
                  'tests.nova.test_servers.ServersTest.test_a'),
                 ('tests.unitx?', 'tests.unit'),
                 ('tests.unit.test_[ab]', 'tests.unit.test_'),
+                ('tests.unit.test_(specs|vifs)', 'tests.unit.test_'),
+                (r'tests.unit.test_a\|b', 'tests.unit.test_a'),
                 # Could match anywhere.
                 ('test_specs', ''),
-                ('tests.(unit|nova)', ''),
+                ('tests.(unit|nova)', 'tests.'),
+                ('tests.unit.a|tests.nova.b', ''),
+                ('tests.unit.[(]|b', ''),
                 ('.*nova', ''),
                 ('test', '')]:
             self.assertEqual(prefix, suites.literal_prefix(regex), regex)
