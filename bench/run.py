@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Benchmarks, run on demand: SOAP round trips, wall time, throughput, memory.
 
     tox -e bench            (or: python bench/run.py [--vms 2000])
@@ -146,8 +158,8 @@ def bench_upload(size_mb):
             for _ in range(size_mb):
                 f.write(os.urandom(1024 * 1024))
     size = os.path.getsize(data_file)
-    from tests import vcsim
     from tests.functional import base
+    from tests import vcsim
     fx = vcsim.VcsimFixture(hosts=1)
     fx.setUp()
     rows = []

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """A live vcsim (govmomi's vCenter simulator) for tests, and pyvmomi helpers
 that query it independently of nova_vmware_ext.
 
@@ -358,7 +370,8 @@ def query(si, vimtype, path_set, root=None):
     tokens); returns {moid: {property path: value}}, where unset properties
     are missing.
     """
-    from pyVmomi import vim, vmodl
+    from pyVmomi import vim
+    from pyVmomi import vmodl
 
     pc_types = vmodl.query.PropertyCollector
     content = si.RetrieveContent()

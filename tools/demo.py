@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The main job: Nova with our driver on the embedded vCenter simulator.
 
 Starts vcsim, runs Nova's services in this process (nova-api, -conductor,
@@ -15,6 +27,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Nova loads the installed nova_vmware_ext; the source tree only lends the
@@ -207,7 +220,7 @@ def demo_case(args, fx):
                     True, device_id=server['id'])['ports']:
                 left.append(('port', '%s %s' % (
                     port['id'][:8], port['mac_address'])))
-                left.append(('  binding', '%s %s' % (
+                left.append(('binding', '%s %s' % (
                     port['binding:vif_type'],
                     port['binding:vif_details'])))
             right = [
@@ -224,9 +237,9 @@ def demo_case(args, fx):
                 datastore = backing.fileName[1:].split(']')[0]
                 right.append(('disk', '%s (%d MiB)' % (
                     backing.fileName, disk.capacityInKB // 1024)))
-                right.append(('  datastore', datastore))
+                right.append(('datastore', datastore))
                 if getattr(backing, 'parent', None) is not None:
-                    right.append(('  linked to', backing.parent.fileName))
+                    right.append(('linked to', backing.parent.fileName))
             for nic in nics:
                 port = getattr(nic.backing, 'port', None)
                 network = (pgs.get(port.portgroupKey, port.portgroupKey)
@@ -234,18 +247,13 @@ def demo_case(args, fx):
                 right.append(('NIC', '%s %s' % (
                     type(nic).__name__.rsplit('.', 1)[-1],
                     nic.macAddress)))
-                right.append(('  network', network))
+                right.append(('network', network))
             step('server %s is ACTIVE; Nova and vCenter agree:'
                  % server['id'])
-            left = ['%-10s %s' % row for row in left]
-            right = ['%-14s %s' % row for row in right]
-            width = max(len(line) for line in left) + 3
-            show('%-*s %s' % (width, 'Nova server (compute API)',
-                              'vSphere VM (vCenter API)'))
-            for i in range(max(len(left), len(right))):
-                show(('%-*s %s' % (width, left[i] if i < len(left) else '',
-                                   right[i] if i < len(right) else ''))
-                     .rstrip())
+            for line in side_by_side(
+                    ('Nova server (compute API)', left),
+                    ('vSphere VM (vCenter API)', right)):
+                show(line)
             # What must agree, checked rather than only shown.
             checks = [
                 (vm['runtime.powerState'] == 'poweredOn', 'VM powered on'),
@@ -353,6 +361,45 @@ def demo_case(args, fx):
     return Demo()
 
 
+def side_by_side(*columns):
+    """Lines of (title, [(label, value)]) columns beside each other.
+
+    Each column is as wide as its widest line, labels as wide as the
+    column's widest label: every label and every value of a column starts
+    at the same place.
+    """
+    blocks = []
+    for title, rows in columns:
+        label_width = max((len(label) for label, _ in rows), default=0)
+        block = [title] + ['%-*s  %s' % (label_width, label, value)
+                           for label, value in rows]
+        blocks.append(block)
+    height = max(len(block) for block in blocks)
+    widths = [max(len(line) for line in block) for block in blocks]
+    lines = []
+    for i in range(height):
+        cells = [block[i] if i < len(block) else '' for block in blocks]
+        lines.append('   '.join(
+            '%-*s' % (width, cell)
+            for width, cell in zip(widths, cells)).rstrip())
+    return lines
+
+
+def quiet_known_noise():
+    """Silence what the libraries under the demo are known to repeat.
+
+    Only these, by module and message or logger: eventlet's deprecation
+    warning on Nova's import of it (--eventlet asks for it), Nova's
+    warning that its eventlet mode is deprecated, and the INFO lines of
+    Nova's thread pools starting and shutting down with each service.
+    Anything else still shows.
+    """
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated',
+                            module=r'nova\.monkey_patch')
+    logging.getLogger('nova.monkey_patch').setLevel(logging.ERROR)
+    logging.getLogger('nova.thread_pool_factory').setLevel(logging.WARNING)
+
+
 def _nova_version():
     from nova import version
     return version.version_string()
@@ -374,6 +421,7 @@ def main(argv=None):
         'False' if args.eventlet else 'True')
     for name in ('OS_STDOUT_CAPTURE', 'OS_STDERR_CAPTURE'):
         os.environ[name] = '0'
+    quiet_known_noise()
     import tests.nova  # noqa: F401
     import unittest
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Run the test suites, each in its own stestr run and repository.
 
 1. ``tests/`` (unit and functional);
@@ -8,8 +20,13 @@
 Nova picks its concurrency mode once per process, so 2 and 3 cannot share
 a run with each other or with 1. Arguments are stestr filters (regexes on
 test ids), as for ``stestr run``; a suite none of whose tests match is
-skipped. Suites 2 and 3 run the same test ids, so each suite keeps its
-results in a repository of its own (see one with ``stestr --repo-url
+skipped. A filter starting with a literal ``tests.<package>`` tells which
+suites it can match and in which folder: the others are not even listed,
+and the suite runs discovery only there (``tests.unit.test_specs`` lists
+and runs ``./tests/unit`` alone).
+
+Suites 2 and 3 run the same test ids, so each suite keeps its results in
+a repository of its own (see one with ``stestr --repo-url
 .stestr/suites/<name> last``), listed in
 ``.stestr/suites/last.json`` for tools/test_summary.py, which counts every
 suite's executions and sums them. The first failing suite ends the command
@@ -28,13 +45,15 @@ MODE = 'OS_NOVA_DISABLE_EVENTLET_PATCHING'
 VALUE_OPTIONS = ('--concurrency', '-c', '--worker-file', '--group-regex',
                  '-g', '--exclude-list', '-e', '--include-list', '-i',
                  '--exclude-regex', '-E')
-# (title, name of its repository, test path, environment)
+# (title, name of its repository, test path, environment, the packages
+# its test path discovers)
 SUITES = (
-    ('unit and functional', 'unit-functional', './tests', {}),
+    ('unit and functional', 'unit-functional', './tests', {},
+     ('tests.unit', 'tests.functional')),
     ('tests/nova, eventlet', 'nova-eventlet', './tests/nova',
-     {MODE: 'False'}),
+     {MODE: 'False'}, ('tests.nova',)),
     ('tests/nova, native threads', 'nova-threads', './tests/nova',
-     {MODE: 'True'}),
+     {MODE: 'True'}, ('tests.nova',)),
 )
 SUITES_DIR = os.path.join('.stestr', 'suites')
 MANIFEST = os.path.join(SUITES_DIR, 'last.json')
@@ -76,6 +95,65 @@ def selected(repo, test_path, filters, env):
     return len(ids)
 
 
+def literal_prefix(regex):
+    """What every test id ``regex`` matches starts with, when it starts
+    with ``tests.`` (every test id does); else ''.
+
+    A '.' counts as itself (test ids hold no other character there); a
+    character made optional by a quantifier ends the prefix; an
+    alternation outside parentheses makes it unknown.
+    """
+    if _top_level_alternation(regex):
+        return ''
+    match = re.match(r'\^?((?:\w|\\\.|\.)*)(.?)', regex)
+    prefix = match.group(1).replace('\\.', '.')
+    if match.group(2) in ('?', '*', '{'):
+        prefix = prefix[:-1]
+    return prefix if prefix.startswith('tests.') else ''
+
+
+def _top_level_alternation(regex):
+    depth, in_class, chars = 0, False, iter(regex)
+    for char in chars:
+        if char == '\\':
+            next(chars, None)
+        elif in_class:
+            in_class = char != ']'
+        elif char == '[':
+            in_class = True
+        elif char in '()':
+            depth += 1 if char == '(' else -1
+        elif char == '|' and depth <= 0:
+            return True
+    return False
+
+
+def where(packages, filters):
+    """The packages of a suite the filters can match (all of them
+    without filters, or when a filter could match anywhere).
+    """
+    if not filters:
+        return packages
+    found = []
+    for regex in filters:
+        prefix = literal_prefix(regex)
+        if not prefix:
+            return packages
+        found += [p for p in packages if p not in found and (
+            (p + '.').startswith(prefix) or prefix.startswith(p + '.'))]
+    return tuple(p for p in packages if p in found)
+
+
+def narrowed(test_path, packages, filters):
+    """(test path, packages) a run of the filters needs: the folder of
+    the one package they can match, when the suite holds several.
+    """
+    matching = where(packages, filters)
+    if len(matching) == 1 and len(packages) > 1:
+        return './' + matching[0].replace('.', '/'), matching
+    return test_path, matching
+
+
 def split(argv):
     """(stestr run options, filters)."""
     options, filters = [], []
@@ -98,7 +176,11 @@ def main(argv):
     init_repo('.')
     os.makedirs(SUITES_DIR, exist_ok=True)
     record(ran)
-    for title, name, test_path, extra_env in SUITES:
+    for title, name, test_path, extra_env, packages in SUITES:
+        test_path, packages = narrowed(test_path, packages, filters)
+        if not packages:
+            print('test_suites: %s: no test selected, skipped' % title)
+            continue
         env = dict(os.environ, **extra_env)
         repo = os.path.join(SUITES_DIR, name)
         init_repo(repo)

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """What the cluster offers Nova: one snapshot feeds both resource reports.
 
 ``get_available_resource`` (the ComputeNode record) and
@@ -10,8 +22,8 @@ import dataclasses
 import json
 import re
 
-from nova import conf as nova_conf
 from nova.compute import utils as compute_utils
+from nova import conf as nova_conf
 from nova.objects import fields
 import os_resource_classes as orc
 from oslo_log import log as logging

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """The devstack plugin's simulator service serves what it writes into
 nova-cpu.conf: the command the plugin hands devstack's run_process, run
 here, answers a login with nova-cpu.conf's address, user, password and CA
@@ -12,8 +24,8 @@ import time
 from pyVim import connect
 from pyVmomi import vim
 
-from tests import vcsim
 from tests.unit import test_devstack
+from tests import vcsim
 
 READY_TIMEOUT = 120
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Spawn, power and destroy through VCDriver against vcsim.
 
 Every outcome is checked through an independent pyvmomi query of the
@@ -502,9 +514,9 @@ class SpawnVariantsTest(SpawnTestBase):
                              self.vm(instance)['runtime.powerState'])
 
     def test_two_computes_share_the_cache_and_download_once(self):
-        import threading
         from nova.virt import fake
         from nova_vmware_ext import driver as vc_driver
+        import threading
         other = vc_driver.VCDriver(fake.FakeVirtAPI())
         other.init_host('compute-2')
         self.addCleanup(other.cleanup_host, 'compute-2')

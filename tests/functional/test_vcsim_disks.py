@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's virtual disks behave as vSphere's.
 
 tools/vcsim/vm_disk.go, vm_copydisk.go and vm_parent.go add what govmomi
@@ -8,12 +20,16 @@ CopyVirtualDisk_Task, and new child disks that need their parent.
 
 import struct
 
-import testtools
 from pyVmomi import vim
 from pyVmomi import vmodl
+import testtools
 
+from tests.functional.vcsim_vms import disks
+from tests.functional.vcsim_vms import http
+from tests.functional.vcsim_vms import new_vm
+from tests.functional.vcsim_vms import read
+from tests.functional.vcsim_vms import wait
 from tests import vcsim
-from tests.functional.vcsim_vms import disks, http, new_vm, read, wait
 
 
 class ExtendVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):

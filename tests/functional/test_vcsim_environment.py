@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's EnvironmentBrowser answers as an ESXi 7.0 U2 host does.
 
 govmomi 0.24.2 knows only vmx-13 (not even as the default) and returns
@@ -6,10 +18,10 @@ last the default, for clusters and standalone hosts alike.
 """
 
 import fixtures
-import testtools
 from pyVim import task as task_util
 from pyVmomi import vim
 from pyVmomi import vmodl
+import testtools
 
 from tests import vcsim
 

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's NFC leases (ImportVApp, ExportVm) and the authentication of its
 HTTP file endpoints (/folder, /nfc/), made faithful to vSphere in
 tools/vcsim/nfc_*.go and tools/vcsim/auth_http.go.
@@ -14,10 +26,16 @@ import os
 from pyVmomi import vim
 from pyVmomi import vmodl
 
+from tests.functional.vcsim_nfc import digest
+from tests.functional.vcsim_nfc import ds_relative
+from tests.functional.vcsim_nfc import fix_url
+from tests.functional.vcsim_nfc import make_image
+from tests.functional.vcsim_nfc import MiB
+from tests.functional.vcsim_nfc import NfcTestCase
+from tests.functional.vcsim_nfc import OVF_TEMPLATE
+from tests.functional.vcsim_nfc import props
+from tests.functional.vcsim_nfc import wait_for
 from tests import vcsim
-from tests.functional.vcsim_nfc import (
-    MiB, NfcTestCase, digest, ds_relative, fix_url, make_image, props,
-    wait_for, OVF_TEMPLATE)
 
 
 class DatastoreHttpAuthTest(NfcTestCase):

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim fidelity: where a VM is (RelocateVM_Task, MarkAsVirtualMachine)
 and keyed property paths.
 
@@ -7,14 +19,17 @@ restores and fails against the stock vcsim of govmomi 0.24.2, except the
 few marked as guards.
 """
 
-import requests
-import testtools
 from pyVim import task as task_util
 from pyVmomi import vim
 from pyVmomi import vmodl
+import requests
+import testtools
 
+from tests.functional.vcsim_props import PC
+from tests.functional.vcsim_props import read_props
+from tests.functional.vcsim_props import view_spec
+from tests.functional.vcsim_props import wait_task
 from tests import vcsim
-from tests.functional.vcsim_props import PC, read_props, view_spec, wait_task
 
 
 class PlacementTest(vcsim.VcsimClassMixin, testtools.TestCase):

@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's ExportVm of a linked clone, made faithful in
 tools/vcsim/nfc_export_chain.go, and the snapshot steps a Nova snapshot
 takes (CreateSnapshot, linked clone, export, Destroy, RemoveSnapshot).
@@ -11,11 +23,10 @@ descriptor instead.
 from pyVim import task as task_util
 from pyVmomi import vim
 
-from tests.functional.vcsim_nfc import (
-    NfcTestCase, digest, fix_url, props, wait_for)
+from tests.functional import vcsim_nfc
 
 
-class LinkedCloneExportTest(NfcTestCase):
+class LinkedCloneExportTest(vcsim_nfc.NfcTestCase):
 
     def wait(self, task):
         task_util.WaitForTask(task)
@@ -40,15 +51,15 @@ class LinkedCloneExportTest(NfcTestCase):
             disk.backing.fileName).content)
 
         lease = clone.ExportVm()
-        wait_for(self.si, lease, 'state', ['ready'])
-        [device] = props(self.si, lease, ['info'])['info'].deviceUrl
+        vcsim_nfc.wait_for(self.si, lease, 'state', ['ready'])
+        [device] = vcsim_nfc.props(self.si, lease, ['info'])['info'].deviceUrl
         self.assertEqual('/%s/VirtualLsiLogicController0:0' % clone._moId,
                          device.key)
         self.assertEqual(len(data), device.fileSize)
-        response = self.http('GET', fix_url(self.vcsim, device.url),
+        response = self.http('GET', vcsim_nfc.fix_url(self.vcsim, device.url),
                              self.cookie)
-        self.assertEqual((200, digest(data)),
-                         (response.status_code, digest(response.content)))
+        self.assertEqual((200, vcsim_nfc.digest(data)),
+                         (response.status_code, vcsim_nfc.digest(response.content)))
         lease.HttpNfcLeaseComplete()
 
         # Clean up as the driver does: the clone, then the snapshot.

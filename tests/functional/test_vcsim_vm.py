@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's virtual machines and disks behave as vSphere's.
 
 govmomi 0.24.2's simulator gets several things wrong that the driver depends
@@ -16,14 +28,21 @@ vSphere behaviour it restores (each fails against the stock simulator):
 import hashlib
 import ssl
 
-import testtools
 from pyVmomi import vim
 from pyVmomi import vmodl
+import testtools
 
+from tests.functional.vcsim_vms import by_name
+from tests.functional.vcsim_vms import disks
+from tests.functional.vcsim_vms import give_tools
+from tests.functional.vcsim_vms import http
+from tests.functional.vcsim_vms import new_disk
+from tests.functional.vcsim_vms import new_vm
+from tests.functional.vcsim_vms import option
+from tests.functional.vcsim_vms import read
+from tests.functional.vcsim_vms import reconfigure
+from tests.functional.vcsim_vms import wait
 from tests import vcsim
-from tests.functional.vcsim_vms import (
-    by_name, disks, give_tools, http, new_disk, new_vm, option, read,
-    reconfigure, wait)
 
 
 class CloneTest(vcsim.VcsimClassMixin, testtools.TestCase):

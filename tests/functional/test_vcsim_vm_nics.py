@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim's NIC hot-add and removal, as vSphere does them.
 
 A NIC added to a powered-on VM with ReconfigVM_Task joins it at once, and
@@ -12,9 +24,12 @@ import uuid
 from pyVmomi import vim
 import testtools
 
+from tests.functional.vcsim_vms import by_name
+from tests.functional.vcsim_vms import new_vm
+from tests.functional.vcsim_vms import read
+from tests.functional.vcsim_vms import reconfigure
+from tests.functional.vcsim_vms import wait
 from tests import vcsim
-from tests.functional.vcsim_vms import (
-    by_name, new_vm, read, reconfigure, wait)
 
 Card = vim.vm.device.VirtualEthernetCard
 

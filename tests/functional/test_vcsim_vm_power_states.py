@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim applies vSphere's power-state rules (tools/vcsim/vm_power_states.go).
 
 Each test fails against the stock simulator: it suspends a poweredOff VM,
@@ -9,8 +21,12 @@ change freely on a poweredOff one, as on ESXi.
 from pyVmomi import vim
 import testtools
 
+from tests.functional.vcsim_vms import disks
+from tests.functional.vcsim_vms import new_disk
+from tests.functional.vcsim_vms import new_vm
+from tests.functional.vcsim_vms import read
+from tests.functional.vcsim_vms import wait
 from tests import vcsim
-from tests.functional.vcsim_vms import disks, new_disk, new_vm, read, wait
 
 
 class PowerStateRulesTest(vcsim.VcsimClassMixin, testtools.TestCase):

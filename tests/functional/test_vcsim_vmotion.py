@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """vcsim fidelity: a vMotion (RelocateVM_Task of a running VM) runs over
 time with progress, CancelTask stops it, and what a relocation refuses or
 applies (vm_relocate_spec.go: NIC edits) still holds
@@ -13,8 +25,9 @@ from pyVmomi import vim
 from pyVmomi import vmodl
 import testtools
 
+from tests.functional.vcsim_props import read_props
+from tests.functional.vcsim_props import wait_task
 from tests import vcsim
-from tests.functional.vcsim_props import read_props, wait_task
 
 VMOTION_SECONDS = 2
 

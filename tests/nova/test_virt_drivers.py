@@ -1,3 +1,15 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
 """Nova's generic virt driver suite, run against VCDriver on a live vcsim.
 
 ``_VirtDriverTestCase`` (``nova/tests/unit/virt/test_virt_drivers.py``) is
@@ -22,8 +34,8 @@ from nova.network import model as network_model
 from nova import objects
 from nova import test
 from nova.tests import fixtures as nova_fixtures
-from nova.tests.unit.virt import test_virt_drivers
 from nova.tests.unit import utils as test_utils
+from nova.tests.unit.virt import test_virt_drivers
 from oslo_serialization import jsonutils
 from pyVmomi import vim
 
