@@ -58,8 +58,9 @@ class LinkedCloneExportTest(vcsim_nfc.NfcTestCase):
         self.assertEqual(len(data), device.fileSize)
         response = self.http('GET', vcsim_nfc.fix_url(self.vcsim, device.url),
                              self.cookie)
-        self.assertEqual((200, vcsim_nfc.digest(data)),
-                         (response.status_code, vcsim_nfc.digest(response.content)))
+        self.assertEqual(
+            (200, vcsim_nfc.digest(data)),
+            (response.status_code, vcsim_nfc.digest(response.content)))
         lease.HttpNfcLeaseComplete()
 
         # Clean up as the driver does: the clone, then the snapshot.
