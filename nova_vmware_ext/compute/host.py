@@ -36,6 +36,7 @@ from nova_vmware_ext.compute import folders
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import live_migration
 from nova_vmware_ext.compute import migrate
+from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import power
 from nova_vmware_ext.compute import rescue
 from nova_vmware_ext.compute import resources
@@ -141,8 +142,8 @@ class Host(object):
             timeout=self.conf.vmware_ext.task_timeout)
         self.inventory = inventory
         self.hw_versions = hw_versions
-        self.nodename = '%s.%s' % (cluster.cluster._moId,
-                                   session.content.about.instanceUuid)
+        self.nodename = nodes.node_name(cluster.cluster._moId,
+                                        session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
         self._register_extension()
         self.server_groups.check_drs()

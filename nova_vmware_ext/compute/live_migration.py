@@ -46,6 +46,7 @@ from pyVmomi import vim
 
 from nova_vmware_ext.compute import errors
 from nova_vmware_ext.compute import networks as vnetworks
+from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.vsphere import faults
@@ -61,12 +62,6 @@ _EDIT = vim.vm.device.VirtualDeviceSpec.Operation.edit
 _CONSOLIDATE = (vim.vm.RelocateSpec.DiskMoveOptions.
                 moveAllDiskBackingsAndConsolidate)
 MB = 1024 * 1024
-
-
-def split_node(nodename):
-    """(cluster moid, vCenter UUID) of a node name ``<moid>.<uuid>``."""
-    cluster, dot, vcenter = (nodename or '').partition('.')
-    return (cluster, vcenter) if dot and cluster and vcenter else (None, None)
 
 
 def _precheck_error(reason):
@@ -112,8 +107,8 @@ class LiveMigrationOps(object):
         """The destination's VMwareLiveMigrateData, after refusing a
         source on another vCenter or in this very cluster."""
         source = (src_compute_info or {}).get('hypervisor_hostname')
-        src_cluster, src_vcenter = split_node(source)
-        cluster, vcenter = split_node(self.nodename)
+        src_cluster, src_vcenter = nodes.split_node(source)
+        cluster, vcenter = nodes.split_node(self.nodename)
         if src_vcenter != vcenter:
             raise _precheck_error(
                 'instance %s is on node %s, not on vCenter %s of the '

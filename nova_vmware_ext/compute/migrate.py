@@ -63,6 +63,7 @@ from pyVmomi import vim
 from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import networks as vnetworks
+from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.vsphere import files as vfiles
@@ -82,16 +83,9 @@ _VM_PATHS = ['config.annotation', 'config.hardware.numCPU',
              'runtime.powerState', 'resourcePool', 'datastore']
 
 
-def vcenter_of(nodename):
-    """The vCenter instance UUID in a node name, or None."""
-    if not nodename or '.' not in nodename:
-        return None
-    return nodename.split('.', 1)[1]
-
-
 def refuse_other_vcenter(own_node, other_node):
     """ResizeError when ``other_node`` is on another vCenter."""
-    ours, theirs = vcenter_of(own_node), vcenter_of(other_node)
+    ours, theirs = nodes.vcenter_of(own_node), nodes.vcenter_of(other_node)
     if ours and theirs and ours != theirs:
         raise exception.ResizeError(reason=(
             'node %s is on another vCenter (instance UUID %s) than node %s '

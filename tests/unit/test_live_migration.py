@@ -20,6 +20,7 @@ from nova import objects
 import testtools
 
 from nova_vmware_ext.compute import live_migration as lm
+from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.vsphere import inventory as vinventory
 
 objects.register_all()
@@ -44,9 +45,9 @@ def vif(port_id, portgroup):
 class NodeTest(testtools.TestCase):
 
     def test_split_node(self):
-        self.assertEqual(('domain-c7', 'vc-uuid-1'), lm.split_node(NODE))
+        self.assertEqual(('domain-c7', 'vc-uuid-1'), nodes.split_node(NODE))
         for bad in (None, '', 'compute-1', '.uuid', 'domain-c7.'):
-            self.assertEqual((None, None), lm.split_node(bad), bad)
+            self.assertEqual((None, None), nodes.split_node(bad), bad)
 
 
 class DecisionsTest(testtools.TestCase):

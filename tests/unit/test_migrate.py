@@ -20,6 +20,7 @@ from pyVmomi import vim
 import testtools
 
 from nova_vmware_ext.compute import migrate
+from nova_vmware_ext.compute import nodes
 
 objects.register_all()
 
@@ -52,9 +53,9 @@ def _refused(old, new):
 class NodeTest(testtools.TestCase):
 
     def test_vcenter_of_a_node_name(self):
-        self.assertEqual(VC, migrate.vcenter_of('domain-c7.' + VC))
-        self.assertIsNone(migrate.vcenter_of('compute-1'))
-        self.assertIsNone(migrate.vcenter_of(None))
+        self.assertEqual(VC, nodes.vcenter_of('domain-c7.' + VC))
+        self.assertIsNone(nodes.vcenter_of('compute-1'))
+        self.assertIsNone(nodes.vcenter_of(None))
 
     def test_same_vcenter_passes_other_is_refused(self):
         migrate.refuse_other_vcenter('domain-c7.' + VC, 'domain-c9.' + VC)
