@@ -44,7 +44,7 @@ def _images(size_mb):
 def bench_fills(size_mb=64):
     """[(kind, image MB, calls first spawn, calls warm, seconds, MB/s,
     plain PUT MB/s)]."""
-    import testtools
+    from bench import harness
 
     from tests.functional import test_driver_spawn as tds
     from tests import vcsim
@@ -90,16 +90,7 @@ def bench_fills(size_mb=64):
                              '%.1f' % (mb / put)))
                 self.leaks.keep(['bench-put/', 'bench-put/put.bin'])
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return rows
 
 

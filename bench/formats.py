@@ -49,8 +49,8 @@ def bench_formats(size_mb=32):
     """[(format, image MB, SOAP calls, seconds, MB/s, PUT MB/s, Python peak,
     qemu-img peak RSS)] of an uncached spawn per format."""
     import fixtures
-    import testtools
 
+    from bench import harness
     from nova_vmware_ext.images import convert
     from nova_vmware_ext.vsphere import files as vfiles
     from nova_vmware_ext.vsphere import transfer
@@ -120,16 +120,7 @@ def bench_formats(size_mb=32):
                              '%.1f' % put, '%.1f MB' % (peak / 1e6),
                              '%.1f MB' % child if child else '-'))
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return [('format', 'image MB', 'SOAP calls', 'seconds', 'MB/s',
              'HTTP PUT MB/s', 'python peak', 'qemu-img peak RSS')] + rows
 

@@ -29,7 +29,7 @@ sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def bench_live_migration():
     """Rows (step, source calls, destination calls, server saw, seconds)."""
-    import testtools
+    from bench import harness
 
     from tests.functional import test_driver_live_migration as tlm
 
@@ -68,16 +68,7 @@ def bench_live_migration():
                              '%.3f' % elapsed))
             self.post.assert_called_once()
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return [('step', 'source calls', 'destination calls', 'server saw',
              'seconds')] + rows
 

@@ -28,7 +28,7 @@ sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def bench_moves():
     """[(step, SOAP calls, seconds)] of resizes and moves."""
-    import testtools
+    from bench import harness
 
     from tests.functional import test_driver_migrate as tdm
 
@@ -61,16 +61,7 @@ def bench_moves():
             self.measure('revert (back to the source cluster)',
                          lambda: self.revert(instance, self.dest, other))
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return rows
 
 

@@ -49,7 +49,7 @@ def _table(title, rows):
 
 def bench_operations(vms):
     """Round trips of each driver operation with ``vms`` VMs in vCenter."""
-    import testtools
+    from bench import harness
 
     from tests.functional import test_driver_spawn as tds
 
@@ -92,16 +92,7 @@ def bench_operations(vms):
             tree.new_root(node, 'bench')
             self.driver.update_provider_tree(tree, node)
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return results
 
 

@@ -50,7 +50,7 @@ def random_vmdk(size_mb):
 
 def bench_snapshot(size_mb=64):
     """[(what, value)] of one snapshot of a ``size_mb`` MiB disk."""
-    import testtools
+    from bench import harness
 
     from tests.functional import test_driver_spawn as tds
 
@@ -98,16 +98,7 @@ def bench_snapshot(size_mb=64):
                 ('peak Python memory', '%.1f MB' % (peak / 1e6)),
             ])
 
-    Bench.setUpClass()
-    try:
-        result = testtools.TestResult()
-        Bench('test_measure').run(result)
-        if result.errors or result.failures:
-            for _, err in result.errors + result.failures:
-                print(err)
-            raise SystemExit('benchmark failed')
-    finally:
-        Bench.tearDownClass()
+    harness.run_case(Bench)
     return rows
 
 
