@@ -140,20 +140,36 @@ class VmTable(object):
         self._props.pop(moid, None)
         state = self._states.pop(moid, None)
         if state is not None and self._by_uuid.get(state.uuid) == moid:
-            del self._by_uuid[state.uuid]
+            self._reassign(state.uuid)
 
     def _index(self, moid, props):
         old = self._states.get(moid)
         state = VmState(props['obj'], self._identify(props),
                         str(props.get(POWER_STATE, '')) or None,
                         str(props.get(CONNECTION_STATE, '')) or None)
+        self._states[moid] = state
         if old is not None and old.uuid != state.uuid and (
                 self._by_uuid.get(old.uuid) == moid):
-            del self._by_uuid[old.uuid]
-        if state.uuid:
+            self._reassign(old.uuid)
+        if state.uuid and not self._claimed_by_other(state.uuid, moid):
             self._by_uuid[state.uuid] = moid
-        self._states[moid] = state
         return state
+
+    def _claimed_by_other(self, uuid, moid):
+        """Another VM holds ``uuid`` and still claims it. A clone briefly
+        carries its source's keys (a snapshot's clone does): the instance
+        stays with the VM that had it first."""
+        current = self._by_uuid.get(uuid)
+        return (current is not None and current != moid
+                and getattr(self._states.get(current), 'uuid', None) == uuid)
+
+    def _reassign(self, uuid):
+        """``uuid`` lost its VM: another VM that claims it takes it."""
+        for moid, state in self._states.items():
+            if state.uuid == uuid:
+                self._by_uuid[uuid] = moid
+                return
+        self._by_uuid.pop(uuid, None)
 
 
 class VmWatcher(object):

@@ -107,6 +107,31 @@ class VmTableTest(testtools.TestCase):
         self.assertEqual(('u3', None), (before.uuid, after.uuid))
         self.assertEqual([], self.table.uuids())
 
+    def test_a_clone_carrying_its_sources_key_does_not_take_it(self):
+        # CloneVM copies the source's extraConfig before the clone's own
+        # spec clears it: the instance stays with its VM throughout.
+        self.table.replace([nova_vm('vm-1', 'u1')])
+        self.table.apply([nova_vm('vm-9', 'u1')])
+        self.assertEqual('vm-1', self.table.get('u1').ref._moId)
+        self.table.apply([PC.ObjectUpdate(
+            kind='modify', obj=vim.VirtualMachine('vm-9'),
+            changeSet=[change(UUID_PATH, None, op='remove'),
+                       change('config.instanceUuid', 'u9')])])
+        self.assertEqual(['u1'], self.table.uuids())
+        self.assertEqual('vm-1', self.table.get('u1').ref._moId)
+        self.table.apply([nova_vm('vm-9', 'u1', kind='modify')])
+        self.table.apply([PC.ObjectUpdate(
+            kind='leave', obj=vim.VirtualMachine('vm-9'))])
+        self.assertEqual('vm-1', self.table.get('u1').ref._moId)
+
+    def test_a_uuid_whose_vm_leaves_goes_to_another_claimant(self):
+        self.table.replace([nova_vm('vm-1', 'u1'), nova_vm('vm-2', 'u1')])
+        held = self.table.get('u1').ref._moId
+        other = {'vm-1': 'vm-2', 'vm-2': 'vm-1'}[held]
+        self.table.apply([PC.ObjectUpdate(
+            kind='leave', obj=vim.VirtualMachine(held))])
+        self.assertEqual(other, self.table.get('u1').ref._moId)
+
     def test_replace_reports_what_changed_meanwhile(self):
         self.table.replace([nova_vm('vm-1', 'u1'), nova_vm('vm-2', 'u2'),
                             nova_vm('vm-3', 'u3')])
