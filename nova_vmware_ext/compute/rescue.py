@@ -38,6 +38,7 @@ from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import image_meta as vimage
+from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.images import fetch
@@ -179,7 +180,8 @@ class RescueOps(object):
                        "a rescue disk")
         # The image first: a refused or failed fill changes nothing.
         datastore = self._datastore(instance, root_path.datastore)
-        source = self._source(context, image)
+        source = root_disks.glance_source(self.image_api, context,
+                                          image)
         limits = fetch.Limits(datastore_free=datastore.free_space)
         base, size_kb = self.root_disks.cached_disk(image, source, datastore,
                                                     limits)
@@ -225,14 +227,6 @@ class RescueOps(object):
                 reason='a rescue image must be a VMDK disk, not %s' %
                        image.disk_format)
         return image
-
-    def _source(self, context, image):
-        def chunks():
-            return self.image_api.download(context, image.image_id)
-        return fetch.ImageSource(image.image_id, image.size,
-                                 image.disk_type, image.adapter_type, chunks,
-                                 disk_format=image.disk_format,
-                                 virtual_size=image.virtual_size)
 
     @staticmethod
     def _root_disk(instance, devices):

@@ -45,6 +45,17 @@ def _check_fits(flavor_kb, image_kb):
             flavor_size=flavor_kb * units.Ki, image_size=image_kb * units.Ki)
 
 
+def glance_source(image_api, context, image):
+    """The images.fetch.ImageSource of a validated image's Glance bytes
+    (``image_api``: Nova's Glance API), for spawn and rescue alike."""
+    def chunks():
+        return image_api.download(context, image.image_id)
+    return fetch.ImageSource(image.image_id, image.size, image.disk_type,
+                             image.adapter_type, chunks,
+                             disk_format=image.disk_format,
+                             virtual_size=image.virtual_size)
+
+
 class RootDisks(object):
     """Prepares root disks in the image cache of a datastore.
 

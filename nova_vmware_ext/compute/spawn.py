@@ -41,6 +41,7 @@ from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import networks as vnetworks
+from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vm_config
@@ -94,14 +95,6 @@ class SpawnOps(object):
         self.network_api = network_api or neutron.API()
         self.server_groups = server_groups
         self.consoles = consoles
-
-    def _source(self, context, image):
-        def chunks():
-            return self.image_api.download(context, image.image_id)
-        return fetch.ImageSource(image.image_id, image.size,
-                                 image.disk_type, image.adapter_type, chunks,
-                                 disk_format=image.disk_format,
-                                 virtual_size=image.virtual_size)
 
     # The operation
 
@@ -167,7 +160,8 @@ class SpawnOps(object):
                admin_password, network_info, networks, datastore, created,
                consoles=None):
         """Root disk, config drive and the VM itself; returns the VM."""
-        source = self._source(context, image)
+        source = root_disks.glance_source(self.image_api, context,
+                                          image)
         image, source = self.root_disks.open_ova(image_meta, image, source,
                                                  instance)
         folder = created.folder
