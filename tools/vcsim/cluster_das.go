@@ -19,7 +19,6 @@
 package main
 
 import (
-	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -27,15 +26,7 @@ func clusterApplyDasConfig(ref types.ManagedObjectReference, das *types.ClusterD
 	if das == nil {
 		return
 	}
-	cluster, ok := simulator.Map.Get(ref).(*simulator.ClusterComputeResource)
-	if !ok {
-		return
-	}
-	simulator.Map.WithLock(cluster, func() {
-		config, ok := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx)
-		if !ok {
-			return
-		}
+	withClusterConfig(ref, func(config *types.ClusterConfigInfoEx) {
 		if das.Enabled != nil {
 			config.DasConfig.Enabled = types.NewBool(*das.Enabled)
 		}

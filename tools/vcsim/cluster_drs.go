@@ -52,16 +52,22 @@ func clusterReconfigure(c *vmCall) {
 	c.send(rec)
 }
 
-func clusterApplyDrsConfig(ref types.ManagedObjectReference, drs *types.ClusterDrsConfigInfo) {
+// withClusterConfig runs change on the cluster's ConfigurationEx, under the
+// registry's lock; nothing for a reference that is no cluster.
+func withClusterConfig(ref types.ManagedObjectReference, change func(*types.ClusterConfigInfoEx)) {
 	cluster, ok := simulator.Map.Get(ref).(*simulator.ClusterComputeResource)
 	if !ok {
 		return
 	}
 	simulator.Map.WithLock(cluster, func() {
-		config, ok := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx)
-		if !ok {
-			return
+		if config, ok := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx); ok {
+			change(config)
 		}
+	})
+}
+
+func clusterApplyDrsConfig(ref types.ManagedObjectReference, drs *types.ClusterDrsConfigInfo) {
+	withClusterConfig(ref, func(config *types.ClusterConfigInfoEx) {
 		if drs.Enabled != nil {
 			config.DrsConfig.Enabled = types.NewBool(*drs.Enabled)
 		}
