@@ -48,6 +48,7 @@ from nova_vmware_ext.compute import stuck_reboots
 from nova_vmware_ext.compute import suspend
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vnc_ports
+from nova_vmware_ext.compute import volumes
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
@@ -63,6 +64,7 @@ from nova_vmware_ext.vsphere import inventory as vinventory
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
 from nova_vmware_ext.vsphere import transfer
+from nova_vmware_ext.vsphere import volumes as vvolumes
 from nova_vmware_ext.vsphere import watch
 
 LOG = logging.getLogger(__name__)
@@ -164,8 +166,13 @@ class Host(object):
         self.power = power.PowerOps(waiter, self.instances)
         self.server_groups = server_groups.ServerGroupRules(
             inventory, self.instances, drs_rules.DrsRules(session, waiter))
+        self.volumes = volumes.VolumeOps(
+            session, waiter, self.instances,
+            vvolumes.ShadowVms(session, waiter),
+            vvolumes.FirstClassDisks(session, waiter), conf=self.conf)
         self.destroyer = destroy.DestroyOps(waiter, self.instances, files,
-                                            server_groups=self.server_groups)
+                                            server_groups=self.server_groups,
+                                            volumes=self.volumes)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
             fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
@@ -190,7 +197,8 @@ class Host(object):
             self.instances, roots, files, http,
             integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
-            server_groups=self.server_groups, consoles=self.consoles)
+            server_groups=self.server_groups, consoles=self.consoles,
+            volumes=self.volumes)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)
