@@ -208,6 +208,18 @@ def find_fcd_disk(devices, disk_id):
     return None
 
 
+def is_volume_disk(disk, options):
+    """Whether a VM's disk is a Cinder volume's: a First Class Disk, or the
+    disk a ``volume-<id>`` extraConfig option names (``options``: the VM's
+    extraConfig)."""
+    if getattr(disk, 'vDiskId', None) is not None:
+        return True
+    markers = {o.value for o in options or ()
+               if o.key.startswith(VOLUME_KEY % '') and o.value}
+    return bool(markers & {getattr(disk.backing, 'uuid', None),
+                           disk.backing.fileName})
+
+
 def extra_config(options, key):
     """The value of extraConfig option ``key``, or None."""
     return next((o.value for o in options or () if o.key == key), None)
