@@ -26,7 +26,9 @@ simulator:
   against reading the image into memory first;
 - lifecycle events and the power-state sweep (bench/lifecycle.py);
 - an uncached spawn per image format, converted ones included
-  (bench/formats.py).
+  (bench/formats.py);
+- volume attach, extend and detach, vmdk and vstorageobject
+  (bench/volumes.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -232,6 +234,9 @@ def _main_rows(args):
     from bench import snapshot
     _table('Snapshot to Glance (64 MiB disk)',
            [('what', 'value')] + snapshot.bench_snapshot(64))
+    from bench import volumes
+    _table('Volume attach, extend, detach (20 other VMs, login excluded)',
+           [volumes.HEADER] + volumes.bench_volumes(20))
     from bench import fills
     _table('Uncached spawn per image kind (SOAP calls, login excluded)',
            [fills.HEADER] + fills.bench_fills())
