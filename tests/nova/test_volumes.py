@@ -14,14 +14,18 @@
 extend, detach and delete, checked in vcsim.
 
 Nova's CinderFixture stands in for Cinder's API; the connection_info it
-hands nova-compute for each volume is the one Cinder's VMware drivers made
-for a backing in vcsim (``volume_source``).
+hands nova-compute for each volume is the one Cinder 29's real VMware
+drivers made for a backing they created in vcsim (tests/cinder_volumes.py,
+a subprocess: Cinder and Nova cannot share a process). Neither driver
+needs the instance in its connector here: the boot volume's connector has
+none yet (as for any boot from volume), and Cinder's FCD driver reads none.
 """
 
 import time
 
 from pyVmomi import vim
 
+from tests import cinder_volumes
 from tests.nova import test_servers
 from tests import volume_backings
 
@@ -38,16 +42,22 @@ class VolumeServersTest(test_servers.VcsimServersTestBase):
         self.cinder.VOLUME_CONNECTION_INFO = dict(
             self.cinder.VOLUME_CONNECTION_INFO)
 
-    def volume(self, kind, volume_id):
-        """A backing in vcsim for Cinder volume ``volume_id``, whose
-        connection_info the fixture then hands out."""
-        make = (volume_backings.vmdk_volume if kind == 'vmdk'
-                else volume_backings.fcd_volume)
-        kwargs = {'volume_id': volume_id} if kind == 'vmdk' else {}
-        info = make(self.si, **kwargs)
-        self.addCleanup(volume_backings.delete, self.si, info)
-        self.cinder.VOLUME_CONNECTION_INFO[volume_id] = info
-        return info
+    def cinder_volumes(self, volumes):
+        """Cinder's drivers create ``volumes`` ({volume id: 'vmdk' or
+        'fcd'}) and connect them; the fixture then hands out their
+        connection_info, returned too."""
+        ops = []
+        for volume_id, kind in volumes.items():
+            ops += [{'driver': kind, 'op': op, 'id': volume_id,
+                     'size_gb': 1, 'connector': {}}
+                    for op in ('create', 'connect')]
+        results = cinder_volumes.run(self.vcsim, ops)
+        infos = {}
+        for volume_id, info in zip(volumes, results[1::2]):
+            self.addCleanup(volume_backings.delete, self.si, info)
+            self.cinder.VOLUME_CONNECTION_INFO[volume_id] = info
+            infos[volume_id] = info
+        return infos
 
     def boot_from_volume(self, volume_id):
         flavor_id = self._create_flavor(memory_mb=256, vcpu=1, disk=1,
@@ -77,7 +87,8 @@ class VolumeServersTest(test_servers.VcsimServersTestBase):
 
     def test_boot_from_volume_attach_extend_detach_delete(self):
         root_id = self.cinder.IMAGE_BACKED_VOL
-        root = self.volume('vmdk', root_id)
+        made = self.cinder_volumes({root_id: 'vmdk', FCD_VOLUME: 'fcd'})
+        root, data = made[root_id], made[FCD_VOLUME]
         [root_path] = volume_backings.shadow_disk_path(self.si, root)
         server = self.boot_from_volume(root_id)
         vm, disks = self.vm_disks(server)
@@ -88,7 +99,6 @@ class VolumeServersTest(test_servers.VcsimServersTestBase):
             d.deviceKey for d in obj.config.bootOptions.bootOrder])
         self.assertEqual('poweredOn', vm['runtime.powerState'])
 
-        data = self.volume('fcd', FCD_VOLUME)
         data_path = volume_backings.fcd(self.si, data).config.backing.filePath
         self._attach_volume(server, FCD_VOLUME)
         _, disks = self.vm_disks(server)
