@@ -34,6 +34,7 @@ IDE disk only while the VM is off (vSphere has no IDE hot plug).
 from nova import exception
 from nova.virt import driver
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
@@ -189,15 +190,40 @@ class VolumeOps(object):
         what = 'attach of volume %s to instance %s' % (data['id'],
                                                        instance.uuid)
         key, unit, controller = self._slot(item, adapter, instance)
-        if controller is not None:
+        if controller is None:
+            self.fcds.attach(vm, data['id'], data['ds_ref_val'], key, unit,
+                             what)
+        else:
+            # AttachDisk_Task takes an existing controller: add it first,
+            # and take it away again if the disk does not come.
             self.waiter.wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
                 deviceChange=[controller])), 'controller for ' + what)
             item = self.instances.read(instance, _VM_PATHS)
             key, unit, _ = self._slot(item, adapter, instance)
-        self.fcds.attach(vm, data['id'], data['ds_ref_val'], key, unit, what)
+            try:
+                self.fcds.attach(vm, data['id'], data['ds_ref_val'], key,
+                                 unit, what)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    self._remove_controller(vm, item, key, what)
         if boot:
             self._boot_from(instance, vm, lambda devices: (
                 devs.find_fcd_disk(devices, data['id'])))
+
+    def _remove_controller(self, vm, item, key, what):
+        """Undo the controller added for a failed attach; a failure is
+        logged (the attach's error is what the caller raises)."""
+        devices = item.get('config.hardware.device') or []
+        added = next((d for d in devices if d.key == key), None)
+        try:
+            self.waiter.wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
+                deviceChange=[vim.vm.device.VirtualDeviceSpec(
+                    operation='remove', device=added)])),
+                'removal of the controller added for ' + what)
+        except Exception as exc:
+            LOG.error('Could not remove the controller %(key)s added for '
+                      '%(what)s: %(err)s', {'key': key, 'what': what,
+                                            'err': exc})
 
     def _boot_from(self, instance, vm, which):
         """Boot the VM from the volume disk ``which(devices)`` picks (its

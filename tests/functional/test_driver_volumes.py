@@ -123,6 +123,18 @@ class AttachDetachTest(VolumeTestBase):
                               vim.vm.device.ParaVirtualSCSIController)
         self.driver.detach_volume(self.context, info, instance, '/dev/sdb')
 
+    def test_failed_fcd_attach_takes_its_new_controller_away(self):
+        instance = self.running()
+        info = self.volume('fcd', adapter_type='paraVirtual')
+        before = [d.key for d in self.vm(instance)['config.hardware.device']]
+        self.vcsim.inject('AttachDisk_Task', action='task_error',
+                          fault='InvalidState')
+        self.addCleanup(self.vcsim.clear_faults)
+        self.assertRaises(exception.NovaException, self.driver.attach_volume,
+                          self.context, info, instance, '/dev/sdb')
+        self.assertEqual(before, [
+            d.key for d in self.vm(instance)['config.hardware.device']])
+
     def test_detach_after_storage_vmotion_gives_the_shadow_the_moved_disk(
             self):
         instance = self.running(power_on=False)
