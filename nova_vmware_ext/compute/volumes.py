@@ -152,8 +152,12 @@ class VolumeOps(object):
             'kind': kind, 'volume': volume_id_of(connection_info)},
             instance=instance)
 
+    def _find_shadow(self, data):
+        return self.shadows.find(data.get('volume'), data.get('volume_id'),
+                                 data.get('name'))
+
     def _shadow(self, data):
-        shadow = self.shadows.find(data.get('volume'), data['volume_id'])
+        shadow = self._find_shadow(data)
         disks = vvolumes.disks(shadow.get('config.hardware.device')
                                if shadow else ())
         if not disks:
@@ -286,7 +290,7 @@ class VolumeOps(object):
         return disk
 
     def _detach_vmdk(self, item, data, instance):
-        shadow = self.shadows.find(data.get('volume'), data.get('volume_id'))
+        shadow = self._find_shadow(data)
         shadow_disks = vvolumes.disks(shadow.get('config.hardware.device')
                                       if shadow else ())
         shadow_disk = shadow_disks[0] if shadow_disks else None
@@ -362,7 +366,7 @@ class VolumeOps(object):
         item = self.instances.read(instance, _VM_PATHS)
         shadow_path = None
         if kind == VMDK:
-            shadow = self.shadows.find(data.get('volume'), data['volume_id'])
+            shadow = self._find_shadow(data)
             found = vvolumes.disks(shadow.get('config.hardware.device')
                                    if shadow else ())
             shadow_path = found[0].backing.fileName if found else None

@@ -30,7 +30,7 @@ from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import props
 
 _SHADOW_PATHS = ['config.hardware.device', 'datastore', 'resourcePool',
-                 'runtime.host']
+                 'runtime.host', 'name', 'config.instanceUuid']
 
 
 def disks(devices):
@@ -52,17 +52,22 @@ class ShadowVms(object):
         self.session = session
         self.waiter = waiter
 
-    def find(self, moid, volume_id):
+    def find(self, moid, volume_id, name=None):
         """The shadow VM's properties (``obj``, ``config.hardware.device``,
         ``datastore``, ...) or None.
 
-        By the moid Cinder gave; a VM that is gone or not the volume's (a
-        moid reused after a re-registration) is looked up again by the
-        volume id, its instanceUuid, as the in-tree driver does.
+        By the moid Cinder gave, if that VM is the volume's (its
+        instanceUuid is the volume id, or it has the volume's name); a VM
+        that is gone or another's (a moid reused after a re-registration)
+        is looked up again by the volume id, its instanceUuid, as the
+        in-tree driver does.
         """
         if moid:
             item = self._read(self.session.mo('VirtualMachine', moid))
-            if item is not None:
+            if item is not None and (
+                    not volume_id or
+                    item.get('config.instanceUuid') == volume_id or
+                    item.get('name') in (name, 'volume-%s' % volume_id)):
                 return item
         if not volume_id:
             return None

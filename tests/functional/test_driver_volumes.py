@@ -95,6 +95,19 @@ class AttachDetachTest(VolumeTestBase):
         self.assertIsNotNone(self.datastore_file(path))
         self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
 
+    def test_shadow_vm_found_by_volume_id_when_the_moid_is_another_vm(self):
+        # A moid naming another VM (here the instance's own) is not taken
+        # for the volume's: the shadow VM is found by its instanceUuid.
+        instance = self.running()
+        info = self.volume()
+        [path] = backings.shadow_disk_path(self.si, info)
+        stale = dict(info, data=dict(info['data'],
+                                     volume=self.vm(instance)['moid']))
+        self.driver.attach_volume(self.context, stale, instance, '/dev/sdb')
+        self.assertEqual([path], list(self.volume_disks(instance)))
+        self.driver.detach_volume(self.context, stale, instance, '/dev/sdb')
+        self.assertEqual({}, self.volume_disks(instance))
+
     def test_fcd_volume_attached_and_detached(self):
         instance = self.running()
         info = self.volume('fcd')
