@@ -14,8 +14,9 @@
 
 Cinder 29's ``VMwareVcVmdkDriver`` and ``VMwareVStorageObjectDriver`` run
 as a library in a subprocess (tests/cinder_volumes.py) against the same
-vcsim: they create the backings and answer initialize_connection for our
-connector; the driver attaches and detaches what they return, and Cinder
+vcsim: they create the backings, answer initialize_connection for our
+connector and extend a detached one; the driver attaches and detaches what
+they return, and Cinder
 then deletes its volumes, which it can only do if the detach gave them
 back whole.
 """
@@ -39,11 +40,14 @@ class CinderVolumesTest(test_driver_volumes.VolumeTestBase):
             {'driver': 'vmdk', 'op': 'create', 'id': vmdk_id, 'size_gb': 1},
             {'driver': 'vmdk', 'op': 'connect', 'id': vmdk_id, 'size_gb': 1,
              'connector': connector},
+            # Extended while no instance has it (on ESXi a running
+            # instance's lock on the file would refuse it).
+            {'driver': 'vmdk', 'op': 'extend', 'id': vmdk_id, 'size_gb': 2},
             {'driver': 'fcd', 'op': 'create', 'id': fcd_id, 'size_gb': 1},
             {'driver': 'fcd', 'op': 'connect', 'id': fcd_id, 'size_gb': 1,
              'connector': connector}])
-        vmdk, fcd = created[1], created[3]
-        location = created[2]['provider_location']
+        vmdk, fcd = created[1], created[4]
+        location = created[3]['provider_location']
         for info in (vmdk, fcd):
             self.addCleanup(backings.delete, self.si, info)
         # What Cinder hands Nova: no vCenter credentials.
@@ -59,7 +63,7 @@ class CinderVolumesTest(test_driver_volumes.VolumeTestBase):
                                       '/dev/sdb')
         disks = self.volume_disks(instance)
         self.assertEqual({shadow_path, fcd_path}, set(disks))
-        self.assertEqual(1024 * 1024, disks[shadow_path].capacityInKB)
+        self.assertEqual(2 * 1024 * 1024, disks[shadow_path].capacityInKB)
         self.assertEqual(fcd['data']['id'], disks[fcd_path].vDiskId.id)
 
         for info in (vmdk, fcd):
