@@ -16,9 +16,8 @@ Cinder 29's ``VMwareVcVmdkDriver`` and ``VMwareVStorageObjectDriver`` run
 as a library in a subprocess (tests/cinder_volumes.py) against the same
 vcsim: they create the backings, answer initialize_connection for our
 connector and extend a detached one; the driver attaches and detaches what
-they return, and Cinder
-then deletes its volumes, which it can only do if the detach gave them
-back whole.
+they return, and Cinder then deletes its volumes, which it can only do if
+the detach gave them back whole.
 """
 
 from oslo_utils import uuidutils
