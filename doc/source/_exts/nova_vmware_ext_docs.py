@@ -17,7 +17,10 @@
   tests/unit/test_readme.py);
 - ``privileges-table``: the vCenter privileges the driver needs, from
   ``nova_vmware_ext.vsphere.privileges.REQUIRED`` (the list the check CLI
-  asks vCenter about).
+  asks vCenter about);
+- ``unacted-options``: the options that load but have no effect, and why,
+  from ``nova_vmware_ext.conf.UNACTED_OPTIONS`` (what nova-compute warns
+  about).
 
 A missing file or section is an error: the docs build (-W) fails rather
 than render a page that has drifted from README.
@@ -73,6 +76,25 @@ class PrivilegesTable(SphinxDirective):
         return [_table(('Object', 'Privileges', 'Why'), body)]
 
 
+class UnactedOptions(SphinxDirective):
+    """A bullet list: ``[group] name``: why it has no effect."""
+
+    def run(self):
+        from nova_vmware_ext import conf
+
+        items = nodes.bullet_list()
+        for group, names in sorted(conf.UNACTED_OPTIONS.items()):
+            for name, why in sorted(names.items()):
+                option = '[%s] %s' % (group, name)
+                para = nodes.paragraph()
+                para += nodes.literal(option, option)
+                para += nodes.Text(': %s.' % why)
+                item = nodes.list_item()
+                item += para
+                items += item
+        return [items]
+
+
 def _literals(ids):
     para = nodes.paragraph()
     for number, privilege in enumerate(ids):
@@ -111,4 +133,5 @@ def _row(cells):
 def setup(app):
     app.add_directive('markdown-section', MarkdownSection)
     app.add_directive('privileges-table', PrivilegesTable)
+    app.add_directive('unacted-options', UnactedOptions)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}
