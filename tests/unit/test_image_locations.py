@@ -14,7 +14,9 @@
 images/datastore_copy.flat_descriptor."""
 
 import re
+from unittest import mock
 
+import fixtures
 import testtools
 
 from nova_vmware_ext.images import datastore_copy
@@ -149,3 +151,60 @@ class FlatDescriptorTest(testtools.TestCase):
         self.assertEqual(str((1 << 30) // 512 // (16 * 63)),
                          ddb['ddb.geometry.cylinders'])
         self.assertIn(b'RW 2097152 VMFS "d-flat.vmdk"', text)
+
+
+class NovaGlanceLocationsTest(testtools.TestCase):
+    """compute/root_disks.image_locations through Nova's own glance API
+    (nova.image.glance.API over a fake glanceclient): what Glance exposes
+    reaches the driver, as in-tree."""
+
+    SCHEMA = {'name': 'image', 'properties': {
+        name: {} for name in ('id', 'name', 'status', 'size', 'disk_format',
+                              'container_format', 'visibility', 'owner',
+                              'direct_url', 'locations')}}
+
+    class Image(dict):
+        schema = None
+
+    def _glance_gives(self, **attributes):
+        from nova.image import glance
+
+        image = self.Image(id=IMAGE, name='img', status='active', size=4,
+                           disk_format='vmdk', container_format='bare',
+                           visibility='public', **attributes)
+        image.schema = self.SCHEMA
+        client = mock.Mock()
+        client.call.return_value = image
+        self.useFixture(fixtures.MockPatch(
+            'nova.image.glance.get_default_image_service',
+            return_value=glance.GlanceImageServiceV2(client=client)))
+        return glance.API()
+
+    def _locations(self, api):
+        from nova import context
+
+        from nova_vmware_ext.compute import root_disks
+        return root_disks.image_locations(
+            api, context.get_admin_context(), IMAGE)
+
+    def test_show_multiple_locations_and_direct_url(self):
+        other = 'rbd://fsid/images/%s/snap' % IMAGE
+        api = self._glance_gives(
+            locations=[{'url': GOOD, 'metadata': {}},
+                       {'url': other, 'metadata': {}}], direct_url=GOOD)
+        self.assertEqual((GOOD, other), self._locations(api))
+
+    def test_show_image_direct_url_only(self):
+        api = self._glance_gives(direct_url=GOOD)
+        self.assertEqual((GOOD,), self._locations(api))
+
+    def test_glance_exposing_nothing(self):
+        self.assertEqual((), self._locations(self._glance_gives()))
+
+    def test_glance_refusing_is_no_location(self):
+        import glanceclient.exc
+
+        api = self._glance_gives()
+        client = api._get_session_and_image_id(None, IMAGE)[0]._client
+        client.call.side_effect = glanceclient.exc.HTTPForbidden()
+        self.assertEqual((), self._locations(api))
