@@ -93,7 +93,7 @@ def judge_reach(datastore, mounts, cluster):
 
 class DatastoreLookup(object):
     """Datastores of the whole vCenter, for the cluster of ``inventory``
-    (a vsphere.inventory.Inventory). One query (three calls) a lookup."""
+    (a vsphere.inventory.Inventory)."""
 
     def __init__(self, session, inventory):
         self.session = session
@@ -102,8 +102,18 @@ class DatastoreLookup(object):
     def find(self, datacenter_path, name):
         """The FoundDatastore ``name`` of datacenter ``datacenter_path``.
 
+        A datastore of the cluster (the usual Glance store) is known
+        without a call; any other takes one query.
+
         :raises DatastoreNotFound: no such datacenter or datastore.
         """
+        cluster = self.inventory.get()
+        if datacenter_path == cluster.datacenter_path:
+            for datastore in cluster.datastores:
+                if datastore.name == name and datastore.accessible:
+                    return FoundDatastore(
+                        cluster.datacenter, datacenter_path, datastore, True,
+                        'mounted on cluster %s' % cluster.cluster_name)
         root = self.session.content.rootFolder
         items = props.retrieve_all(self.session, _PROPS, root)
         by_id = {item['obj']._moId: item for item in items}

@@ -194,6 +194,10 @@ class CopyTest(GlanceDatastoreTestBase):
         calls = self.spawn_counted(image)
         self.assertCopied(calls, image, data)
         self.assertEqual(0, calls.get('CreateVirtualDisk_Task', 0), calls)
+        # As many calls as the streamed fill (test_driver_fill_calls): the
+        # cluster's datastore is known without a query.
+        self.assertEqual(0, calls.get('RetrievePropertiesEx', 0), calls)
+        self.assertLessEqual(sum(calls.values()), 11, calls)
         self.assertLess(self.http.received, 8 * tds.MiB // 3)
         self.assertEqual(data, self.cached(image.id, '%s-flat.vmdk'
                                            % image.id))
@@ -230,6 +234,8 @@ class CopyTest(GlanceDatastoreTestBase):
         self.assertCopied(calls, image, data)
         self.assertIn('same storage as datastore LocalDS_1',
                       self.log.output)
+        # Another datacenter's datastore takes one query (three calls).
+        self.assertEqual(1, calls.get('RetrievePropertiesEx'), calls)
         self.assertEqual(data, self.cached(image.id, '%s-flat.vmdk'
                                            % image.id))
 
