@@ -20,7 +20,6 @@ there, one class at a time on the machine (tests/port443.py). Its /folder
 transfers verify TLS with REQUESTS_CA_BUNDLE, pointed at the simulator's CA.
 """
 
-import io
 import os
 from unittest import mock
 import urllib.parse
@@ -29,15 +28,15 @@ import fixtures
 from nova import context as nova_context
 from nova.image import glance
 from nova import objects
-from oslo_config import cfg
 from oslo_utils import uuidutils
 
 from nova_vmware_ext.images import inspect
 from tests.functional import test_driver_glance_datastore as tgd
 from tests.functional import test_driver_spawn as tds
+from tests import glance_stores
 from tests import port443
 
-STORE_DIR = 'openstack_glance'
+STORE_DIR = glance_stores.STORE_DIR
 
 
 class GlanceImage(dict):
@@ -94,27 +93,11 @@ class GlanceStoreTest(port443.Port443ClassMixin,
 
     @classmethod
     def setUpClass(cls):
-        """glance_store's VMware backend on the class's vcsim, as a Glance
-        API server configures it (its own options, not Nova's)."""
         super().setUpClass()
         import glance_store
 
         cls.store = glance_store
-        cls.store_conf = conf = cfg.ConfigOpts()
-        glance_store.register_opts(conf)
-        conf([], project='glance')
-        fx = cls.vcsim
-        for name, value in (
-                ('stores', ['vmware']), ('default_store', 'vsphere'),
-                ('vmware_server_host', fx.host),
-                ('vmware_server_username', fx.username),
-                ('vmware_server_password', fx.password),
-                ('vmware_ca_file', fx.ca_file),
-                ('vmware_api_retry_count', 1),
-                ('vmware_datastores', ['DC0:LocalDS_1:100']),
-                ('vmware_store_image_dir', '/' + STORE_DIR)):
-            conf.set_override(name, value, group='glance_store')
-        glance_store.create_stores(conf)
+        cls.store_conf = glance_stores.vmware_store(cls.vcsim)
 
     def setUp(self):
         super().setUp()
@@ -151,10 +134,8 @@ class GlanceStoreTest(port443.Port443ClassMixin,
         image_id = uuidutils.generate_uuid()
         # The store's folder goes too (glance_store leaves it).
         self.addCleanup(self.delete_file, '[LocalDS_1] %s' % STORE_DIR)
-        location, size, _checksum, _metadata = self.store.add_to_backend(
-            self.store_conf, image_id, io.BytesIO(data), len(data),
-            'vsphere')
-        self.addCleanup(self.store.delete_from_backend, location)
+        location, size = glance_stores.add(self.store_conf, image_id, data)
+        self.addCleanup(glance_stores.delete, location)
         self.client.images[image_id] = GlanceImage(
             id=image_id, name='stored', status='active', size=size,
             disk_format='vmdk', container_format='bare', visibility='public',
