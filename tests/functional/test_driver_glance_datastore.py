@@ -339,3 +339,21 @@ class RefusedTest(GlanceDatastoreTestBase):
         image = self.glance_image(b'\x21' * tds.MiB,
                                   stored=b'\x21' * (2 * tds.MiB))
         self._refused(image, 'holds 2097152 bytes, Glance says 1048576')
+
+    def test_a_failure_after_the_copy_leaves_nothing(self):
+        image = self.glance_image(b'\x21' * tds.MiB)
+        self.vcsim.inject('MoveVirtualDisk_Task', action='task_error',
+                          fault='CannotAccessFile')
+        self.addCleanup(self.vcsim.clear_faults)
+        instance = self.make_instance()
+        self.vcsim.reset_server_calls()
+        exc = self.assertRaises(exception.InstanceDeployFailure,
+                                self.driver.spawn, self.context, instance,
+                                image, [], None, {}, [])
+        self.assertIn('CannotAccessFile', str(exc))
+        calls = self.vcsim.server_calls()
+        self.assertEqual(1, calls.get('CopyDatastoreFile_Task'), calls)
+        self.assertEqual(0, self.images.downloads[image.id])
+        self.assertIsNone(self.vm(instance))
+        # The copied extent and our descriptor went with the fetch lock's
+        # folder: the leak check finds nothing in the cache.
