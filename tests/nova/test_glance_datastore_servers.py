@@ -10,37 +10,48 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A server booted through Nova's compute REST API from a VMDK that
-Glance's VMware store keeps on a datastore of the cluster: the image
-cache is filled by a copy inside vSphere (vcsim), not through
+"""A server booted through Nova's compute REST API from a VMDK that the
+real glance_store VMware backend stored on a datastore of the cluster: the
+image cache is filled by a copy inside vSphere (vcsim), not through
 nova-compute.
 
 Glance exposes the image's location (``show_multiple_locations``) as the
-record's ``locations`` and ``direct_url``; the file sits where glance_store
-puts it (``[LocalDS_1] openstack_glance/<id>``), written over /folder.
+record's ``locations`` and ``direct_url``. glance_store reaches vCenter on
+port 443 only: the class's vcsim listens there (tests/port443.py).
 """
 
 import collections
 import io
 import os
-import urllib.parse
 
+import fixtures
 from oslo_utils import uuidutils
 from pyVim import task as task_util
 from pyVmomi import vim
-import requests
 
+from tests import glance_stores
 from tests.nova import base
 from tests.nova import test_servers
-from tests import vcsim
+from tests import port443
 
 MiB = 1024 * 1024
 
 
-class GlanceDatastoreServersTest(test_servers.VcsimServersTestBase):
+class GlanceDatastoreServersTest(port443.Port443ClassMixin,
+                                 test_servers.VcsimServersTestBase):
+
+    VCSIM_SHAPE = dict(test_servers.VcsimServersTestBase.VCSIM_SHAPE,
+                       extra_args=port443.LISTEN)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.store_conf = glance_stores.vmware_store(cls.vcsim, 'LocalDS_1')
 
     def setUp(self):
         super().setUp()
+        self.useFixture(fixtures.EnvironmentVariable(
+            'REQUESTS_CA_BUNDLE', self.vcsim.ca_file))
         self.downloads = collections.Counter()
         real = self.glance.download
 
@@ -51,15 +62,10 @@ class GlanceDatastoreServersTest(test_servers.VcsimServersTestBase):
 
     def add_glance_backed_image(self, data):
         image_id = uuidutils.generate_uuid()
-        rel = 'openstack_glance/%s' % image_id
-        url = vcsim.datastore_url(self.vcsim, rel, datastore='LocalDS_1')
-        requests.put(url, data=data, verify=self.vcsim.ca_file, timeout=60,
-                     headers={'Cookie': vcsim.session_cookie(self.si)}
-                     ).raise_for_status()
-        self.addCleanup(self._delete, '[LocalDS_1] openstack_glance')
-        location = 'vsphere://%s:%d/folder/%s?%s' % (
-            self.vcsim.host, self.vcsim.port, rel, urllib.parse.urlencode(
-                {'dcPath': 'DC0', 'dsName': 'LocalDS_1'}))
+        self.addCleanup(self._delete, '[LocalDS_1] %s'
+                        % glance_stores.STORE_DIR)
+        location, _size = glance_stores.add(self.store_conf, image_id, data)
+        self.addCleanup(glance_stores.delete, location)
         meta = base.vmdk_image(image_id, data, len(data) // MiB,
                                name='glance-backed', vmware_disktype='thin')
         meta.update(locations=[{'url': location, 'metadata': {}}],
