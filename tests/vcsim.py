@@ -25,7 +25,9 @@ panicked on unset properties).
 """
 
 import atexit
+import contextlib
 import fcntl
+import functools
 import http.cookies
 import os
 import secrets
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from unittest import mock
 import urllib.parse
 
 import fixtures
@@ -273,6 +276,9 @@ class VcsimFixture(fixtures.Fixture):
         self.control_url = 'https://%s:%d/_control' % (self.host, self.port)
         self.wsdl_url = 'https://%s:%d/sdk/vimService.wsdl' % (
             self.host, self.port)
+        # The same files, read locally: one URL for every simulator, so
+        # suds builds its model of them once per process (oslo_session).
+        self.wsdl_file_url = 'file://%s/vimService.wsdl' % wsdl_dir()
 
     def _wait_for_url(self, stdout_file):
         deadline = time.monotonic() + READY_TIMEOUT
@@ -310,9 +316,12 @@ class VcsimFixture(fixtures.Fixture):
         return si
 
     def oslo_session(self, username=None, password=None, **kwargs):
-        """A logged-in oslo.vmware VMwareAPISession over the served vim
-        WSDL (``wsdl_url``) and verified TLS, logged out at cleanup.
-        ``kwargs`` go to VMwareAPISession (e.g. ``task_poll_interval``)."""
+        """A logged-in oslo.vmware VMwareAPISession over verified TLS,
+        logged out at cleanup. It loads the vim WSDL from
+        ``wsdl_file_url``, the files this simulator serves at ``wsdl_url``
+        (pass ``wsdl_loc=fx.wsdl_url`` to load them over HTTPS), once per
+        process. ``kwargs`` go to VMwareAPISession (e.g.
+        ``task_poll_interval``)."""
         session = oslo_session(self, username, password, **kwargs)
         self.addCleanup(_oslo_logout, session)
         return session
@@ -411,11 +420,31 @@ def oslo_session(fx, username=None, password=None, **kwargs):
 
     options = dict(api_retry_count=1, task_poll_interval=0.1,
                    port=fx.port, cacert=fx.ca_file, insecure=False,
-                   wsdl_loc=fx.wsdl_url)
+                   wsdl_loc=fx.wsdl_file_url)
     options.update(kwargs)
-    return api.VMwareAPISession(
-        fx.host, fx.username if username is None else username,
-        fx.password if password is None else password, **options)
+    with _suds_definitions_cached():
+        return api.VMwareAPISession(
+            fx.host, fx.username if username is None else username,
+            fx.password if password is None else password, **options)
+
+
+_suds_patch_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _suds_definitions_cached():
+    """suds builds its model of the 3 MB vim WSDL anew for each client
+    (1-3 s of CPU); with cachingpolicy=1 it keeps the built model in
+    oslo.vmware's in-memory cache, keyed by the WSDL's URL, so a process
+    pays once per URL. oslo.vmware offers no option for it: patch the
+    client class it instantiates while the session is made."""
+    from oslo_vmware import service
+
+    client = functools.partial(service.CompatibilitySudsClient,
+                               cachingpolicy=1)
+    with _suds_patch_lock, mock.patch.object(
+            service, 'CompatibilitySudsClient', client):
+        yield
 
 
 def _oslo_logout(session):

@@ -34,8 +34,9 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # Logged out with the simulator, at tearDownClass.
-        cls.session = cls.vcsim.oslo_session()
+        # Logged out with the simulator, at tearDownClass. The WSDL comes
+        # over HTTPS from the simulator, as from a vCenter.
+        cls.session = cls.vcsim.oslo_session(wsdl_loc=cls.vcsim.wsdl_url)
 
     def setUp(self):
         super().setUp()
@@ -75,12 +76,31 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
             self.assertEqual(404, resp.status_code, name)
 
     def test_session_logged_in(self):
+        self.assertEqual(self.vcsim.wsdl_url,
+                         self.session.vim.client.wsdl.url)
         content = self.session.vim.service_content
         self.assertEqual('VirtualCenter', content.about.apiType)
         user = self.session.invoke_api(
             vim_util, 'get_object_property', self.session.vim,
             content.sessionManager, 'currentSession')
         self.assertEqual(self.vcsim.username, user.userName)
+
+    def test_helper_session_reads_the_wsdl_locally(self):
+        session = self.vcsim.oslo_session()
+        self.assertEqual(self.vcsim.wsdl_file_url,
+                         session.vim.client.wsdl.url)
+        mine = session.invoke_api(
+            vim_util, 'get_object_property', session.vim,
+            session.vim.service_content.sessionManager, 'currentSession')
+        keys = [s.key for s in self.si.content.sessionManager.sessionList]
+        self.assertIn(mine.key, keys)
+        self.assertNotEqual(self.current_session_key(), mine.key)
+
+    def current_session_key(self):
+        content = self.session.vim.service_content
+        return self.session.invoke_api(
+            vim_util, 'get_object_property', self.session.vim,
+            content.sessionManager, 'currentSession').key
 
     def test_datastores_have_vcenter_moids(self):
         result = self.session.invoke_api(
