@@ -81,7 +81,7 @@ def bench_glance_copy(size_mb=64):
 
 
 HEADER = ('image kind', 'file MB', 'fill', 'SOAP calls', 'seconds',
-          'MB through nova-compute')
+          'MB in + out of nova-compute')
 
 
 def main():
