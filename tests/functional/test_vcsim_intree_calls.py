@@ -18,7 +18,9 @@
   it in the ServiceContent but had no such object):
   tools/vcsim/ext_manager.go;
 - xsd:dateTime values without a time zone, as suds sends the extension's
-  lastHeartbeatTime: tools/vcsim/xsd_datetime.go.
+  lastHeartbeatTime: tools/vcsim/xsd_datetime.go;
+- CopyVirtualDisk_Task without destDatacenter (the in-tree driver's copy of
+  a cached image to a flavor-sized one): tools/vcsim/vm_copydisk_dest_dc.go.
 """
 
 import datetime
@@ -214,3 +216,35 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
                      'Cookie': vcsim.session_cookie(self.si)},
             verify=self.vcsim.ca_file, timeout=30)
         return response.status_code, response.text
+
+
+class CopyVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.si = self.vcsim.connect()
+        self.dc = self.si.content.rootFolder.childEntity[0]
+        self.vdm = self.si.content.virtualDiskManager
+
+    def exists(self, path):
+        url = vcsim.datastore_url(self.vcsim, path)
+        return requests.head(url, verify=self.vcsim.ca_file, timeout=30,
+                             headers={'Cookie': vcsim.session_cookie(
+                                 self.si)}).status_code == 200
+
+    def delete(self, name):
+        task_util.WaitForTask(self.vdm.DeleteVirtualDisk_Task(name, self.dc))
+
+    def test_without_dest_datacenter_copies_in_the_source_one(self):
+        spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
+            diskType='thin', adapterType='lsiLogic', capacityKb=1024)
+        task_util.WaitForTask(self.vdm.CreateVirtualDisk_Task(
+            '[LocalDS_0] copy-src.vmdk', self.dc, spec))
+        self.addCleanup(self.delete, '[LocalDS_0] copy-src.vmdk')
+        self.assertTrue(self.exists('copy-src-flat.vmdk'))
+        task_util.WaitForTask(self.vdm.CopyVirtualDisk_Task(
+            sourceName='[LocalDS_0] copy-src.vmdk', sourceDatacenter=self.dc,
+            destName='[LocalDS_0] copy-dst.vmdk'))
+        self.addCleanup(self.delete, '[LocalDS_0] copy-dst.vmdk')
+        self.assertEqual([True, True], [self.exists('copy-dst.vmdk'),
+                                        self.exists('copy-dst-flat.vmdk')])
