@@ -89,6 +89,15 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         """Image imports vcsim has seen (an upload makes one)."""
         return self.vcsim.server_calls().get('ImportVApp', 0)
 
+    def assert_cache_reused(self, downloads):
+        """Since the last reset: no Glance download, no import, no copy
+        of a cached disk (the flavor-sized copy was there too)."""
+        calls = self.vcsim.server_calls()
+        self.assertEqual((0, 0), (calls.get('ImportVApp', 0),
+                                  calls.get('CopyVirtualDisk_Task', 0)),
+                         calls)
+        self.assertEqual(downloads, self.glance_downloads)
+
     def power_cycle(self, server):
         """Stop, start and reboot ``server`` through the API; vSphere
         follows."""
@@ -139,11 +148,10 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         self.vcsim.reset_server_calls()
         downloads = dict(self.glance_downloads)
         ours = self.boot(first, flavor_id)
-        self.assertEqual(0, self.uploads())
-        self.assertEqual(downloads, self.glance_downloads)
-        self.assertIn('/%s/%s.' % (first['id'], first['id']),
-                      base.disks(self.vms()[ours['id']])[0]
-                      .backing.parent.fileName)
+        self.assert_cache_reused(downloads)
+        self.assertTrue(base.disks(self.vms()[ours['id']])[0].backing.parent
+                        .fileName.endswith('/%s/%s.1.vmdk' % (
+                            first['id'], first['id'])))
         # Ours caches the second image (the in-tree driver will read it).
         kept = self.boot(second, flavor_id)
         self._delete_server(theirs)
@@ -161,8 +169,10 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         self.vcsim.reset_server_calls()
         downloads = dict(self.glance_downloads)
         again = self.boot(second, flavor_id)
-        self.assertEqual(0, self.uploads())
-        self.assertEqual(downloads, self.glance_downloads)
+        self.assert_cache_reused(downloads)
+        self.assertTrue(base.disks(self.vms()[again['id']])[0].backing.parent
+                        .fileName.endswith('/%s/%s.1.vmdk' % (
+                            second['id'], second['id'])))
         self._delete_server(kept)
         self._delete_server(again)
         self.assertEqual([], self.driver().list_instance_uuids())
