@@ -15,8 +15,10 @@
 Both drivers run in this process, one after the other, on one vcsim (one
 cluster of two hosts, one datastore), with the same ``[vmware]`` options
 and Nova's defaults otherwise, and the same streamOptimized VMDK (16 MiB
-virtual, as qemu-img writes it) under two image ids, so each driver's
-first spawn fills a cache entry of its own. For each operation:
+virtual, as qemu-img writes it) under four image ids, two per driver, so
+that each driver fills cache entries of its own: its first spawn (which
+adds the compute's one-time lookups) from one, then an uncached and a
+cached spawn from the other. For each operation:
 
 - SOAP round trips: the in-tree driver's as vcsim counted them (it has no
   counter of its own and nothing else talks to vcsim meanwhile); ours
@@ -38,7 +40,8 @@ from unittest import mock
 
 MiB = 1024 * 1024
 
-OPERATIONS = ('spawn (image not cached)', 'spawn (image cached)',
+OPERATIONS = ('first spawn (cold compute, image not cached)',
+              'spawn (image not cached)', 'spawn (image cached)',
               'power_off', 'power_on', 'reboot (SOFT: no Tools, a reset)',
               'destroy')
 HEADER = ('operation', 'in-tree calls', 'ours calls', 'calls ours/in-tree',
@@ -119,16 +122,20 @@ def _instance(image, node):
         availability_zone=None, launched_at=None)
 
 
-def measure(driver, node, image, fx, own_calls=None):
+def measure(driver, node, images, fx, own_calls=None):
     """{operation: (calls, calls vcsim saw, seconds)} of ``driver`` with
-    ``image``, not cached yet. ``own_calls()``, a context manager whose
+    two ``images``, not cached yet. ``own_calls()``, a context manager whose
     value has the ``total`` of the calls made in the block once it ends,
     counts the driver's own (default: what vcsim saw)."""
     from nova import context as nova_context
 
     context = nova_context.get_admin_context()
-    first, second = _instance(image, node), _instance(image, node)
+    cold, image = images
+    instances = [_instance(cold, node), _instance(image, node)]
+    first, second = instances[1], _instance(image, node)
     ops = [
+        ('first spawn (cold compute, image not cached)', lambda: driver.spawn(
+            context, instances[0], cold, [], None, {}, [], None)),
         ('spawn (image not cached)', lambda: driver.spawn(
             context, first, image, [], None, {}, [], None)),
         ('spawn (image cached)', lambda: driver.spawn(
@@ -148,7 +155,8 @@ def measure(driver, node, image, fx, own_calls=None):
             op()
         elapsed = time.monotonic() - start
         results[name] = (own.total, server.total, elapsed)
-    driver.destroy(context, first, [])
+    for instance in instances:
+        driver.destroy(context, instance, [])
     return results
 
 
@@ -181,7 +189,7 @@ def _configure(fx, lock_dir):
     conf.set_override('lock_path', lock_dir, group='oslo_concurrency')
 
 
-def _ours(fx, glance, image):
+def _ours(fx, images):
     from nova.virt import fake
 
     from nova_vmware_ext import driver as vc_driver
@@ -190,13 +198,13 @@ def _ours(fx, glance, image):
     driver.init_host('bench')
     try:
         node = driver.get_available_nodes()[0]
-        return measure(driver, node, image, fx,
+        return measure(driver, node, images, fx,
                        driver._host.session.calls.scope)
     finally:
         driver.cleanup_host('bench')
 
 
-def _intree(fx, glance, image):
+def _intree(fx, images):
     from nova.virt import fake
     from nova.virt.vmwareapi import driver as intree_driver
 
@@ -208,7 +216,7 @@ def _intree(fx, glance, image):
     driver.init_host('bench')
     try:
         node = driver.get_available_nodes()[0]
-        return measure(driver, node, image, fx)
+        return measure(driver, node, images, fx)
     finally:
         driver.cleanup_host('bench')
 
@@ -241,11 +249,11 @@ def bench_intree():
                 mock.patch.object(nova_glance.API, 'download',
                                   new=mock.Mock(side_effect=glance.download)):
             _configure(fx, lock_dir)
-            ours = _ours(fx, glance, glance.add(data))
-            theirs = _intree(fx, glance, glance.add(data))
+            ours = _ours(fx, [glance.add(data), glance.add(data)])
+            theirs = _intree(fx, [glance.add(data), glance.add(data)])
     finally:
         fx.cleanUp()
-    if sorted(glance.downloads.values()) != [1, 1]:
+    if sorted(glance.downloads.values()) != [1, 1, 1, 1]:
         raise RuntimeError('each image should be downloaded once: %s'
                            % dict(glance.downloads))
     return side_by_side(ours, theirs)

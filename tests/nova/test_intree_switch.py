@@ -63,7 +63,9 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         return super()._setup_compute_service()
 
     def switch_to(self, driver):
-        """nova-compute restarts on ``driver``, same options."""
+        """nova-compute restarts on ``driver``, same options; it keeps the
+        node (and so its resource provider and servers)."""
+        node = self.driver().get_available_nodes()
         self.flags(compute_driver=driver)
         # The node's identity file survives a restart.
         with mock.patch('nova.virt.node.get_local_node_uuid',
@@ -72,6 +74,9 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
                 self.computes['compute'], keep_hypervisor_state=False)
         self.assertEqual(driver.split('.')[-1],
                          type(self.driver()).__name__)
+        self.assertEqual(node, self.driver().get_available_nodes())
+        self.assertEqual(1, len(self.api.api_get(
+            '/os-hypervisors').body['hypervisors']))
 
     def boot(self, image, flavor_id):
         return self._create_server(

@@ -31,13 +31,14 @@ class SideBySideTest(testtools.TestCase):
         theirs['spawn (image not cached)'] = (40, 40, 4.0)
         rows = intree.side_by_side(ours, theirs)
         self.assertEqual(intree.HEADER, rows[0])
+        by_name = {row[0]: row for row in rows}
         self.assertEqual(
             ('spawn (image not cached)', 40, 10, '0.25', 14, '4.00', '1.00',
-             '0.25'), rows[1])
+             '0.25'), by_name['spawn (image not cached)'])
         self.assertEqual(('power_off', 6, 3, '0.50', 5, '2.00', '0.50',
-                          '0.25'), rows[3])
+                          '0.25'), by_name['power_off'])
         self.assertEqual(
-            ('all of the above', 70, 25, '0.36', 39, '14.00', '3.50',
+            ('all of the above', 76, 28, '0.37', 44, '16.00', '4.00',
              '0.25'), rows[-1])
         self.assertEqual(['operation'] + list(intree.OPERATIONS)
                          + ['all of the above'], [r[0] for r in rows])
