@@ -58,17 +58,22 @@ def session_arguments():
 class InTreeSessionFixture(fixtures.Fixture):
     """Every in-tree VMwareAPISession built while this fixture is in use
     reads ``[vmware]`` when it is built, not when Nova's module was first
-    imported."""
+    imported, and keeps suds' model of the WSDL for the next session of
+    the process with the same WSDL URL (one vcsim): tests/vcsim.py's
+    oslo_session does the same."""
 
     def _setUp(self):
         from nova.virt.vmwareapi import session
+
+        from tests import vcsim
 
         real = session.VMwareAPISession.__init__
 
         def init(api_session, **kwargs):
             for name, value in session_arguments().items():
                 kwargs.setdefault(name, value)
-            real(api_session, **kwargs)
+            with vcsim._suds_definitions_cached():
+                real(api_session, **kwargs)
 
         self.useFixture(fixtures.MonkeyPatch(
             'nova.virt.vmwareapi.session.VMwareAPISession.__init__', init))
