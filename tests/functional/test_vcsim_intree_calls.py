@@ -101,6 +101,12 @@ class FindAllByUuidTest(vcsim.VcsimClassMixin, testtools.TestCase):
             datacenter=self.dcs[other], uuid=uuid, vmSearch=True,
             instanceUuid=True))
 
+    def test_unknown_datacenter_is_not_found(self):
+        gone = vim.Datacenter('datacenter-999', self.si._stub)
+        self.assertRaises(vmodl.fault.ManagedObjectNotFound,
+                          self.index.FindAllByUuid, datacenter=gone,
+                          uuid='x', vmSearch=True)
+
     def test_unknown_uuid_finds_nothing(self):
         self.assertEqual([], self.index.FindAllByUuid(
             uuid='00000000-0000-0000-0000-000000000000', vmSearch=True,
@@ -123,6 +129,8 @@ class FindAllByUuidTest(vcsim.VcsimClassMixin, testtools.TestCase):
 
 
 class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
+
+    VCSIM_SHAPE = dict(vms=1)
 
     def setUp(self):
         super().setUp()
@@ -159,6 +167,11 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
                           self.manager.RegisterExtension, extension())
         self.assertEqual([KEY], [e.key for e in self.registered()])
 
+    def test_empty_key_is_invalid_argument(self):
+        self.assertRaises(vmodl.fault.InvalidArgument,
+                          self.manager.RegisterExtension, extension(key=''))
+        self.assertEqual([], self.registered())
+
     def test_update_and_unregister(self):
         self.register(extension())
         updated = extension()
@@ -186,6 +199,18 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
             datetime.datetime(2026, 12, 2, 1, 30, 0, 123456,
                               tzinfo=datetime.timezone.utc),
             found.lastHeartbeatTime)
+
+    def test_a_string_that_looks_like_a_datetime_stays_as_is(self):
+        # Only a request the stock decoder refuses is rewritten.
+        [moid] = vcsim.query(self.si, vim.VirtualMachine, ['name'])
+        vm = vim.VirtualMachine(moid, self.si._stub)
+        self.addCleanup(self.annotate, vm, vm.config.annotation or '')
+        self.annotate(vm, '2026-12-02T01:30:00')
+        self.assertEqual('2026-12-02T01:30:00', vm.config.annotation)
+
+    def annotate(self, vm, text):
+        task_util.WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
+            annotation=text)))
 
     def test_bad_datetime_is_still_refused(self):
         status, body = self.suds_register('2026-13-45T99:00:00')
