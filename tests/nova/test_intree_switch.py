@@ -133,9 +133,11 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         # The cache folder stays, as both drivers leave it.
         self.leaks.keep(['%s/' % self.cache_folder])
 
-        # The in-tree driver boots a server; its image lands in its cache.
+        # The in-tree driver boots two servers; the image lands in its
+        # cache once.
         self.vcsim.reset_server_calls()
         theirs = self.boot(first, flavor_id)
+        theirs_too = self.boot(first, flavor_id)
         self.assertEqual(1, self.uploads())
         self.assertEqual('%s (%s)' % (theirs['name'], theirs['id']),
                          self.vms()[theirs['id']]['name'])
@@ -145,9 +147,10 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         self.switch_to(intree.OURS)
         driver = self.driver()
         self.assertEqual(self.cache_folder, driver._host.cache_folder)
-        self.assertEqual([theirs['id']], driver.list_instance_uuids())
-        self.assertEqual(['ACTIVE'], [s['status'] for s in
-                                      self.api.get_servers()])
+        self.assertEqual(sorted([theirs['id'], theirs_too['id']]),
+                         sorted(driver.list_instance_uuids()))
+        self.assertEqual(['ACTIVE', 'ACTIVE'], [s['status'] for s in
+                                                self.api.get_servers()])
         self.power_cycle(theirs)
         # Booting from the same image reads the in-tree cache entry.
         self.vcsim.reset_server_calls()
@@ -159,8 +162,8 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
                             first['id'], first['id'])))
         # Ours caches the second image (the in-tree driver will read it).
         kept = self.boot(second, flavor_id)
-        self._delete_server(theirs)
-        self._delete_server(ours)
+        for server in (theirs, theirs_too, ours):
+            self._delete_server(server)
         self.assertEqual([kept['id']], driver.list_instance_uuids())
         self.age_cache()
         self.assertEqual([], self.cache_files(first['id']))
