@@ -59,6 +59,8 @@ class InTreeSwitchTest(test_servers.VcsimServersTestBase):
         self.flags(remove_unused_original_minimum_age_seconds=0,
                    group='image_cache')
         self.flags(compute_driver=intree.DRIVER)
+        # The in-tree driver polls its tasks (Nova's default: every 0.5 s).
+        self.flags(task_poll_interval=0.1, group='vmware')
         return super()._setup_compute_service()
 
     def switch_to(self, driver):
