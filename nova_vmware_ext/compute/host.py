@@ -265,12 +265,21 @@ class Host(object):
                      'marked managed by %s without it', self.session.endpoint,
                      exc.fault_name, vinstances.EXTENSION_KEY)
             return
-        manager.RegisterExtension(vim.Extension(
-            key=vinstances.EXTENSION_KEY, version='1.0', company='OpenStack',
-            lastHeartbeatTime=datetime.datetime.now(datetime.timezone.utc),
-            description=vim.Description(label='OpenStack Compute',
-                                        summary='OpenStack services'),
-            shownInSolutionManager=True))
+        try:
+            manager.RegisterExtension(vim.Extension(
+                key=vinstances.EXTENSION_KEY, version='1.0',
+                company='OpenStack',
+                lastHeartbeatTime=datetime.datetime.now(
+                    datetime.timezone.utc),
+                description=vim.Description(label='OpenStack Compute',
+                                            summary='OpenStack services'),
+                shownInSolutionManager=True))
+        except vexc.VimFaultException as exc:
+            # Another compute registered it since FindExtension (vCenter
+            # says InvalidArgument, as the in-tree driver also expects).
+            if not faults.is_fault(exc, 'InvalidArgument'):
+                raise
+            return
         LOG.info('Registered the vCenter extension %s',
                  vinstances.EXTENSION_KEY)
 
