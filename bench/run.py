@@ -28,7 +28,11 @@ simulator:
 - an uncached spawn per image format, converted ones included
   (bench/formats.py);
 - volume attach, extend and detach, vmdk and vstorageobject
-  (bench/volumes.py).
+  (bench/volumes.py);
+- a Glance-backed image filled by a datastore copy inside vSphere against
+  the HTTP stream of the same image (bench/glance_copy.py);
+- our driver beside Nova's in-tree vmwareapi driver, spawn to destroy, in
+  calls and seconds, as ratios (bench/intree.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -187,13 +191,22 @@ def main():
     parser.add_argument('--event-changes', type=int, default=100)
     parser.add_argument('--sweep', default='2000,10000',
                         help='instance counts of the power-state sweep')
-    parser.add_argument('--only', choices=['lifecycle'],
+    parser.add_argument('--only', choices=['lifecycle', 'intree'],
                         help='run only these rows')
     args = parser.parse_args()
     threading.current_thread().name = 'bench'
-    if args.only != 'lifecycle':
+    if args.only is None:
         _main_rows(args)
-    _lifecycle_rows(args)
+    if args.only in (None, 'lifecycle'):
+        _lifecycle_rows(args)
+    if args.only in (None, 'intree'):
+        _intree_rows()
+
+
+def _intree_rows():
+    from bench import intree
+    _table("Ours beside Nova's in-tree vmwareapi driver (SOAP calls per "
+           'operation, login excluded; wall time)', intree.bench_intree())
 
 
 def _lifecycle_rows(args):
@@ -240,6 +253,10 @@ def _main_rows(args):
     from bench import fills
     _table('Uncached spawn per image kind (SOAP calls, login excluded)',
            [fills.HEADER] + fills.bench_fills())
+    from bench import glance_copy
+    _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
+           'spawn, login excluded)',
+           [glance_copy.HEADER] + glance_copy.bench_glance_copy())
 
 
 if __name__ == '__main__':

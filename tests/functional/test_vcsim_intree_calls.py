@@ -18,7 +18,9 @@
   it in the ServiceContent but had no such object):
   tools/vcsim/ext_manager.go;
 - xsd:dateTime values without a time zone, as suds sends the extension's
-  lastHeartbeatTime: tools/vcsim/xsd_datetime.go.
+  lastHeartbeatTime: tools/vcsim/xsd_datetime.go;
+- CopyVirtualDisk_Task without destDatacenter (the in-tree driver's copy of
+  a cached image to a flavor-sized one): tools/vcsim/vm_copydisk_dest_dc.go.
 """
 
 import datetime
@@ -99,6 +101,12 @@ class FindAllByUuidTest(vcsim.VcsimClassMixin, testtools.TestCase):
             datacenter=self.dcs[other], uuid=uuid, vmSearch=True,
             instanceUuid=True))
 
+    def test_unknown_datacenter_is_not_found(self):
+        gone = vim.Datacenter('datacenter-999', self.si._stub)
+        self.assertRaises(vmodl.fault.ManagedObjectNotFound,
+                          self.index.FindAllByUuid, datacenter=gone,
+                          uuid='x', vmSearch=True)
+
     def test_unknown_uuid_finds_nothing(self):
         self.assertEqual([], self.index.FindAllByUuid(
             uuid='00000000-0000-0000-0000-000000000000', vmSearch=True,
@@ -121,6 +129,8 @@ class FindAllByUuidTest(vcsim.VcsimClassMixin, testtools.TestCase):
 
 
 class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
+
+    VCSIM_SHAPE = dict(vms=1)
 
     def setUp(self):
         super().setUp()
@@ -157,6 +167,11 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
                           self.manager.RegisterExtension, extension())
         self.assertEqual([KEY], [e.key for e in self.registered()])
 
+    def test_empty_key_is_invalid_argument(self):
+        self.assertRaises(vmodl.fault.InvalidArgument,
+                          self.manager.RegisterExtension, extension(key=''))
+        self.assertEqual([], self.registered())
+
     def test_update_and_unregister(self):
         self.register(extension())
         updated = extension()
@@ -184,6 +199,18 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
             datetime.datetime(2026, 12, 2, 1, 30, 0, 123456,
                               tzinfo=datetime.timezone.utc),
             found.lastHeartbeatTime)
+
+    def test_a_string_that_looks_like_a_datetime_stays_as_is(self):
+        # Only a request the stock decoder refuses is rewritten.
+        [moid] = vcsim.query(self.si, vim.VirtualMachine, ['name'])
+        vm = vim.VirtualMachine(moid, self.si._stub)
+        self.addCleanup(self.annotate, vm, vm.config.annotation or '')
+        self.annotate(vm, '2026-12-02T01:30:00')
+        self.assertEqual('2026-12-02T01:30:00', vm.config.annotation)
+
+    def annotate(self, vm, text):
+        task_util.WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
+            annotation=text)))
 
     def test_bad_datetime_is_still_refused(self):
         status, body = self.suds_register('2026-13-45T99:00:00')
@@ -214,3 +241,35 @@ class ExtensionManagerTest(vcsim.VcsimClassMixin, testtools.TestCase):
                      'Cookie': vcsim.session_cookie(self.si)},
             verify=self.vcsim.ca_file, timeout=30)
         return response.status_code, response.text
+
+
+class CopyVirtualDiskTest(vcsim.VcsimClassMixin, testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.si = self.vcsim.connect()
+        self.dc = self.si.content.rootFolder.childEntity[0]
+        self.vdm = self.si.content.virtualDiskManager
+
+    def exists(self, path):
+        url = vcsim.datastore_url(self.vcsim, path)
+        return requests.head(url, verify=self.vcsim.ca_file, timeout=30,
+                             headers={'Cookie': vcsim.session_cookie(
+                                 self.si)}).status_code == 200
+
+    def delete(self, name):
+        task_util.WaitForTask(self.vdm.DeleteVirtualDisk_Task(name, self.dc))
+
+    def test_without_dest_datacenter_copies_in_the_source_one(self):
+        spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
+            diskType='thin', adapterType='lsiLogic', capacityKb=1024)
+        task_util.WaitForTask(self.vdm.CreateVirtualDisk_Task(
+            '[LocalDS_0] copy-src.vmdk', self.dc, spec))
+        self.addCleanup(self.delete, '[LocalDS_0] copy-src.vmdk')
+        self.assertTrue(self.exists('copy-src-flat.vmdk'))
+        task_util.WaitForTask(self.vdm.CopyVirtualDisk_Task(
+            sourceName='[LocalDS_0] copy-src.vmdk', sourceDatacenter=self.dc,
+            destName='[LocalDS_0] copy-dst.vmdk'))
+        self.addCleanup(self.delete, '[LocalDS_0] copy-dst.vmdk')
+        self.assertEqual([True, True], [self.exists('copy-dst.vmdk'),
+                                        self.exists('copy-dst-flat.vmdk')])
