@@ -48,7 +48,8 @@ VMDK = 'vmdk'
 FCD = 'vstorageobject'
 _REQUIRED = {VMDK: ('volume_id',), FCD: ('id', 'ds_ref_val')}
 _VM_PATHS = ['config.hardware.device', 'config.extraConfig',
-             'runtime.powerState', 'runtime.host', 'resourcePool']
+             'runtime.powerState', 'runtime.host', 'resourcePool',
+             'datastore']
 
 
 def volume_id_of(connection_info):
@@ -166,10 +167,14 @@ class VolumeOps(object):
 
     def _attach_vmdk(self, item, data, instance, boot):
         shadow, disk = self._shadow(data)
+        hosts = self._check_free(disk.backing.fileName, disk.backing.datastore,
+                                 data['volume_id'],
+                                 exclude=shadow['obj']._moId)
+        host = item.get('runtime.host')
+        if host is not None and host._moId not in hosts:
+            shadow, disk = self._bring_shadow(item, shadow, data, instance)
         adapter = devs.adapter_type_of(shadow['config.hardware.device'],
                                        disk)
-        self._check_free(disk.backing.fileName, disk.backing.datastore,
-                         data['volume_id'], exclude=shadow['obj']._moId)
         key, unit, controller = self._slot(item, adapter, instance)
         changes = [controller] if controller else []
         changes.append(devs.add_disk(disk.backing.fileName,
@@ -182,6 +187,25 @@ class VolumeOps(object):
         if boot:
             self._boot_from(instance, item['obj'], lambda devices: (
                 devs.find_vmdk_disk(devices, None, disk.backing.fileName)))
+
+    def _bring_shadow(self, item, shadow, data, instance):
+        """Move a shadow VM whose disk the instance's host cannot reach
+        (Cinder placed it without knowing the instance, as for a boot
+        volume) to the instance's datastore, pool and host, as in-tree."""
+        target = (item.get('datastore') or [None])[0]
+        what = 'volume %s of instance %s' % (data['volume_id'], instance.uuid)
+        if target is None:
+            raise exception.InvalidVolume(reason=(
+                'the host of instance %s does not mount the datastore of %s'
+                % (instance.uuid, what)))
+        LOG.info('Moving the shadow VM %(vm)s of %(what)s to datastore '
+                 '%(ds)s, which the instance\'s host mounts', {
+                     'vm': shadow['obj']._moId, 'what': what,
+                     'ds': target._moId}, instance=instance)
+        self.shadows.relocate(shadow['obj'], target, item.get('resourcePool'),
+                              item.get('runtime.host'),
+                              'move of the shadow VM of ' + what)
+        return self._shadow(dict(data, volume=shadow['obj']._moId))
 
     def _attach_fcd(self, item, data, instance, boot):
         disk = self.fcds.find(data['id'], data['ds_ref_val'])
@@ -251,13 +275,15 @@ class VolumeOps(object):
                               adapter)
 
     def _check_free(self, path, datastore, volume_id, exclude=None):
-        """Refuse a volume whose file another VM (not its shadow) uses."""
-        users = vvolumes.users(self.session, datastore, {path}).get(path, [])
-        busy = [moid for moid in users if moid != exclude]
+        """Refuse a volume whose file another VM (not its shadow) uses;
+        returns the moids of the hosts that mount its datastore."""
+        users, hosts = vvolumes.datastore_use(self.session, datastore, {path})
+        busy = [moid for moid in users.get(path, []) if moid != exclude]
         if busy:
             raise exception.InvalidVolume(reason=(
                 'volume %s is in use: its disk %s is attached to VM %s' % (
                     volume_id, path, ', '.join(busy))))
+        return hosts
 
     # Detach
 

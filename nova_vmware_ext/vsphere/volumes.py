@@ -123,16 +123,19 @@ class FirstClassDisks(object):
         self.waiter.wait(vm.DetachDisk_Task(vim.vslm.ID(id=disk_id)), what)
 
 
-def users(session, datastore, path_names):
-    """{file name: [VM moids]} of the VMs on ``datastore`` (a reference)
-    whose disks use one of ``path_names``: two property reads."""
-    item = props.retrieve_one(session, datastore, ['vm'])
-    vms = list(item.get('vm') or ()) if item else []
+def datastore_use(session, datastore, path_names):
+    """Who uses a datastore (a reference): ({file name: [VM moids]} of the
+    VMs on it whose disks use one of ``path_names``, {moids of the hosts
+    that mount it}); two property reads."""
+    item = props.retrieve_one(session, datastore, ['vm', 'host'])
+    item = item or {}
+    hosts = {mount.key._moId for mount in item.get('host') or ()}
     found = {}
     for vm in props.retrieve_objects(
-            session, vms, {vim.VirtualMachine: ['config.hardware.device']}):
+            session, list(item.get('vm') or ()),
+            {vim.VirtualMachine: ['config.hardware.device']}):
         for disk in disks(vm.get('config.hardware.device')):
             if disk.backing.fileName in path_names:
                 found.setdefault(disk.backing.fileName, []).append(
                     vm['obj']._moId)
-    return found
+    return found, hosts

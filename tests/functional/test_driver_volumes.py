@@ -195,6 +195,33 @@ class AttachDetachTest(VolumeTestBase):
                          set(self.driver.get_volume_connector(other)))
 
 
+class UnreachableBackingTest(VolumeTestBase):
+    """A shadow VM on a datastore the instance's host does not mount (its
+    own class: the datastore stays in the simulator)."""
+
+    def test_shadow_vm_moves_to_the_instance_s_datastore(self):
+        instance = self.running()
+        vm = vim.VirtualMachine(self.vm(instance)['moid'], self.si._stub)
+        here = vm.runtime.host
+        other = next(h for h in here.parent.host if h != here)
+        # In the simulator's directory: it outlives the leak check.
+        path = os.path.join(self.vcsim.tmpdir, 'only-other-host')
+        os.mkdir(path)
+        other.configManager.datastoreSystem.CreateLocalDatastore(
+            name='only-other-host', path=path)
+        info = self.volume(datastore='only-other-host')
+        self.driver.attach_volume(self.context, info, instance, '/dev/sdb')
+        [attached] = self.volume_disks(instance)
+        mounted = [ds.name for ds in here.datastore]
+        self.assertIn(attached[1:].split(']')[0], mounted)
+        self.assertEqual([attached],
+                         backings.shadow_disk_path(self.si, info))
+        self.assertEqual([ds.name for ds in vm.datastore[:1]], [
+            ds.name for ds in backings.shadow_vm(self.si, info).datastore])
+        self.driver.detach_volume(self.context, info, instance, '/dev/sdb')
+        self.assertEqual({}, self.volume_disks(instance))
+
+
 class RefusedTest(VolumeTestBase):
 
     def assertUnchanged(self, instance, before):
