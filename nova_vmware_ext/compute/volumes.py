@@ -292,7 +292,14 @@ class VolumeOps(object):
         if kind not in _REQUIRED:
             check(connection_info)  # NotImplementedError
         data = connection_info.get('data') or {}
-        item = self.instances.read(instance, _VM_PATHS)
+        try:
+            item = self.instances.read(instance, _VM_PATHS)
+        except exception.InstanceNotFound:
+            # No VM, no disk to take off it: Nova's compute manager goes on
+            # with the detach on DiskNotFound (the backing is Cinder's).
+            raise exception.DiskNotFound(
+                location='volume %s: the VM of instance %s is gone' % (
+                    volume_id_of(connection_info), instance.uuid))
         if kind == VMDK:
             self._detach_vmdk(item, data, instance)
         else:

@@ -288,6 +288,14 @@ class RefusedTest(VolumeTestBase):
         self.assertRaises(exception.DiskNotFound, self.driver.detach_volume,
                           self.context, self.volume(), instance, '/dev/sdb')
 
+    def test_detach_from_a_gone_vm_is_disk_not_found(self):
+        # Nova's compute manager then completes the detach in Cinder.
+        instance = self.make_instance()
+        raised = self.assertRaises(
+            exception.DiskNotFound, self.driver.detach_volume, self.context,
+            self.volume('fcd'), instance, '/dev/sdb')
+        self.assertIn(instance.uuid, str(raised))
+
     def test_swap_volume_is_not_supported(self):
         instance = self.running()
         info = self.volume()
