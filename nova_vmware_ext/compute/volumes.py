@@ -167,15 +167,15 @@ class VolumeOps(object):
 
     def _attach_vmdk(self, item, data, instance, boot):
         shadow, disk = self._shadow(data)
+        adapter = devs.adapter_type_of(shadow['config.hardware.device'],
+                                       disk)
+        key, unit, controller = self._slot(item, adapter, instance)
         hosts = self._check_free(disk.backing.fileName, disk.backing.datastore,
                                  data['volume_id'],
                                  exclude=shadow['obj']._moId)
         host = item.get('runtime.host')
         if host is not None and host._moId not in hosts:
             shadow, disk = self._bring_shadow(item, shadow, data, instance)
-        adapter = devs.adapter_type_of(shadow['config.hardware.device'],
-                                       disk)
-        key, unit, controller = self._slot(item, adapter, instance)
         changes = [controller] if controller else []
         changes.append(devs.add_disk(disk.backing.fileName,
                                      disk.capacityInKB, key, unit))
