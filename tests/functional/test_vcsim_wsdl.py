@@ -19,11 +19,13 @@ moids. Every call here goes through suds; the results are checked through
 an independent pyvmomi connection.
 """
 
+from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 from pyVmomi import vim
 import requests
 import testtools
 
+from tests.functional import vcsim_vms
 from tests import vcsim
 
 
@@ -123,9 +125,15 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
                     for d in vm['config.hardware.device']
                     if isinstance(d, vim.vm.device.VirtualDisk)]
         self.assertEqual(['datastore-1'], backings)
-        (dc,) = vcsim.query(self.si, vim.Datacenter, ['datastore']).values()
+        (dc,) = vcsim.query(self.si, vim.Datacenter, [
+            'datastore', 'datastoreFolder']).values()
         self.assertEqual(['datastore-1', 'datastore-2'],
                          sorted(d._moId for d in dc['datastore']))
+        # Listed once in their folder, not once per host mounting them.
+        folders = vcsim.query(self.si, vim.Folder, ['childEntity'])
+        children = folders[dc['datastoreFolder']._moId]['childEntity']
+        self.assertEqual(['datastore-1', 'datastore-2'],
+                         sorted(d._moId for d in children))
 
     def test_datastore_browsable_under_new_moid(self):
         ds = vim_util.get_moref('datastore-2', 'Datastore')
@@ -191,3 +199,138 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
         (props,) = vcsim.query(self.si, vim.VirtualMachine,
                                ['snapshot']).values()
         self.assertNotIn('snapshot', props)
+
+    # What glance_store's VMware store and Cinder's VMDK driver send: specs
+    # whose polymorphic members suds marks with xsi:type.
+    def test_glance_store_file_calls(self):
+        content = self.session.vim.service_content
+        dc = self.invoke('FindByInventoryPath', content.searchIndex,
+                         inventoryPath='DC0')
+        self.invoke('MakeDirectory', content.fileManager,
+                    name='[LocalDS_0] images/sub', datacenter=dc,
+                    createParentDirectories=True)
+        self.addCleanup(self.delete_file, '[LocalDS_0] images')
+        cookie = list(self.session.vim.client.cookiejar)[0]
+        resp = requests.put(
+            vcsim.datastore_url(self.vcsim, 'images/sub/image.vmdk'),
+            data=b'x' * 512, verify=self.vcsim.ca_file, timeout=30,
+            headers={'Cookie': '%s=%s' % (cookie.name, cookie.value)})
+        self.assertEqual(200, resp.status_code)
+
+        factory = self.session.vim.client.factory
+        spec = factory.create('ns0:HostDatastoreBrowserSearchSpec')
+        spec.matchPattern = ['image.vmdk']
+        # suds leaves out an empty FileQuery (no xsi:type, no fields):
+        # subtypes only.
+        spec.query = [factory.create('ns0:FolderFileQuery'),
+                      factory.create('ns0:VmDiskFileQuery')]
+        spec.details = factory.create('ns0:FileQueryFlags')
+        spec.details.fileSize = True
+        spec.details.fileType = True
+        spec.details.modification = False
+        spec.details.fileOwner = False
+        browser = self.session.invoke_api(
+            vim_util, 'get_object_property', self.session.vim,
+            vim_util.get_moref('datastore-1', 'Datastore'), 'browser')
+        task = self.invoke('SearchDatastore_Task', browser,
+                           datastorePath='[LocalDS_0] images/sub',
+                           searchSpec=spec)
+        result = self.session.wait_for_task(task).result
+        self.assertEqual([('image.vmdk', 512)],
+                         [(f.path, f.fileSize) for f in result.file])
+
+        self.assertRaises(
+            vexc.FileAlreadyExistsException, self.invoke, 'MakeDirectory',
+            content.fileManager, name='[LocalDS_0] images/sub',
+            datacenter=dc, createParentDirectories=False)
+        self.delete_file('[LocalDS_0] images/sub/image.vmdk')
+        self.assertRaises(vexc.FileNotFoundException, self.delete_file,
+                          '[LocalDS_0] images/sub/image.vmdk')
+
+    def delete_file(self, name):
+        content = self.session.vim.service_content
+        dc = self.invoke('FindByInventoryPath', content.searchIndex,
+                         inventoryPath='DC0')
+        self.session.wait_for_task(self.invoke(
+            'DeleteDatastoreFile_Task', content.fileManager, name=name,
+            datacenter=dc))
+
+    def test_generic_service_ticket(self):
+        content = self.session.vim.service_content
+        spec = self.session.vim.client.factory.create(
+            'ns0:SessionManagerHttpServiceRequestSpec')
+        spec.url = vcsim.datastore_url(self.vcsim, 'x.vmdk')
+        spec.method = 'httpPut'
+        ticket = self.invoke('AcquireGenericServiceTicket',
+                             content.sessionManager, spec=spec)
+        self.assertTrue(ticket.id)
+
+    def test_disk_specs_with_subtypes(self):
+        content = self.session.vim.service_content
+        factory = self.session.vim.client.factory
+        dc = self.invoke('FindByInventoryPath', content.searchIndex,
+                         inventoryPath='DC0')
+        spec = factory.create('ns0:FileBackedVirtualDiskSpec')
+        spec.diskType = 'thin'
+        spec.adapterType = 'lsiLogic'
+        spec.capacityKb = 1024
+        task = self.invoke('CreateVirtualDisk_Task',
+                           content.virtualDiskManager,
+                           name='[LocalDS_1] wsdl-disk.vmdk', datacenter=dc,
+                           spec=spec)
+        self.addCleanup(self.delete_file, '[LocalDS_1] wsdl-disk.vmdk')
+        self.assertEqual('[LocalDS_1] wsdl-disk.vmdk',
+                         self.session.wait_for_task(task).result)
+
+        change = factory.create('ns0:VirtualDeviceConfigSpec')
+        change.operation = 'add'
+        change.device = factory.create('ns0:VirtualDisk')
+        change.device.key = -100
+        change.device.controllerKey = 1000
+        change.device.unitNumber = 5
+        change.device.backing = factory.create(
+            'ns0:VirtualDiskFlatVer2BackingInfo')
+        change.device.backing.fileName = '[LocalDS_1] wsdl-disk.vmdk'
+        change.device.backing.diskMode = 'persistent'
+        config = factory.create('ns0:VirtualMachineConfigSpec')
+        config.deviceChange = [change]
+        vm = self.vm_ref()
+        self.session.wait_for_task(
+            self.invoke('ReconfigVM_Task', vm, spec=config))
+        (props,) = vcsim.query(self.si, vim.VirtualMachine,
+                               ['config.hardware.device']).values()
+        added = [d for d in props['config.hardware.device']
+                 if isinstance(d, vim.vm.device.VirtualDisk)
+                 and d.backing.fileName == '[LocalDS_1] wsdl-disk.vmdk']
+        self.assertEqual(['datastore-2'],
+                         [d.backing.datastore._moId for d in added])
+        self.addCleanup(self.remove_device, vm, added[0].key)
+
+    def remove_device(self, vm, key):
+        pvm = vim.VirtualMachine(vm.value, self.si._stub)
+        (device,) = [d for d in pvm.config.hardware.device if d.key == key]
+        spec = vim.vm.ConfigSpec(deviceChange=[
+            vim.vm.device.VirtualDeviceSpec(operation='remove',
+                                            device=device)])
+        vcsim_vms.wait(self.si, pvm.ReconfigVM_Task(spec))
+
+
+class VcsimDatastoreIdsTest(vcsim.VcsimClassMixin, testtools.TestCase):
+    """Datastores of several datacenters get distinct datastore-N moids."""
+
+    VCSIM_SHAPE = dict(datacenters=2, hosts=1, datastores=2)
+
+    def test_moids_distinct_per_datacenter(self):
+        si = self.vcsim.connect()
+        stores = vcsim.query(si, vim.Datastore, ['name', 'parent'])
+        self.assertEqual(['datastore-1', 'datastore-2', 'datastore-3',
+                          'datastore-4'], sorted(stores))
+        dcs = vcsim.query(si, vim.Datacenter, ['name', 'datastore'])
+        by_dc = {props['name']: sorted(stores[d._moId]['name']
+                                       for d in props['datastore'])
+                 for props in dcs.values()}
+        self.assertEqual({'DC0': ['LocalDS_0', 'LocalDS_1'],
+                          'DC1': ['LocalDS_0', 'LocalDS_1']}, by_dc)
+        owned = [d._moId for props in dcs.values()
+                 for d in props['datastore']]
+        self.assertEqual(sorted(stores), sorted(owned))

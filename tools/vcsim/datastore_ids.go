@@ -18,7 +18,8 @@
 // the "@". Installed right after the inventory exists (before the other
 // datastore installers, by file name order), this renames the model's
 // datastores, numbered in the order of their old moids, and rewrites every
-// reference to them reachable from the registry.
+// reference to them reachable from the registry. It also lists each
+// datastore once in its folder (the model adds it once per host).
 
 package main
 
@@ -58,6 +59,25 @@ func dsRenameIDs(*simulator.Model, *simulator.Server) {
 	}
 	for _, ds := range stores {
 		simulator.Map.Put(ds)
+	}
+	dsDedupeFolderChildren()
+}
+
+// dsDedupeFolderChildren lists each datastore once in its folder: the
+// model adds a datastore to its folder once per host it mounts it on.
+func dsDedupeFolderChildren() {
+	for _, e := range simulator.Map.All("Folder") {
+		f := e.(*simulator.Folder)
+		seen := make(map[types.ManagedObjectReference]bool)
+		children := f.ChildEntity[:0]
+		for _, ref := range f.ChildEntity {
+			if ref.Type == "Datastore" && seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			children = append(children, ref)
+		}
+		f.ChildEntity = children
 	}
 }
 
