@@ -20,6 +20,7 @@ an independent pyvmomi connection.
 """
 
 from oslo_vmware import exceptions as vexc
+from oslo_vmware import pbm
 from oslo_vmware import vim_util
 from pyVmomi import vim
 import requests
@@ -103,6 +104,19 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
         return self.session.invoke_api(
             vim_util, 'get_object_property', self.session.vim,
             content.sessionManager, 'currentSession').key
+
+    def test_pbm_wsdl_comes_from_oslo_vmware(self):
+        # PBM needs nothing served: oslo.vmware ships pbmService.wsdl per
+        # vCenter version and loads it from its own directory.
+        version = self.session.vim.service_content.about.version
+        location = pbm.get_pbm_wsdl_location(version)
+        self.assertTrue(location.startswith('file://'), location)
+        session = self.vcsim.oslo_session(pbm_wsdl_loc=location)
+        self.assertEqual(
+            'https://%s:%d/pbm' % (self.vcsim.host, self.vcsim.port),
+            session.pbm.client.options.location)
+        self.assertTrue(session.pbm.client.factory.create(
+            'ns0:PbmProfileResourceType'))
 
     def test_datastores_have_vcenter_moids(self):
         result = self.session.invoke_api(
