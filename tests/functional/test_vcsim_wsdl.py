@@ -330,21 +330,21 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
 
 
 class VcsimDatastoreIdsTest(vcsim.VcsimClassMixin, testtools.TestCase):
-    """Datastores of several datacenters get distinct datastore-N moids."""
+    """Datastores of several datacenters get distinct datastore-N moids,
+    numbered by datacenter and name."""
 
-    VCSIM_SHAPE = dict(datacenters=2, hosts=1, datastores=2)
+    VCSIM_SHAPE = dict(datacenters=2, hosts=1, datastores=11, portgroups=0)
 
-    def test_moids_distinct_per_datacenter(self):
+    def test_moids_numbered_per_datacenter_and_name(self):
         si = self.vcsim.connect()
-        stores = vcsim.query(si, vim.Datastore, ['name', 'parent'])
-        self.assertEqual(['datastore-1', 'datastore-2', 'datastore-3',
-                          'datastore-4'], sorted(stores))
+        stores = vcsim.query(si, vim.Datastore, ['name'])
         dcs = vcsim.query(si, vim.Datacenter, ['name', 'datastore'])
-        by_dc = {props['name']: sorted(stores[d._moId]['name']
-                                       for d in props['datastore'])
-                 for props in dcs.values()}
-        self.assertEqual({'DC0': ['LocalDS_0', 'LocalDS_1'],
-                          'DC1': ['LocalDS_0', 'LocalDS_1']}, by_dc)
-        owned = [d._moId for props in dcs.values()
-                 for d in props['datastore']]
-        self.assertEqual(sorted(stores), sorted(owned))
+        found = {(props['name'], stores[d._moId]['name']): d._moId
+                 for props in dcs.values() for d in props['datastore']}
+        expected = {}
+        for n, dc in enumerate(('DC0', 'DC1')):
+            for i in range(11):
+                expected[(dc, 'LocalDS_%d' % i)] = (
+                    'datastore-%d' % (n * 11 + i + 1))
+        self.assertEqual(expected, found)
+        self.assertEqual(sorted(expected.values()), sorted(stores))

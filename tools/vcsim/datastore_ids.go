@@ -17,7 +17,8 @@
 // Cinder's FCD driver stores "<disk id>@<datastore moid>" and splits it at
 // the "@". Installed right after the inventory exists (before the other
 // datastore installers, by file name order), this renames the model's
-// datastores, numbered in the order of their old moids, and rewrites every
+// datastores, numbered by datacenter and name (LocalDS_0 of the first
+// datacenter is datastore-1), and rewrites every
 // reference to them reachable from the registry. It also lists each
 // datastore once in its folder (the model adds it once per host).
 
@@ -27,6 +28,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -43,7 +45,7 @@ func dsRenameIDs(*simulator.Model, *simulator.Server) {
 	for _, e := range simulator.Map.All("Datastore") {
 		stores = append(stores, e.(*simulator.Datastore))
 	}
-	sort.Slice(stores, func(i, j int) bool { return stores[i].Self.Value < stores[j].Self.Value })
+	sort.Slice(stores, func(i, j int) bool { return dsLess(stores[i], stores[j]) })
 	renames := make(map[string]string, len(stores))
 	for i, ds := range stores {
 		renames[ds.Self.Value] = fmt.Sprintf("datastore-%d", i+1)
@@ -79,6 +81,24 @@ func dsDedupeFolderChildren() {
 		}
 		f.ChildEntity = children
 	}
+}
+
+// dsLess orders datastores by their folder (datacenters in creation
+// order), then by name with LocalDS_2 before LocalDS_10.
+func dsLess(a, b *simulator.Datastore) bool {
+	fa, fb := dsFolderOf(a), dsFolderOf(b)
+	if fa != fb {
+		return len(fa) < len(fb) || len(fa) == len(fb) && fa < fb
+	}
+	if len(a.Name) != len(b.Name) {
+		return len(a.Name) < len(b.Name)
+	}
+	return a.Name < b.Name
+}
+
+// dsFolderOf is the datastore folder moid the stock moid ends with.
+func dsFolderOf(ds *simulator.Datastore) string {
+	return ds.Self.Value[strings.LastIndex(ds.Self.Value, "@")+1:]
 }
 
 var morType = reflect.TypeOf(types.ManagedObjectReference{})
