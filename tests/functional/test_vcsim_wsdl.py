@@ -19,6 +19,8 @@ moids. Every call here goes through suds; the results are checked through
 an independent pyvmomi connection.
 """
 
+import functools
+
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import pbm
 from oslo_vmware import vim_util
@@ -277,7 +279,15 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
         spec.method = 'httpPut'
         ticket = self.invoke('AcquireGenericServiceTicket',
                              content.sessionManager, spec=spec)
-        self.assertTrue(ticket.id)
+        # The ticket admits that PUT (so suds sent the url and method
+        # vcsim understood), once.
+        put = functools.partial(
+            requests.put, spec.url, data=b'x' * 512, timeout=30,
+            verify=self.vcsim.ca_file,
+            headers={'Cookie': 'vmware_cgi_ticket=%s' % ticket.id})
+        self.assertEqual(200, put().status_code)
+        self.addCleanup(self.delete_file, '[LocalDS_0] x.vmdk')
+        self.assertEqual(401, put().status_code)
 
     def test_disk_specs_with_subtypes(self):
         content = self.session.vim.service_content
