@@ -23,12 +23,14 @@ import functools
 
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import pbm
+from oslo_vmware import rw_handles
 from oslo_vmware import vim_util
 from pyVmomi import vim
 import requests
 import testtools
 
 from tests.functional import vcsim_vms
+from tests import image_files
 from tests import vcsim
 
 
@@ -337,6 +339,71 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
             vim.vm.device.VirtualDeviceSpec(operation='remove',
                                             device=device)])
         vcsim_vms.wait(self.si, pvm.ReconfigVM_Task(spec))
+
+    def test_stream_optimized_import_and_export(self):
+        """Cinder's copy of a streamOptimized image to a volume and back:
+        oslo.vmware's NFC handles over ImportVApp and ExportVm."""
+        factory = self.session.vim.client.factory
+        config = factory.create('ns0:VirtualMachineConfigSpec')
+        config.name = 'wsdl-import'
+        config.guestId = 'otherGuest'
+        config.files = factory.create('ns0:VirtualMachineFileInfo')
+        config.files.vmPathName = '[LocalDS_0]'
+        controller = factory.create('ns0:VirtualDeviceConfigSpec')
+        controller.operation = 'add'
+        controller.device = factory.create('ns0:VirtualLsiLogicController')
+        controller.device.key = -100
+        controller.device.busNumber = 0
+        controller.device.sharedBus = 'noSharing'
+        disk = factory.create('ns0:VirtualDeviceConfigSpec')
+        disk.operation = 'add'
+        disk.fileOperation = 'create'
+        disk.device = factory.create('ns0:VirtualDisk')
+        disk.device.key = -101
+        disk.device.controllerKey = -100
+        disk.device.unitNumber = 0
+        disk.device.capacityInKB = 1024
+        disk.device.backing = factory.create(
+            'ns0:VirtualDiskFlatVer2BackingInfo')
+        disk.device.backing.fileName = ''
+        disk.device.backing.diskMode = 'persistent'
+        disk.device.backing.thinProvisioned = True
+        config.deviceChange = [controller, disk]
+        spec = factory.create('ns0:VirtualMachineImportSpec')
+        spec.configSpec = config
+
+        (dc,) = vcsim.query(self.si, vim.Datacenter, ['vmFolder']).values()
+        (cluster,) = vcsim.query(self.si, vim.ClusterComputeResource,
+                                 ['resourcePool']).values()
+        image = image_files.stream_optimized()
+        handle = rw_handles.VmdkWriteHandle(
+            self.session, self.vcsim.host, self.vcsim.port,
+            vim_util.get_moref(cluster['resourcePool']._moId,
+                               'ResourcePool'),
+            vim_util.get_moref(dc['vmFolder']._moId, 'Folder'),
+            spec, len(image), http_method='POST')
+        handle.write(image)
+        handle.update_progress()
+        handle.close()
+        vm = handle.get_imported_vm()
+        self.addCleanup(self.destroy, vim.VirtualMachine(vm.value,
+                                                         self.si._stub))
+        found = vcsim.query(self.si, vim.VirtualMachine, [
+            'name', 'config.hardware.device'])[vm.value]
+        self.assertEqual('wsdl-import', found['name'])
+        disks = [d for d in found['config.hardware.device']
+                 if isinstance(d, vim.vm.device.VirtualDisk)]
+        self.assertEqual(['datastore-1'],
+                         [d.backing.datastore._moId for d in disks])
+
+        reader = rw_handles.VmdkReadHandle(
+            self.session, self.vcsim.host, self.vcsim.port, vm, None,
+            len(image))
+        exported = b''
+        for chunk in iter(lambda: reader.read(65536), b''):
+            exported += chunk
+        reader.close()
+        self.assertEqual(b'KDMV', exported[:4])
 
 
 class VcsimDatastoreIdsTest(vcsim.VcsimClassMixin, testtools.TestCase):
