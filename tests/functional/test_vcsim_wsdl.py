@@ -21,6 +21,7 @@ an independent pyvmomi connection.
 
 import functools
 
+from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import pbm
 from oslo_vmware import rw_handles
@@ -108,6 +109,23 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
         return self.session.invoke_api(
             vim_util, 'get_object_property', self.session.vim,
             content.sessionManager, 'currentSession').key
+
+    def test_default_wsdl_location_and_model_cache(self):
+        # What glance_store and Cinder do by default: no wsdl_loc, so
+        # oslo.vmware loads https://HOST:PORT/sdk/vimService.wsdl.
+        self.useFixture(vcsim.SudsWsdlCache())
+        fx = self.vcsim
+        sessions = []
+        for _ in range(2):
+            session = api.VMwareAPISession(
+                fx.host, fx.username, fx.password, api_retry_count=1,
+                task_poll_interval=0.1, port=fx.port, cacert=fx.ca_file,
+                insecure=False)
+            self.addCleanup(session.logout)
+            sessions.append(session.vim.client)
+        self.assertEqual(fx.wsdl_url, sessions[0].wsdl.url)
+        # The second session reused the first one's model of the WSDL.
+        self.assertIs(sessions[0].wsdl, sessions[1].wsdl)
 
     def test_pbm_wsdl_comes_from_oslo_vmware(self):
         # PBM needs nothing served: oslo.vmware ships pbmService.wsdl per
