@@ -32,7 +32,6 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -51,15 +50,13 @@ func dsRenameIDs(*simulator.Model, *simulator.Server) {
 		renames[ds.Self.Value] = fmt.Sprintf("datastore-%d", i+1)
 	}
 
-	objects := registryObjects()
-	for _, ds := range stores {
-		simulator.Map.Remove(ds.Self)
+	old := make([]types.ManagedObjectReference, len(stores))
+	for i, ds := range stores {
+		old[i] = ds.Self
 	}
-	r := &refRewriter{renames: renames, seen: make(map[visited]bool)}
-	for _, obj := range objects {
-		r.walk(reflect.ValueOf(obj))
-	}
-	for _, ds := range stores {
+	rewriteRegistryRefs(renames)
+	for i, ds := range stores {
+		simulator.Map.Remove(old[i])
 		simulator.Map.Put(ds)
 	}
 	dsDedupeFolderChildren()
@@ -103,31 +100,30 @@ func dsFolderOf(ds *simulator.Datastore) string {
 
 var morType = reflect.TypeOf(types.ManagedObjectReference{})
 
-// registryObjects returns the registry's objects reachable from the
-// service instance and the inventory through their exported fields.
-func registryObjects() []mo.Reference {
+// rewriteRegistryRefs renames the Datastore references in the exported
+// fields of every registry object reachable from the service instance and
+// the inventory, in one walk that also follows the references it meets.
+func rewriteRegistryRefs(renames map[string]string) {
 	queue := []types.ManagedObjectReference{vim25.ServiceInstance}
 	for _, e := range simulator.Map.All("") {
 		queue = append(queue, e.Reference())
 	}
-	found := make(map[types.ManagedObjectReference]bool)
-	var objects []mo.Reference
-	collect := &refRewriter{seen: make(map[visited]bool), found: func(ref types.ManagedObjectReference) {
-		queue = append(queue, ref)
-	}}
+	r := &refRewriter{renames: renames, seen: make(map[visited]bool),
+		found: func(ref types.ManagedObjectReference) { queue = append(queue, ref) }}
+	done := make(map[types.ManagedObjectReference]bool)
 	for len(queue) > 0 {
 		ref := queue[0]
 		queue = queue[1:]
-		if found[ref] {
+		if done[ref] {
 			continue
 		}
-		found[ref] = true
+		done[ref] = true
+		// The registry still knows renamed datastores by their old moid:
+		// found reports references before renaming them.
 		if obj := simulator.Map.Get(ref); obj != nil {
-			objects = append(objects, obj)
-			collect.walk(reflect.ValueOf(obj))
+			r.walk(reflect.ValueOf(obj))
 		}
 	}
-	return objects
 }
 
 // refRewriter walks a value's exported fields: it reports each managed
