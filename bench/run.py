@@ -26,7 +26,9 @@ simulator:
   against reading the image into memory first;
 - lifecycle events and the power-state sweep (bench/lifecycle.py);
 - an uncached spawn per image format, converted ones included
-  (bench/formats.py).
+  (bench/formats.py);
+- a Glance-backed image filled by a datastore copy inside vSphere against
+  the HTTP stream of the same image (bench/glance_copy.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -235,6 +237,10 @@ def _main_rows(args):
     from bench import fills
     _table('Uncached spawn per image kind (SOAP calls, login excluded)',
            [fills.HEADER] + fills.bench_fills())
+    from bench import glance_copy
+    _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
+           'spawn, login excluded)',
+           [glance_copy.HEADER] + glance_copy.bench_glance_copy())
 
 
 if __name__ == '__main__':

@@ -52,8 +52,10 @@ from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import convert
+from nova_vmware_ext.images import datastore_copy
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
+from nova_vmware_ext.vsphere import datastore_lookup
 from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
@@ -177,7 +179,10 @@ class Host(object):
             self.cache, self.fetcher, files, disks, browser,
             use_linked_clone=vmware.use_linked_clone,
             converter=convert.Converter(self.fetcher, self.cache,
-                                        ext.image_conversion_dir))
+                                        ext.image_conversion_dir),
+            copier=datastore_copy.DatastoreCopier(
+                self.fetcher,
+                datastore_lookup.DatastoreLookup(session, inventory)))
         project_folders = folders.ProjectFolders(session, inventory)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
