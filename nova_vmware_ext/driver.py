@@ -170,7 +170,8 @@ class VCDriver(driver.ComputeDriver):
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
         self._host.migrator.finish_migration(
-            context, migration, instance, network_info, image_meta, power_on)
+            context, migration, instance, network_info, image_meta, power_on,
+            block_device_info)
 
     def confirm_migration(self, context, migration, instance, network_info):
         self._host.migrator.confirm_migration(context, migration, instance)
@@ -179,7 +180,8 @@ class VCDriver(driver.ComputeDriver):
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
         self._host.migrator.finish_revert_migration(
-            context, instance, network_info, migration, power_on)
+            context, instance, network_info, migration, power_on,
+            block_device_info)
 
     # Suspend, rescue, diagnostics. vSphere has no pause: pause and unpause
     # stay ComputeDriver's NotImplementedError, as in-tree (the compute
@@ -194,7 +196,8 @@ class VCDriver(driver.ComputeDriver):
 
     def rescue(self, context, instance, network_info, image_meta,
                rescue_password, block_device_info, share_info):
-        self._host.rescuer.rescue(context, instance, image_meta)
+        self._host.rescuer.rescue(context, instance, image_meta,
+                                  block_device_info)
 
     def unrescue(self, context, instance):
         self._host.rescuer.unrescue(instance)

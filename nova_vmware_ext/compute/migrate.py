@@ -44,10 +44,13 @@ computes see. So:
 * ``destroy`` during a revert on the destination (task_state
   RESIZE_REVERTING) leaves the VM alone (compute/destroy.py).
 
-A root disk that is a linked clone is consolidated before it grows: vSphere
-does not extend a child disk. The node names (``<cluster>.<vCenter
-instance UUID>``) tell whether both ends are on one vCenter; a move between
-vCenters is refused.
+The root disk is the image's, never a volume's disk (a First Class Disk,
+or a disk a ``volume-<id>`` extraConfig key names, read for the volumes of
+block_device_info): a volume-backed instance's resize grows nothing, as
+Cinder alone extends a volume. A root disk that is a linked clone is
+consolidated before it grows: vSphere does not extend a child disk. The
+node names (``<cluster>.<vCenter instance UUID>``) tell whether both ends
+are on one vCenter; a move between vCenters is refused.
 """
 
 import dataclasses
@@ -66,6 +69,7 @@ from nova_vmware_ext.compute import networks as vnetworks
 from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
+from nova_vmware_ext.compute import volume_devices as devs
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import props
 
@@ -209,35 +213,29 @@ def flavor_spec(instance, flavor, image_meta, context=None, package=None):
         annotation=specs.annotation(instance, flavor, context, package))
 
 
-def root_disk(devices):
-    """The VM's root disk device: its first disk."""
-    disks = [d for d in devices or ()
-             if isinstance(d, vim.vm.device.VirtualDisk)]
-    return min(disks, key=lambda d: d.key) if disks else None
+def root_disk(item):
+    """The root disk from the image of a VM read with its volume paths
+    (``devs.volume_paths``), never a volume's disk; None when the instance
+    boots from a volume."""
+    return devs.root_disk(item.get('config.hardware.device'),
+                          devs.volume_options(item))
 
 
-def needs_growth(devices, root_gb):
-    """Whether the root disk is smaller than ``root_gb``."""
-    disk = root_disk(devices)
+def needs_growth(disk, root_gb):
+    """Whether root disk ``disk`` (or None) is smaller than ``root_gb``."""
     return bool(disk is not None and root_gb and
                 disk.capacityInKB < root_gb * units.Mi)
 
 
-def grow_root_change(devices, root_gb):
-    """The device edit growing the root disk to ``root_gb``, or None."""
-    if not needs_growth(devices, root_gb):
+def grow_root_change(disk, root_gb):
+    """The device edit growing root disk ``disk`` (or None: nothing to
+    grow, a volume is Cinder's) to ``root_gb``, or None."""
+    if not needs_growth(disk, root_gb):
         return None
-    disk = root_disk(devices)
-    want_kb = root_gb * units.Mi
-    disk.capacityInKB = want_kb
-    disk.capacityInBytes = want_kb * units.Ki
-    return vim.vm.device.VirtualDeviceSpec(
-        operation=vim.vm.device.VirtualDeviceSpec.Operation.edit,
-        device=disk)
+    return devs.grow_disk(disk, root_gb * units.Gi)
 
 
-def _has_parent(devices):
-    disk = root_disk(devices)
+def _has_parent(disk):
     return disk is not None and getattr(disk.backing, 'parent', None) \
         is not None
 
@@ -328,13 +326,15 @@ class MigrateOps(object):
                  instance=instance)
 
     def finish_revert_migration(self, context, instance, network_info,
-                                migration, power_on=True):
+                                migration, power_on=True,
+                                block_device_info=None):
         vm = self._vm(instance)
         self.power.power_off(instance)
-        item = self._read(vm)
+        volume_paths = devs.volume_paths(block_device_info)
+        item = self._read(vm, volume_paths)
         if not self._is_here(item):
             item = self._move_here(instance, item, network_info,
-                                   instance.image_meta)
+                                   instance.image_meta, volume_paths)
             self._moved(context, instance, 'member_added')
         recorded = recorded_for(item, migration_uuid(migration))
         if recorded is not None:
@@ -357,26 +357,29 @@ class MigrateOps(object):
     # Destination
 
     def finish_migration(self, context, migration, instance, network_info,
-                         image_meta, power_on=True):
+                         image_meta, power_on=True, block_device_info=None):
+        """Give the VM the new flavor; only a root disk from the image
+        grows (a volume's disk is Cinder's to extend)."""
         refuse_other_vcenter(self.nodename, migration.source_node)
         vm = self._vm(instance)
-        item = self._read(vm)
+        volume_paths = devs.volume_paths(block_device_info)
+        item = self._read(vm, volume_paths)
         if item.get('runtime.powerState') != 'poweredOff':
             self.power.power_off(instance)
         if not self._is_here(item):
-            item = self._move_here(instance, item, network_info, image_meta)
+            item = self._move_here(instance, item, network_info, image_meta,
+                                   volume_paths)
             self._moved(context, instance, 'member_added')
-        devices = item.get('config.hardware.device')
-        if _has_parent(devices) and needs_growth(devices,
-                                                 instance.flavor.root_gb):
-            item = self._consolidate(instance, item)
-            devices = item.get('config.hardware.device')
+        root = root_disk(item)
+        if _has_parent(root) and needs_growth(root, instance.flavor.root_gb):
+            item = self._consolidate(instance, item, volume_paths)
+            root = root_disk(item)
         spec = flavor_spec(instance, instance.flavor, image_meta, context)
         migration_id = migration_uuid(migration)
         if recorded_for(item, migration_id) is None:
             spec.extraConfig = [vim.option.OptionValue(
                 key=REVERT_KEY, value=recorded_config(item, migration_id))]
-        grow = grow_root_change(devices, instance.flavor.root_gb)
+        grow = grow_root_change(root, instance.flavor.root_gb)
         if grow is not None:
             spec.deviceChange = [grow]
         self.waiter.wait(vm.ReconfigVM_Task(spec),
@@ -411,8 +414,9 @@ class MigrateOps(object):
                                 self.inventory.get().cluster_name)))
         raise exception.InstanceNotFound(instance_id=instance.uuid)
 
-    def _read(self, vm):
-        item = props.retrieve_one(self.session, vm, _VM_PATHS)
+    def _read(self, vm, volume_paths=()):
+        item = props.retrieve_one(self.session, vm,
+                                  _VM_PATHS + list(volume_paths))
         if item is None:  # deleted under us
             raise exception.InstanceNotFound(instance_id='VM %s' % vm._moId)
         return item
@@ -449,7 +453,8 @@ class MigrateOps(object):
                 'take the VM' % inv.cluster_name))
         return usable[0].ref
 
-    def _move_here(self, instance, item, network_info, image_meta):
+    def _move_here(self, instance, item, network_info, image_meta,
+                   volume_paths):
         inv = self.inventory.get()
         datastore, moves = self._target_datastore(item)
         spec = vim.vm.RelocateSpec(
@@ -460,7 +465,7 @@ class MigrateOps(object):
             spec.host = host
         if moves:
             spec.datastore = datastore.ref
-            if _has_parent(item.get('config.hardware.device')):
+            if _has_parent(root_disk(item)):
                 spec.diskMoveType = CONSOLIDATE
         spec.deviceChange = self._nic_changes(
             item.get('config.hardware.device'), network_info, image_meta)
@@ -471,14 +476,14 @@ class MigrateOps(object):
         LOG.info('Moved VM %(vm)s to cluster %(cluster)s, datastore %(ds)s',
                  {'vm': vm._moId, 'cluster': inv.cluster_name,
                   'ds': datastore.name}, instance=instance)
-        moved = self._read(vm)
+        moved = self._read(vm, volume_paths)
         old_home = vfiles.DatastorePath.parse(
             item['config.files.vmPathName']).parent
         new_home = vfiles.DatastorePath.parse(
             moved['config.files.vmPathName']).parent
         if old_home != new_home:
             self._follow_isos(instance, moved, old_home, new_home)
-            moved = self._read(vm)
+            moved = self._read(vm, volume_paths)
         return moved
 
     def _follow_isos(self, instance, item, old_home, new_home):
@@ -511,7 +516,7 @@ class MigrateOps(object):
         if old_home.rel_path == instance.uuid:
             self.files.delete(old_home, missing_ok=True)
 
-    def _consolidate(self, instance, item):
+    def _consolidate(self, instance, item, volume_paths):
         """Make a linked clone's root disk a disk of its own, in place."""
         vm = item['obj']
         datastore, _ = self._target_datastore(item)
@@ -520,7 +525,7 @@ class MigrateOps(object):
         self.waiter.wait(vm.RelocateVM_Task(spec),
                          'consolidation of the root disk of instance %s' %
                          instance.uuid)
-        return self._read(vm)
+        return self._read(vm, volume_paths)
 
     def _nic_changes(self, devices, network_info, image_meta):
         """Edits giving each NIC (matched by MAC) its port's network here."""

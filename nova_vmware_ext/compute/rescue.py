@@ -41,6 +41,7 @@ from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
+from nova_vmware_ext.compute import volume_devices
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
 
@@ -160,16 +161,18 @@ class RescueOps(object):
 
     # Rescue
 
-    def rescue(self, context, instance, image_meta):
+    def rescue(self, context, instance, image_meta, block_device_info=None):
         image = self._rescue_image(context, instance, image_meta)
-        item = self.instances.read(instance, _PATHS)
+        item = self.instances.read(
+            instance, _PATHS + volume_devices.volume_paths(block_device_info))
         vm, devices = item['obj'], item.get('config.hardware.device') or []
         if rescue_disks(devices) or item.get(_BOOT_ORDER_PATH) is not None:
             raise exception.InstanceNotRescuable(
                 instance_id=instance.uuid,
                 reason='it is already rescued (it has a rescue disk); '
                        'unrescue it first')
-        root = self._root_disk(instance, devices)
+        root = self._root_disk(instance, devices,
+                               volume_devices.volume_options(item))
         root_path = vfiles.DatastorePath.parse(root.backing.fileName)
         target = root_path.parent.join(image.image_id + RESCUE_SUFFIX)
         slot = _free_slot(devices, root.controllerKey)
@@ -229,17 +232,16 @@ class RescueOps(object):
         return image
 
     @staticmethod
-    def _root_disk(instance, devices):
-        """The VM's first disk (spawn creates the root disk first)."""
-        disks = sorted((d for d in devices
-                        if isinstance(d, vim.vm.device.VirtualDisk) and
-                        getattr(d.backing, 'fileName', None)),
-                       key=lambda d: d.key)
-        if not disks:
+    def _root_disk(instance, devices, volume_options):
+        """The root disk from the image, beside which the rescue disk goes
+        (never a volume's disk: its folder and controller are Cinder's)."""
+        root = volume_devices.root_disk(devices, volume_options)
+        if root is None:
             raise exception.InstanceNotRescuable(
                 instance_id=instance.uuid,
-                reason='its VM has no disk on a datastore')
-        return disks[0]
+                reason='its VM has no root disk from an image on a '
+                       'datastore (booted from a volume)')
+        return root
 
     def _datastore(self, instance, name):
         found = [ds for ds in self.inventory.get().datastores

@@ -78,17 +78,6 @@ def os_distro(guest_id):
                  if (guest_id or '').startswith(prefix)), None)
 
 
-def root_disk(devices, extra_config=None):
-    """The VM's first disk on a datastore (spawn creates the root disk
-    first) that is no Cinder volume's, or None."""
-    disks = sorted((d for d in devices or ()
-                    if isinstance(d, vim.vm.device.VirtualDisk) and
-                    getattr(d.backing, 'fileName', None) and
-                    not volume_devices.is_volume_disk(d, extra_config)),
-                   key=lambda d: d.key)
-    return disks[0] if disks else None
-
-
 def image_metadata(instance, devices, disk, guest_id):
     """What Glance gets beside the bytes: a streamOptimized VMDK."""
     properties = {
@@ -130,7 +119,8 @@ class SnapshotOps(object):
             # is not there.
             raise exception.InstanceNotRunning(instance_id=instance.uuid)
         vm, devices = item['obj'], item.get('config.hardware.device') or []
-        disk = root_disk(devices, item.get('config.extraConfig'))
+        disk = volume_devices.root_disk(devices,
+                                        item.get('config.extraConfig'))
         if disk is None:
             raise exception.NovaException(
                 'Cannot snapshot instance %s: its VM has no disk on a '

@@ -14,13 +14,16 @@
 
 Which controller slot a new volume disk takes (adding a controller when
 the VM's are full), the device changes that add, remove and grow it, and
-which of a VM's disks is a given volume.
+which of a VM's disks is a given volume, and which is the image's root
+disk (never a volume's).
 """
 
 import os
 
 from nova import exception
+from nova.virt import driver
 from oslo_utils import units
+from oslo_utils import uuidutils
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import image_meta as vimage
@@ -223,3 +226,45 @@ def is_volume_disk(disk, options):
 def extra_config(options, key):
     """The value of extraConfig option ``key``, or None."""
     return next((o.value for o in options or () if o.key == key), None)
+
+
+def volume_paths(block_device_info):
+    """Property paths reading what ``is_volume_disk`` needs beyond the
+    devices: the extraConfig options of the vmdk volumes
+    ``block_device_info`` names, or all of extraConfig when it is not
+    given (or names a volume id no property path can hold)."""
+    if block_device_info is None:
+        return ['config.extraConfig']
+    ids = {((bdm.get('connection_info') or {}).get('data') or {}).get(
+        'volume_id') for bdm in
+        driver.block_device_info_get_mapping(block_device_info)}
+    ids.discard(None)
+    if not all(uuidutils.is_uuid_like(i) for i in ids):
+        return ['config.extraConfig']
+    return [_option_path(VOLUME_KEY % i) for i in sorted(ids)]
+
+
+def _option_path(key):
+    return 'config.extraConfig["%s"]' % key
+
+
+def volume_options(item):
+    """The volume extraConfig options of a VM read with ``volume_paths``."""
+    options = list(item.get('config.extraConfig') or ())
+    prefix = _option_path(VOLUME_KEY % '')[:-2]
+    options += [value for path, value in item.items()
+                if path.startswith(prefix) and value is not None]
+    return options
+
+
+def root_disk(devices, options):
+    """The instance's root disk from its image: the VM's first disk on a
+    datastore (spawn creates it first) that is no volume's (``options``:
+    the VM's volume extraConfig options); None for an instance booted from
+    a volume."""
+    disks = sorted((d for d in devices or ()
+                    if isinstance(d, vim.vm.device.VirtualDisk) and
+                    getattr(d.backing, 'fileName', None) and
+                    not is_volume_disk(d, options)),
+                   key=lambda d: d.key)
+    return disks[0] if disks else None

@@ -158,6 +158,9 @@ class SpecsTest(testtools.TestCase):
         self.assertIsNone(migrate.recorded_for(item, 'old'))
 
 
+VOLUME_ID = '9b1c4a3e-0f7d-4c55-8f8e-2b1e6f3a9d10'
+
+
 def _disk(key, kb, parent=None):
     backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
         fileName='[ds] u/%d.vmdk' % key)
@@ -172,14 +175,29 @@ class RootDiskTest(testtools.TestCase):
 
     def test_grows_the_first_disk_only_when_smaller(self):
         devices = [_disk(2001, 5 * 1024 ** 2), _disk(2000, 1024 ** 2)]
-        change = migrate.grow_root_change(devices, 2)
+        root = migrate.root_disk({'config.hardware.device': devices})
+        change = migrate.grow_root_change(root, 2)
         self.assertEqual(2000, change.device.key)
         self.assertEqual((2 * 1024 ** 2, 2 * 1024 ** 3),
                          (change.device.capacityInKB,
                           change.device.capacityInBytes))
-        self.assertIsNone(migrate.grow_root_change(devices, 1))
-        self.assertIsNone(migrate.grow_root_change(devices, 0))
-        self.assertIsNone(migrate.grow_root_change([], 2))
+        self.assertIsNone(migrate.grow_root_change(root, 1))
+        self.assertIsNone(migrate.grow_root_change(root, 0))
+        self.assertIsNone(migrate.grow_root_change(None, 2))
+
+    def test_a_volume_disk_with_a_lower_key_never_grows(self):
+        volume, root = _disk(2000, 1024 ** 2), _disk(2001, 1024 ** 2)
+        marker = vim.option.OptionValue(key='volume-%s' % VOLUME_ID,
+                                        value=volume.backing.fileName)
+        item = {'config.hardware.device': [volume, root],
+                'config.extraConfig["volume-%s"]' % VOLUME_ID: marker}
+        self.assertEqual(2001, migrate.grow_root_change(
+            migrate.root_disk(item), 2).device.key)
+        self.assertEqual(1024 ** 2, volume.capacityInKB)
+        # Booted from that volume: nothing grows.
+        item['config.hardware.device'] = [volume]
+        self.assertIsNone(migrate.grow_root_change(
+            migrate.root_disk(item), 2))
 
 
 class HostForTest(testtools.TestCase):

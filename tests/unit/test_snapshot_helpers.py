@@ -55,12 +55,6 @@ class ImagePropertiesTest(testtools.TestCase):
                 'ubuntu64Guest', 'rhel9_64Guest', 'windows2019srv_64Guest',
                 'oracleLinux8_64Guest', 'otherGuest', None)])
 
-    def test_root_disk_is_the_first_disk(self):
-        ephemeral, root = disk(2001, 1000, 1), disk(2000, 1000, 0)
-        cdrom = vim.vm.device.VirtualCdrom(key=3000)
-        self.assertIs(root, snapshot.root_disk([cdrom, ephemeral, root]))
-        self.assertIsNone(snapshot.root_disk([cdrom]))
-
     def test_metadata(self):
         root = disk(2000, 1000, 0)
         devices = [vim.vm.device.ParaVirtualSCSIController(key=1000,
