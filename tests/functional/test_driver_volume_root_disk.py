@@ -10,10 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A resize grows the root disk from the image, never a volume's disk (that
-is Cinder's to extend), on vcsim; volumes made in the shape Cinder makes
-them, the VM read back over the test's own connection."""
+"""The root disk is the image's, never a volume's disk, on vcsim: a resize
+grows only it (a volume is Cinder's to extend), a rescue disk goes beside
+it. Volumes are made in the shape Cinder makes them, the VM is read back
+over the test's own connection."""
 
+from nova import exception
 from nova import objects
 from oslo_utils import uuidutils
 from pyVim import task as task_util
@@ -28,7 +30,7 @@ VOLUME_KB = 1024  # backings make 1 MiB volumes
 _OPS = vim.vm.device.VirtualDeviceSpec.Operation
 
 
-class VolumeResizeTest(test_driver_volumes.VolumeTestBase):
+class VolumeRootDiskTest(test_driver_volumes.VolumeTestBase):
 
     def resize_in_place(self, instance, block_device_info):
         """Nova's order on one node, to 2 CPUs, 256 MB and a 2 GB root."""
@@ -95,6 +97,44 @@ class VolumeResizeTest(test_driver_volumes.VolumeTestBase):
         self.assertEqual(({root_path: 2 * GiB_KB, volume_path: VOLUME_KB},
                           (2, 256)), self.sizes(instance))
         self.driver.detach_volume(self.context, info, instance, '/dev/sdb')
+
+    def test_rescue_disk_goes_beside_the_image_root_not_the_volume(self):
+        self.driver._host.rescuer.image_api = self.images
+        image = self.images.add(b'\x6b' * 1024 * 1024,
+                                vmware_disktype='preallocated',
+                                vmware_adaptertype='lsiLogic')
+        self.keep_cache_entry(image.id)
+        instance = self.make_instance()
+        self.spawn(instance, self.flat)
+        info = self.volume()
+        root_path = self._root_after_the_volume(instance, info)
+        before = self.disks(self.vm(instance))
+        self.driver.rescue(self.context, instance, [], image, '',
+                           self.bdi(info), None)
+        [added] = [d for d in self.disks(self.vm(instance))
+                   if d.backing.fileName not in
+                   {b.backing.fileName for b in before}]
+        self.assertEqual(root_path.rsplit('/', 1)[0] + '/%s-rescue.vmdk' %
+                         image.id, added.backing.fileName)
+        root = next(d for d in before if d.backing.fileName == root_path)
+        self.assertEqual(root.controllerKey, added.controllerKey)
+        self.driver.unrescue(self.context, instance)
+        self.driver.detach_volume(self.context, info, instance, '/dev/sdb')
+
+    def test_rescue_of_a_volume_backed_instance_is_refused(self):
+        instance = self.make_instance()
+        boot = self.volume()
+        bdi = self.bdi(boot, boot=True)
+        self.driver.spawn(self.context, instance, self.flat, [], None, {},
+                          [], block_device_info=bdi)
+        self.addCleanup(self.driver.destroy, self.context, instance, [],
+                        block_device_info=bdi)
+        before = self.sizes(instance)
+        exc = self.assertRaises(exception.NovaException, self.driver.rescue,
+                                self.context, instance, [], self.flat, '',
+                                bdi, None)
+        self.assertIn('booted from a volume', str(exc))
+        self.assertEqual(before, self.sizes(instance))
 
     def _root_after_the_volume(self, instance, info):
         """Attach volume ``info`` with the root disk off, then put the root
