@@ -146,8 +146,9 @@ class Converter(object):
                 return entry
             with self.fetcher.open(source, limits) as download:
                 self._check_space(source, download.verdict)
-                return self.cache.ensure(
-                    entry, lambda path: self._fill(download, path, limits))
+                return self.cache.ensure_staged(
+                    entry, lambda path, staging: self._fill(
+                        download, path, limits, staging))
 
     def _check_space(self, source, verdict):
         work_dir = self.work_dir or tempfile.gettempdir()
@@ -164,7 +165,7 @@ class Converter(object):
                                   'ext] image_conversion_dir)'
                                   % (needed, work_dir, free))
 
-    def _fill(self, download, entry, limits):
+    def _fill(self, download, entry, limits, staging=None):
         source = download.source
         with self._work_dir(source) as work_dir:
             original = os.path.join(work_dir, 'image.%s' % source.disk_format)
@@ -177,7 +178,7 @@ class Converter(object):
                 'streamOptimized', source.adapter_type,
                 _file_chunks(converted))
             with self.fetcher.open(vmdk, limits) as judged:
-                self.fetcher.fill_disk(judged, entry)
+                self.fetcher.fill_disk(judged, entry, staging)
 
     @contextlib.contextmanager
     def _work_dir(self, source):
