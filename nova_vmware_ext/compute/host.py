@@ -177,7 +177,8 @@ class Host(object):
             self.cache, self.fetcher, files, disks, browser,
             use_linked_clone=vmware.use_linked_clone,
             converter=convert.Converter(self.fetcher, self.cache,
-                                        ext.image_conversion_dir))
+                                        ext.image_conversion_dir,
+                                        ext.image_conversion_timeout))
         project_folders = folders.ProjectFolders(session, inventory)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
