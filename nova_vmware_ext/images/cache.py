@@ -230,10 +230,9 @@ class ImageCache(object):
     def ensure_staged(self, path, fill):
         """As ensure, calling ``fill(path, staging)``: ``staging`` is an
         existing folder (the fetch lock's) to write the entry in before
-        moving it to ``path``; it goes with the lock.
+        moving it to ``path`` (or to write what goes with an entry written
+        in place); it goes with the lock.
         """
-        if self.exists(path):
-            return path
         with lockutils.lock('vmware-ext-cache-%s' % path):
             if self.exists(path):
                 return path
