@@ -28,7 +28,11 @@ simulator:
 - an uncached spawn per image format (VMDK flat, sparse and
   streamOptimized, converted ones, OVA) at two disk sizes, beside a plain
   PUT of the same bytes, with peak memory (bench/formats.py);
-- a snapshot to Glance (bench/snapshot.py).
+- a snapshot to Glance (bench/snapshot.py);
+- a Glance-backed image filled by a datastore copy inside vSphere against
+  the HTTP stream of the same image (bench/glance_copy.py);
+- our driver beside Nova's in-tree vmwareapi driver, spawn to destroy, in
+  calls and seconds, as ratios (bench/intree.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -187,13 +191,22 @@ def main():
     parser.add_argument('--event-changes', type=int, default=100)
     parser.add_argument('--sweep', default='2000,10000',
                         help='instance counts of the power-state sweep')
-    parser.add_argument('--only', choices=['lifecycle'],
+    parser.add_argument('--only', choices=['lifecycle', 'intree'],
                         help='run only these rows')
     args = parser.parse_args()
     threading.current_thread().name = 'bench'
-    if args.only != 'lifecycle':
+    if args.only is None:
         _main_rows(args)
-    _lifecycle_rows(args)
+    if args.only in (None, 'lifecycle'):
+        _lifecycle_rows(args)
+    if args.only in (None, 'intree'):
+        _intree_rows()
+
+
+def _intree_rows():
+    from bench import intree
+    _table("Ours beside Nova's in-tree vmwareapi driver (SOAP calls per "
+           'operation, login excluded; wall time)', intree.bench_intree())
 
 
 def _lifecycle_rows(args):
@@ -234,6 +247,10 @@ def _main_rows(args):
     from bench import snapshot
     _table('Snapshot to Glance (64 MiB disk)',
            [('what', 'value')] + snapshot.bench_snapshot(64))
+    from bench import glance_copy
+    _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
+           'spawn, login excluded)',
+           [glance_copy.HEADER] + glance_copy.bench_glance_copy())
 
 
 if __name__ == '__main__':

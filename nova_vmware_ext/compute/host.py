@@ -52,8 +52,10 @@ from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import convert
+from nova_vmware_ext.images import datastore_copy
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
+from nova_vmware_ext.vsphere import datastore_lookup
 from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
@@ -178,7 +180,10 @@ class Host(object):
             use_linked_clone=vmware.use_linked_clone,
             converter=convert.Converter(self.fetcher, self.cache,
                                         ext.image_conversion_dir,
-                                        ext.image_conversion_timeout))
+                                        ext.image_conversion_timeout),
+            copier=datastore_copy.DatastoreCopier(
+                self.fetcher,
+                datastore_lookup.DatastoreLookup(session, inventory)))
         project_folders = folders.ProjectFolders(session, inventory)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
@@ -261,12 +266,21 @@ class Host(object):
                      'marked managed by %s without it', self.session.endpoint,
                      exc.fault_name, vinstances.EXTENSION_KEY)
             return
-        manager.RegisterExtension(vim.Extension(
-            key=vinstances.EXTENSION_KEY, version='1.0', company='OpenStack',
-            lastHeartbeatTime=datetime.datetime.now(datetime.timezone.utc),
-            description=vim.Description(label='OpenStack Compute',
-                                        summary='OpenStack services'),
-            shownInSolutionManager=True))
+        try:
+            manager.RegisterExtension(vim.Extension(
+                key=vinstances.EXTENSION_KEY, version='1.0',
+                company='OpenStack',
+                lastHeartbeatTime=datetime.datetime.now(
+                    datetime.timezone.utc),
+                description=vim.Description(label='OpenStack Compute',
+                                            summary='OpenStack services'),
+                shownInSolutionManager=True))
+        except vexc.VimFaultException as exc:
+            # Another compute registered it since FindExtension (vCenter
+            # says InvalidArgument, as the in-tree driver also expects).
+            if not faults.is_fault(exc, 'InvalidArgument'):
+                raise
+            return
         LOG.info('Registered the vCenter extension %s',
                  vinstances.EXTENSION_KEY)
 
