@@ -134,6 +134,24 @@ class OvaSpawnTest(OvaTestBase):
             "not the one its manifest lists", nothing_written=False)
         self.assert_import_aborted()
 
+    def test_ova_changed_between_its_reads(self):
+        # Glance's stream is read twice (descriptor, then disk): an OVA
+        # whose disk member differs the second time is refused before
+        # anything is written.
+        image = self.add_ova(ova_files.good_ova())
+        other = ova_files.good_ova(image_files.qemu_image(
+            'vmdk', 'streamOptimized', size_mb=8, random_mb=2))
+        real = self.images.download
+
+        def download(context, image_id):
+            chunks = list(real(context, image_id))
+            self.images.data[image_id] = other  # what the next read sees
+            return iter(chunks)
+        self.images.download = download
+        self.assert_refused(image, exception.ImageUnacceptable,
+                            'the OVA changed while it was read')
+        self.assertEqual([], self.leases)
+
 
 class OvaRefusedTest(OvaTestBase):
     """Each hostile OVA: ImageUnacceptable naming why, nothing written."""
