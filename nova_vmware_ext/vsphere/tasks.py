@@ -111,8 +111,14 @@ def _apply_lease(obj_update, values):
 
 
 def _lease_settled(values):
-    return values is not None and values.get('state') in (
-        'ready', 'error', 'done', 'gone')
+    """Ready with its info (which may come in an update of its own), or
+    over."""
+    if not values:
+        return False
+    state = values.get('state')
+    if state == 'ready':
+        return values.get('info') is not None
+    return state in ('error', 'done', 'gone')
 
 
 class _TaskStream(object):

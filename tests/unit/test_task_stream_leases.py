@@ -85,6 +85,13 @@ class LeaseWatchTest(testtools.TestCase):
         self.assertIsNone(self.waiter._stream._view)
         self.assertEqual({}, self.waiter._stream._leases)
 
+    def test_ready_waits_for_its_info(self):
+        self.collector.WaitForUpdatesEx.side_effect = [
+            lease_update(self.lease, '1', state='ready'),
+            lease_update(self.lease, '2', info='the info')]
+        values = self.waiter.wait_lease(self.lease, 30, 'import')
+        self.assertEqual({'state': 'ready', 'info': 'the info'}, values)
+
     def test_deadline(self):
         self.collector.WaitForUpdatesEx.return_value = None
         started = time.monotonic()
