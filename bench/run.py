@@ -25,8 +25,10 @@ simulator:
 - image upload: MB/s and peak Python memory of a streamed NFC import
   against reading the image into memory first;
 - lifecycle events and the power-state sweep (bench/lifecycle.py);
-- an uncached spawn per image format, converted ones included
-  (bench/formats.py);
+- an uncached spawn per image format (VMDK flat, sparse and
+  streamOptimized, converted ones, OVA) at two disk sizes, beside a plain
+  PUT of the same bytes, with peak memory (bench/formats.py);
+- a snapshot to Glance (bench/snapshot.py);
 - volume attach, extend and detach, vmdk and vstorageobject
   (bench/volumes.py);
 - a Glance-backed image filled by a datastore copy inside vSphere against
@@ -242,17 +244,14 @@ def _main_rows(args):
     _table('Live migration between two clusters (login excluded)',
            live_migration.bench_live_migration())
     from bench import formats
-    _table('Uncached spawn per image format (32 MiB virtual disk)',
-           formats.bench_formats(32))
+    _table('Uncached spawn per image format (login excluded)',
+           formats.bench_formats((64, 512)))
     from bench import snapshot
     _table('Snapshot to Glance (64 MiB disk)',
            [('what', 'value')] + snapshot.bench_snapshot(64))
     from bench import volumes
     _table('Volume attach, extend, detach (20 other VMs, login excluded)',
            [volumes.HEADER] + volumes.bench_volumes(20))
-    from bench import fills
-    _table('Uncached spawn per image kind (SOAP calls, login excluded)',
-           [fills.HEADER] + fills.bench_fills())
     from bench import glance_copy
     _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
            'spawn, login excluded)',

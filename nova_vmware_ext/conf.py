@@ -150,6 +150,12 @@ ext_opts = [
                     'image and datastore; it needs free space for the '
                     'image plus its virtual disk. Unset: the system\'s '
                     'temporary directory.'),
+    cfg.IntOpt('image_conversion_timeout', default=60, min=1,
+               help='Seconds qemu-img may run per GiB of an image\'s '
+                    'virtual disk when it checks or converts a qcow2, raw, '
+                    'VHD, VHDX or VDI image (never less than 600 s in all); '
+                    'then it is killed, its temporary files removed and the '
+                    'spawn fails.'),
     cfg.IntOpt('task_update_wait', default=60, min=1,
                help='Seconds vCenter may hold one WaitForUpdatesEx request '
                     'open while waiting for task progress.'),

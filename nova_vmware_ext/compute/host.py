@@ -186,7 +186,8 @@ class Host(object):
             self.cache, self.fetcher, files, disks, browser,
             use_linked_clone=vmware.use_linked_clone,
             converter=convert.Converter(self.fetcher, self.cache,
-                                        ext.image_conversion_dir),
+                                        ext.image_conversion_dir,
+                                        ext.image_conversion_timeout),
             copier=datastore_copy.DatastoreCopier(
                 self.fetcher,
                 datastore_lookup.DatastoreLookup(session, inventory)))

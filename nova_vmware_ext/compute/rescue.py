@@ -13,9 +13,11 @@
 """Rescue and unrescue: boot an instance from a rescue disk, then undo it.
 
 Rescue fills the rescue image into the datastore's image cache (shared
-with spawns), adds a disk made from it to the VM, in the instance's folder
-next to its root disk (``<image id>-rescue.vmdk``, the in-tree driver's
-name, so either driver unrescues the other's VMs): a child of the cached
+with spawns: a VMDK as it is, an OVA's disk, a qcow2, raw, VHD, VHDX or
+VDI image converted once), adds a disk made from it to the VM, in the
+instance's folder next to its root disk (``<image id>-rescue.vmdk``, the
+in-tree driver's name, so either driver unrescues the other's VMs): a
+child of the cached
 disk (linked clone) or a full copy, as for root disks. The VM then boots
 from it (``bootOptions.bootOrder``); its root disk stays attached for the
 rescue system to repair. The boot options as they were are kept in the
@@ -224,10 +226,10 @@ class RescueOps(object):
             image_meta = objects.ImageMeta.from_image_ref(
                 context, self.image_api, instance.image_ref)
         image = vimage.from_image_meta(image_meta)
-        if image.is_iso or image.needs_conversion:
+        if image.is_iso:
             raise exception.ImageUnacceptable(
                 image_id=image.image_id,
-                reason='a rescue image must be a VMDK disk, not %s' %
+                reason='a rescue image must be a disk, not %s' %
                        image.disk_format)
         return image
 

@@ -24,19 +24,24 @@ Layout (the in-tree driver's, so either driver reuses the other's entries):
                                                            older fills
 
 An entry is written under a temporary name inside its fetch lock's folder
-and moved to its name last (one MoveVirtualDisk or MoveDatastoreFile), so
-a visible entry is always whole: the in-tree driver, which shares these
-entries, knows no completion marker, only names. One fetch per image and
-datastore runs at a time: in this process a named lock, across computes a
-lock folder with a heartbeat (see images/lock.py); removing the lock
-removes what the fill wrote. A fill removes what dead fills left in the
-image's folder; a fill that fails removes the image's folder if it leaves
-it empty.
+and moved to its name last (one MoveVirtualDisk or MoveDatastoreFile), or,
+for an NFC import (streamOptimized, converted images), written straight
+at its name: an entry counts as there only while its fetch lock does not
+exist, and breaking a dead fill's lock removes what it wrote in place
+first (see images/lock.py). So an entry this driver sees is always whole;
+the in-tree driver (or an older version of this one) sharing the cache
+folder, which knows no lock, can see an import under way. One fetch per
+image and datastore runs at a time: in this process a named lock, across
+computes a lock folder with a heartbeat; removing the lock removes what the
+fill wrote in its folder. A fill into an image folder that was there
+before removes what dead fills left in it; a fill that fails removes what
+it wrote and the image's folder if it leaves it empty.
 """
 
 import dataclasses
 import datetime
 import time
+import urllib.parse
 import uuid
 
 from oslo_concurrency import lockutils
@@ -46,6 +51,7 @@ from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.images import lock as cache_lock
 from nova_vmware_ext.vsphere import browser as vbrowser
+from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import files as vfiles
 
 LOG = logging.getLogger(__name__)
@@ -179,14 +185,30 @@ class ImageCache(object):
         return path.http_url(self.session.host, self.session.port,
                              inv.datacenter_path)
 
+    def _folder_url(self, folder):
+        """The /folder URL of a datastore folder (a trailing slash)."""
+        url = urllib.parse.urlsplit(self._url(folder))
+        return urllib.parse.urlunsplit(url._replace(path=url.path + '/'))
+
     def exists(self, path):
-        """True if the entry is there; remembered once seen."""
+        """True if the entry is there and whole (no fill of it under way:
+        its fetch lock absent); remembered once seen. Two HTTP HEADs."""
         if path in self._known:
             return True
-        if self.http.exists(self._url(path), 'cache lookup %s' % path):
-            self._known.add(path)
-            return True
-        return False
+        if not self.present(path):
+            return False
+        if self.folder_exists(self.datastore_lock(path).path):
+            return False
+        self._known.add(path)
+        return True
+
+    def present(self, path):
+        """True if a file has the entry's name, whole or not (HEAD)."""
+        return self.http.exists(self._url(path), 'cache lookup %s' % path)
+
+    def folder_exists(self, folder):
+        return self.http.exists(self._folder_url(folder),
+                                'cache lookup %s' % folder)
 
     def forget(self, path):
         """An entry vanished (aged out by another compute): look again at
@@ -208,31 +230,52 @@ class ImageCache(object):
     def ensure_staged(self, path, fill):
         """As ensure, calling ``fill(path, staging)``: ``staging`` is an
         existing folder (the fetch lock's) to write the entry in before
-        moving it to ``path``; it goes with the lock.
+        moving it to ``path`` (or to write what goes with an entry written
+        in place); it goes with the lock.
         """
-        if self.exists(path):
-            return path
         with lockutils.lock('vmware-ext-cache-%s' % path):
             if self.exists(path):
                 return path
+            # Only a folder that was there can hold what dead fills left.
+            sweep = self.folder_exists(path.parent)
             lock = self.datastore_lock(path).acquire()
             try:
-                if not self.exists(path):
-                    self._fill(path, fill, lock)
+                # Ours now: a file with the entry's name is whole (a dead
+                # fill's in-place writes went when its lock was broken).
+                if not self.present(path):
+                    self._fill(path, fill, lock, sweep)
+                else:
+                    self._known.add(path)
             except Exception:
                 with excutils.save_and_reraise_exception():
-                    lock.release()
-                    self._remove_if_empty(path.parent)
+                    self._fill_failed(path, lock)
             else:
-                lock.release(wait=False)
+                lock.release(wait=False, done=True)
         return path
 
-    def _fill(self, path, fill, lock):
-        """Fill ``path`` in the lock's folder, then remove what dead fills
-        left in the image's folder, as listed when the fill began (the
-        listing ends during the fill's own task waits: no wait of its own).
+    def _fill_failed(self, path, lock):
+        """Release the lock of a failed fill, unless what it wrote in place
+        is still there: the lock then stays, hiding it, until a waiter or
+        aging breaks it and removes the entry first."""
+        try:
+            left = self.present(path)
+        except Exception as exc:
+            LOG.warning('Cannot tell whether the failed fill left %s (%s)',
+                        path, exc)
+            left = True
+        if left:
+            lock.abandon()
+            return
+        lock.release()
+        self._remove_if_empty(path.parent)
+
+    def _fill(self, path, fill, lock, sweep=True):
+        """Fill ``path`` in the lock's folder, then (``sweep``) remove what
+        dead fills left in the image's folder, as listed when the fill
+        began (the listing ends during the fill's own task waits: no wait
+        of its own).
         """
-        listing = self._start_listing(path.parent)
+        listing = self._start_listing(path.parent) if sweep else None
         started = time.monotonic()
         fill(path, lock.path)
         LOG.info('Image cache entry %(path)s ready in %(s).1fs',
@@ -256,19 +299,40 @@ class ImageCache(object):
             return None
 
     def datastore_lock(self, path):
-        """The cross-compute fetch lock of the cache entry ``path``."""
+        """The cross-compute fetch lock of the cache entry ``path``; a dead
+        owner's in-place writes go with it."""
         return cache_lock.DatastoreLock(
             self, path.parent.join(cache_lock.folder_name(path.basename)),
             self.owner, self.fetch_timeout, self.heartbeat_interval,
-            self.stale_after)
+            self.stale_after, on_break=lambda: self.discard_entry(path))
 
-    def lock_is_live(self, lock_entry):
-        """One look at a lock (a FileEntry): may its owner be alive?"""
+    def _look_at_lock(self, lock_entry):
+        """One look at a lock (a FileEntry): (may its owner be alive?,
+        its owner record)."""
         lock = cache_lock.DatastoreLock(self, lock_entry.path, None, 0,
                                         self.heartbeat_interval,
                                         self.stale_after)
         record = lock.read_record()
-        return lock.judge().live_once(record, lock_entry.age)
+        return lock.judge().live_once(record, lock_entry.age), record
+
+    def lock_is_live(self, lock_entry):
+        """One look at a lock (a FileEntry): may its owner be alive?"""
+        return self._look_at_lock(lock_entry)[0]
+
+    def discard_entry(self, path):
+        """Remove an entry (a disk with its extents, or a file) a dead fill
+        may have written in place; raises if it cannot."""
+        try:
+            if path.basename.endswith('.vmdk'):
+                vdisks.VirtualDisks(self.session, self.waiter,
+                                    self.inventory.get().datacenter
+                                    ).delete(path)
+            else:
+                self.delete(path)
+        except vexc.FileNotFoundException:
+            return
+        LOG.warning('Removed %s, written in place by a fill that did not '
+                    'finish', path)
 
     def remove_leftovers(self, folder, own_lock=None):
         """Remove what dead fills left in an image's folder (see sweep).
@@ -285,8 +349,12 @@ class ImageCache(object):
         fill holds a lock while it has a temporary folder. Returns the
         ImageFolder that remains (live locks included)."""
         locks = [entry for entry in contents.locks if entry.path != own_lock]
-        live = [entry for entry in locks if self.lock_is_live(entry)]
-        gone = [entry for entry in locks if entry not in live]
+        looks = {entry.path: self._look_at_lock(entry) for entry in locks}
+        live = [entry for entry in locks if looks[entry.path][0]]
+        written = set()
+        gone = [entry for entry in locks if entry not in live
+                and self._discard_written(contents, entry,
+                                          looks[entry.path][1], written)]
         if not live:
             gone += contents.temps
         for entry in gone:
@@ -295,7 +363,31 @@ class ImageCache(object):
             self.discard(entry.path)
         return dataclasses.replace(
             contents, locks=tuple(e for e in contents.locks if e not in gone),
-            temps=tuple(e for e in contents.temps if e not in gone))
+            temps=tuple(e for e in contents.temps if e not in gone),
+            entries=tuple(e for e in contents.entries
+                          if e.path not in written))
+
+    def _discard_written(self, contents, lock_entry, record, written):
+        """Before a dead lock goes: remove the entry its fill may have
+        written in place (unless its record says it finished), adding its
+        path to ``written``. False when that fails: the lock then stays,
+        hiding the entry."""
+        if cache_lock.finished(record):
+            return True
+        for entry in contents.entries:
+            if cache_lock.folder_name(entry.name) == lock_entry.name:
+                try:
+                    self.discard_entry(entry.path)
+                    written.add(entry.path)
+                    extent = entry.path.parent.join(
+                        entry.name[:-len('.vmdk')] + '-flat.vmdk')
+                    written.add(extent)
+                except Exception as exc:
+                    LOG.warning('Cannot remove %s, which a fill that did not '
+                                'finish may have written (%s); its lock %s '
+                                'stays', entry.path, exc, lock_entry.path)
+                    return False
+        return True
 
     def _remove_if_empty(self, folder):
         """After a failed fill: no leftover and no empty image folder stays

@@ -19,9 +19,11 @@ written to a local temporary directory whose free space is checked first,
 checked by ``qemu-img check`` where the format has a check (a truncated or
 corrupt qcow2 otherwise converts, its missing clusters read as zeroes),
 converted by ``qemu-img convert`` with the input format pinned (both run
-with their address space limited), and the streamOptimized result is judged
-again and imported through the fetcher's NFC path like any streamOptimized
-image.
+with their address space limited, and killed once they outlast a wall-clock
+timeout scaled to the virtual disk: ``[vmware_ext]
+image_conversion_timeout`` seconds per GiB, at least MIN_TIMEOUT), and the
+streamOptimized result is judged again and imported through the fetcher's
+NFC path like any streamOptimized image.
 The local directory is always removed.
 
 Why streamOptimized: it is the format vCenter's import inflates into a
@@ -32,8 +34,10 @@ images already take, inspection included.
 
 import contextlib
 import json
+import math
 import os
 import shutil
+import subprocess
 import tempfile
 
 from oslo_concurrency import lockutils
@@ -64,6 +68,11 @@ CHECKED_FORMATS = ('qcow2', 'vhdx', 'vdi')
 CHECK_CLEAN = (0, 3)
 QEMU_IMG = 'qemu-img'
 TEMP_PREFIX = 'vmware-ext-convert-'
+# qemu-img's wall-clock limit: TIMEOUT_PER_GIB (the option's default) per
+# GiB of virtual disk, never less than MIN_TIMEOUT. Converting a local file
+# runs at 50-500 MB/s; a minute per GiB leaves a slow, busy compute room.
+TIMEOUT_PER_GIB = 60
+MIN_TIMEOUT = 600
 
 
 class ConversionError(Exception):
@@ -97,6 +106,11 @@ def limits():
     return processutils.ProcessLimits(address_space=ADDRESS_SPACE)
 
 
+def timeout(virtual_size, per_gib=TIMEOUT_PER_GIB):
+    """Seconds qemu-img may run on a disk of ``virtual_size`` bytes."""
+    return max(MIN_TIMEOUT, per_gib * math.ceil(virtual_size / units.Gi))
+
+
 def space_needed(verdict, size):
     """Local bytes a conversion needs: the image plus its converted disk
     (at most as large as the virtual disk)."""
@@ -121,12 +135,16 @@ class Converter(object):
     :param cache: images.cache.ImageCache, for the entry's fill lock.
     :param work_dir: local directory for temporary files (None: the system
         temporary directory).
+    :param timeout_per_gib: qemu-img's wall-clock limit per GiB of virtual
+        disk (see timeout()).
     """
 
-    def __init__(self, fetcher, cache, work_dir=None):
+    def __init__(self, fetcher, cache, work_dir=None,
+                 timeout_per_gib=TIMEOUT_PER_GIB):
         self.fetcher = fetcher
         self.cache = cache
         self.work_dir = work_dir
+        self.timeout_per_gib = timeout_per_gib
 
     def ensure_disk(self, entry, source, limits):
         """Make sure the image's cache entry exists, converting it once.
@@ -146,8 +164,9 @@ class Converter(object):
                 return entry
             with self.fetcher.open(source, limits) as download:
                 self._check_space(source, download.verdict)
-                return self.cache.ensure(
-                    entry, lambda path: self._fill(download, path, limits))
+                return self.cache.ensure_staged(
+                    entry, lambda path, staging: self._fill(
+                        download, path, limits, staging))
 
     def _check_space(self, source, verdict):
         work_dir = self.work_dir or tempfile.gettempdir()
@@ -164,20 +183,21 @@ class Converter(object):
                                   'ext] image_conversion_dir)'
                                   % (needed, work_dir, free))
 
-    def _fill(self, download, entry, limits):
+    def _fill(self, download, entry, limits, staging=None):
         source = download.source
+        limit = timeout(download.verdict.virtual_size, self.timeout_per_gib)
         with self._work_dir(source) as work_dir:
             original = os.path.join(work_dir, 'image.%s' % source.disk_format)
             converted = os.path.join(work_dir, 'image.vmdk')
             self._download(download, original)
-            self._check(source, original)
-            self._convert(source, original, converted)
+            self._check(source, original, limit)
+            self._convert(source, original, converted, limit)
             vmdk = fetch.ImageSource(
                 source.image_id, os.path.getsize(converted),
                 'streamOptimized', source.adapter_type,
                 _file_chunks(converted))
             with self.fetcher.open(vmdk, limits) as judged:
-                self.fetcher.fill_disk(judged, entry)
+                self.fetcher.fill_disk(judged, entry, staging)
 
     @contextlib.contextmanager
     def _work_dir(self, source):
@@ -198,12 +218,14 @@ class Converter(object):
                 f.write(chunk)
 
     @staticmethod
-    def _check(source, original):
+    def _check(source, original, limit):
         argv = check_command(source.disk_format, original)
         if argv is None:
             return
         try:
-            _execute(argv, check_exit_code=list(CHECK_CLEAN))
+            _execute(argv, limit, check_exit_code=list(CHECK_CLEAN))
+        except subprocess.TimeoutExpired:
+            raise _timed_out(source, 'check', limit)
         except processutils.ProcessExecutionError as exc:
             raise inspect.ImageRefused(source.image_id, 'qemu-img check '
                                        'finds the %s image %s' % (
@@ -211,12 +233,14 @@ class Converter(object):
                                            _check_failure(exc)))
 
     @staticmethod
-    def _convert(source, original, converted):
+    def _convert(source, original, converted, limit):
         LOG.info('Converting image %s from %s to a streamOptimized VMDK',
                  source.image_id, source.disk_format)
         try:
             _execute(command(source.disk_format, original, converted,
-                             source.adapter_type))
+                             source.adapter_type), limit)
+        except subprocess.TimeoutExpired:
+            raise _timed_out(source, 'convert', limit)
         except processutils.ProcessExecutionError as exc:
             raise inspect.ImageRefused(source.image_id, 'qemu-img cannot '
                                        'convert it from %s: %s' % (
@@ -224,11 +248,33 @@ class Converter(object):
                                            _last_line(exc.stderr, exc)))
 
 
-def _execute(argv, **kwargs):
-    """qemu-img under its address-space limit, in the C locale."""
-    return processutils.execute(*argv, prlimit=limits(),
-                                env_variables={'LC_ALL': 'C', 'LANG': 'C'},
-                                **kwargs)
+def _execute(argv, limit=None, **kwargs):
+    """qemu-img under its address-space limit, in the C locale; killed
+    when it outlasts ``limit`` seconds (subprocess.TimeoutExpired)."""
+    started = []
+    try:
+        return processutils.execute(
+            *argv, prlimit=limits(), timeout=limit,
+            on_execute=started.append,
+            env_variables={'LC_ALL': 'C', 'LANG': 'C'}, **kwargs)
+    except subprocess.TimeoutExpired:
+        for process in started:  # prlimit execs it: one process
+            _kill(process)
+        raise
+
+
+def _kill(process):
+    try:
+        process.kill()
+        process.wait(timeout=30)
+    except Exception as exc:
+        LOG.warning('Cannot kill qemu-img (pid %s): %s', process.pid, exc)
+
+
+def _timed_out(source, verb, limit):
+    return ConversionError(source.image_id, 'qemu-img %s did not finish '
+                           'within %d s and was killed ([vmware_ext] '
+                           'image_conversion_timeout)' % (verb, limit))
 
 
 def _check_failure(exc):

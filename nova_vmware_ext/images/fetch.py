@@ -18,15 +18,17 @@ that are not what the image's label promises or a disk that does not fit;
 the rest is checked as it streams. Then, by kind:
 
 - streamOptimized VMDK: imported as a throw-away VM through an HttpNfcLease
-  (vCenter inflates it into a regular disk), the VM unregistered (its disk
-  and files stay), the disk moved to the entry's name;
+  (vCenter inflates it into a regular disk), its files in the staging
+  folder and its disk straight at the entry's name (the cache does not
+  show an entry while its fetch lock exists), then the VM unregistered
+  (its disk and files stay);
 - thin / preallocated (flat) VMDK: a descriptor made by CreateVirtualDisk,
   then the flat extent written over datastore HTTP;
 - sparse VMDK: uploaded as is, then CopyVirtualDisk makes a regular disk;
 - ISO: uploaded as a file.
 Each writes into the staging folder the image cache gives it (its fetch
-lock's folder, removed with the lock) and moves the result to the entry's
-name last, so the entry appears whole.
+lock's folder, removed with the lock) and, but for the import, moves the
+result to the entry's name last.
 """
 
 import dataclasses
@@ -50,6 +52,7 @@ ImageRefused = inspect.ImageRefused
 LargerThanFlavor = inspect.LargerThanFlavor
 Limits = inspect.Limits
 
+_RETRY = 'retry'  # the staging folder of a transfer's second attempt
 # A judged Glance stream unread for longer is opened (and judged) again.
 _IDLE_STREAM_SECONDS = 60
 
@@ -144,7 +147,7 @@ class Fetcher(object):
                 folder = self.cache.temp_folder(entry.datastore,
                                                 entry.parent.basename)
             else:
-                folder = staging if attempt == 1 else staging.join('retry')
+                folder = staging if attempt == 1 else staging.join(_RETRY)
             try:
                 if folder != staging:
                     self.files.make_directory(folder)
@@ -252,26 +255,49 @@ class Fetcher(object):
         self.capacities[entry] = stream.verdict.virtual_size
 
     def _stream_optimized(self, stream, entry, temp):
-        """Import as a VM through NFC into ``temp``, keep its disk, drop
-        the VM (unregistered: its files stay in ``temp``)."""
+        """Import as a VM through NFC: its files in ``temp``, its disk at
+        the entry's name; then drop the VM (unregistered: its files stay in
+        ``temp``, which goes with the lock). A failed import takes the disk
+        with it (the lease's abort, else here)."""
         source, capacity = stream.source, stream.verdict.virtual_size
         inv = self.inventory.get()
-        staged = temp.join(entry.basename)
         spec = nfc.disk_import_spec(
             'tmp-%s' % uuid.uuid4().hex[:12],
-            '[%s] %s/' % (temp.datastore, temp.rel_path), str(staged),
+            '[%s] %s/' % (temp.datastore, temp.rel_path), str(entry),
             capacity)
-        vm = nfc.import_vm(
-            self.session, self.waiter, self.http, inv.resource_pool,
-            inv.vm_folder, spec, [(stream, source.size, nfc.STREAM_VMDK)],
-            'import of image %s' % source.image_id)
+        try:
+            vm = nfc.import_vm(
+                self.session, self.waiter, self.http, inv.resource_pool,
+                inv.vm_folder, spec, [(stream, source.size, nfc.STREAM_VMDK)],
+                'import of image %s' % source.image_id)
+        except vexc.FileAlreadyExistsException:
+            # Not ours (a failed attempt of ours leaves no disk, see below):
+            # a compute that does not see our lock filled it meanwhile.
+            if temp.basename == _RETRY or not self.cache.present(entry):
+                raise
+            LOG.info('%s was filled by another compute meanwhile; using it',
+                     entry)
+            return
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._remove_partial(entry)
         try:
             vm.UnregisterVM()
         except vexc.VimException:
             with excutils.save_and_reraise_exception():
                 _remove_import_vm(self.waiter, vm)
-        self.move_disk(staged, entry)
         self.capacities[entry] = capacity
+
+    def _remove_partial(self, entry):
+        """After a failed import: its disk is gone with the lease's abort,
+        else deleted now; logged, never raised (the cache then keeps the
+        fetch lock, which hides it)."""
+        try:
+            if self.cache.present(entry):
+                self.disks.delete(entry)
+        except Exception as exc:
+            LOG.warning('Cannot remove %s after its failed import (%s)',
+                        entry, exc)
 
 
 def _remove_import_vm(waiter, vm):

@@ -30,6 +30,13 @@ lock breaks it as soon as it sees the owner is gone:
   owner died between making the folder and writing the record) is older
   than ``stale_after``.
 
+A fill may write its entry in place (a streamOptimized image is imported
+straight to the entry's name): while the lock exists the entry does not
+count as there (images/cache.py), and whoever removes a dead owner's lock
+first removes the entry it guards (``on_break``), unless the owner record
+says the fill finished (``done``, written just before the lock is
+released).
+
 Like Nova's own service heartbeats (``report_interval`` 10 s,
 ``service_down_time`` 60 s) this trusts the computes' clocks to agree
 within ``stale_after``.
@@ -78,6 +85,7 @@ class OwnerRecord(object):
     beat: float     # the owner's wall clock at the last heartbeat
     seq: int = 0    # heartbeats written so far
     token: str = ''  # this holding of the lock (one per acquire)
+    done: bool = False  # the entry is whole: the lock is being released
 
     def to_bytes(self):
         return json.dumps(dataclasses.asdict(self)).encode('utf-8')
@@ -92,7 +100,8 @@ class OwnerRecord(object):
                          session=str(fields['session']),
                          user=str(fields['user']), beat=float(fields['beat']),
                          seq=int(fields['seq']),
-                         token=str(fields.get('token', '')))
+                         token=str(fields.get('token', '')),
+                         done=fields.get('done') is True)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return record if math.isfinite(record.beat) else None
@@ -225,16 +234,20 @@ class DatastoreLock(object):
     :param store: the image cache's datastore access (make_directory,
         delete, write_small, read_small, age_of, session_record,
         session_generation, session_alive).
+    :param on_break: called before a dead owner's lock is removed, unless
+        its record says it finished: removes what it may have written in
+        place (it raises if it cannot: the lock then stays).
     """
 
     def __init__(self, store, path, owner, timeout, interval=None,
-                 stale_after=None):
+                 stale_after=None, on_break=None):
         self.store = store
         self.path = path
         self.owner = owner
         self.timeout = timeout
         self.interval = interval or HEARTBEAT_INTERVAL
         self.stale_after = stale_after or STALE_AFTER
+        self.on_break = on_break
         self._heartbeat = None
         self._written = False
         self._generation = None
@@ -346,6 +359,8 @@ class DatastoreLock(object):
             return
         LOG.warning('Breaking the image cache lock %s: %s', self.path,
                     reason)
+        if self.on_break is not None and not finished(judged):
+            self.on_break()
         self.store.delete(self.path)
 
     def _remove_quietly(self, wait=True):
@@ -370,7 +385,7 @@ class DatastoreLock(object):
         self._heartbeat = Heartbeat(self._renew, record,
                                     self.interval).start()
 
-    def release(self, wait=True):
+    def release(self, wait=True, done=False):
         """Stop the heartbeat and remove the lock; never raises (a lock
         left behind has a stopped heartbeat: the next waiter breaks it).
 
@@ -378,6 +393,9 @@ class DatastoreLock(object):
             started (its end is seen by the session's next task wait); a
             waiter meanwhile still sees our fresh heartbeat, tries again a
             moment later, and then finds the entry.
+        :param done: the entry is whole: say so in the owner record first,
+            so that a lock whose removal fails is broken without removing
+            the entry.
         """
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is None:
@@ -393,7 +411,29 @@ class DatastoreLock(object):
             LOG.warning('Image cache lock %s was taken over by %s: leaving '
                         'it to it', self.path, other.owner)
             return
+        if done:
+            try:
+                self._write_record(dataclasses.replace(heartbeat.record,
+                                                       done=True))
+            except Exception as exc:
+                LOG.warning('Cannot mark the image cache lock %s done (%s)',
+                            self.path, exc)
         self._remove_quietly(wait)
+
+    def abandon(self):
+        """Stop the heartbeat and leave the lock: a failed fill could not
+        remove what it wrote in place, which stays hidden behind the lock
+        until a waiter or image cache aging breaks it (``on_break``)."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop()
+        LOG.warning('Leaving the image cache lock %s to be broken: what the '
+                    'failed fill wrote could not be removed', self.path)
+
+
+def finished(record):
+    """Does a lock's owner record say its fill finished?"""
+    return isinstance(record, OwnerRecord) and record.done
 
 
 class _Once(object):

@@ -65,11 +65,9 @@ class Lease(object):
 
     def wait_ready(self):
         """Wait for the lease to be ready (vCenter makes the VM first),
-        reading its info in the same watch."""
-        item = self.waiter.wait_for_values(
-            self.lease, ['state', 'info', 'error'],
-            lambda v: v.get('state') in ('ready', 'error'),
-            _READY_TIMEOUT) or props.retrieve_one(
+        reading its info in the same watch (the session's task stream)."""
+        item = self.waiter.wait_lease(
+            self.lease, _READY_TIMEOUT, self.what) or props.retrieve_one(
                 self.session, self.lease, ['state', 'info', 'error']) or {}
         if item.get('state') != 'ready':
             error = item.get('error')

@@ -19,6 +19,11 @@ costs one long-held WaitForUpdatesEx (more only while the task runs). One
 waiting thread at a time holds the request open and hands the updates to all
 others (leader/followers), because update versions belong to a collector.
 
+NFC leases are watched through the same stream: a second filter on a
+ListView of the leases being waited for, so that a lease costs one
+ModifyListView (adding it, and dropping the leases seen ready before)
+and shares the stream's WaitForUpdatesEx with the tasks.
+
 Where the stream cannot be set up (a user without rights on the
 TaskManager), waits fall back to a filter per wait on a pooled collector:
 CreateFilter + WaitForUpdatesEx + DestroyPropertyFilter.
@@ -41,6 +46,7 @@ LOG = logging.getLogger(__name__)
 PropertyCollector = vmodl.query.PropertyCollector
 
 _TASK_PATHS = ['info.state', 'info.error', 'info.result']
+LEASE_PATHS = ['state', 'info', 'error']
 _DONE = (vim.TaskInfo.State.success, vim.TaskInfo.State.error)
 # Finished tasks remembered for waiters that register after the update
 # arrived (a fast task can finish before its caller starts waiting).
@@ -78,16 +84,41 @@ def _deadline_wait(deadline, update_wait):
     return max(1, min(update_wait, math.ceil(remaining))), remaining
 
 
-def _apply_update(update, states):
-    """Fold an UpdateSet into {moid: _TaskState} (creating entries)."""
+def _apply_update(update, states, leases=None):
+    """Fold an UpdateSet into {moid: _TaskState} (creating entries) and,
+    for NFC leases, into ``leases``: {moid: {path: value}}."""
     for filter_update in update.filterSet or ():
         for obj_update in filter_update.objectSet or ():
             moid = obj_update.obj._moId
+            if isinstance(obj_update.obj, vim.HttpNfcLease):
+                values = (leases or {}).get(moid)
+                if values is not None:  # else nobody waits for it now
+                    _apply_lease(obj_update, values)
+                continue
             state = states.get(moid)
             if state is None:
                 state = states[moid] = _TaskState(moid)
             for change in obj_update.changeSet or ():
                 state.apply(change)
+
+
+def _apply_lease(obj_update, values):
+    if obj_update.kind == 'leave':
+        values.setdefault('state', 'gone')
+        return
+    for change in obj_update.changeSet or ():
+        values[change.name] = None if change.op == 'remove' else change.val
+
+
+def _lease_settled(values):
+    """Ready with its info (which may come in an update of its own), or
+    over."""
+    if not values:
+        return False
+    state = values.get('state')
+    if state == 'ready':
+        return values.get('info') is not None
+    return state in ('error', 'done', 'gone')
 
 
 class _TaskStream(object):
@@ -104,9 +135,17 @@ class _TaskStream(object):
         self._states = collections.OrderedDict()
         self._waited = collections.Counter()  # moid -> waiters
         self._later = {}  # moid -> what: checked when its update arrives
+        self._setup = threading.Lock()  # around (re)creating the collector
+        self._view = None  # ListView of the leases watched (see watch_lease)
+        self._leases = {}  # moid -> {path: value} of the leases waited for
+        self._leases_seen = {}  # moid -> lease: in the view, not waited for
 
     def _ensure(self):
-        """(Re)create the collector and filter; called by the leader."""
+        """(Re)create the collector and filter, once per login."""
+        with self._setup:
+            return self._ensure_locked()
+
+    def _ensure_locked(self):
         generation = self.session.generation
         if self._collector is not None and self._generation == generation:
             return self._collector
@@ -126,7 +165,72 @@ class _TaskStream(object):
             raise
         self._collector, self._generation, self._version = (
             collector, generation, '')
+        self._view = None  # the session's views went with its login
+        self._leases_seen.clear()
         return collector
+
+    def _add_lease(self, lease):
+        """Put a lease into the watched ListView (made empty with the
+        first lease: CreateListView + CreateFilter, once per login); the
+        leases seen settled before leave it in the same ModifyListView.
+        Returns the login generation it was added in."""
+        with self._setup:
+            collector = self._ensure_locked()
+            generation = self._generation
+            with self._cond:
+                self._leases[lease._moId] = {}
+            if self._view is None:
+                view = self.session.content.viewManager.CreateListView([])
+                try:
+                    collector.CreateFilter(PropertyCollector.FilterSpec(
+                        objectSet=[PropertyCollector.ObjectSpec(
+                            obj=view, skip=True,
+                            selectSet=[PropertyCollector.TraversalSpec(
+                                name='leases', type=vim.view.ListView,
+                                path='view', skip=False)])],
+                        propSet=[PropertyCollector.PropertySpec(
+                            type=vim.HttpNfcLease, pathSet=LEASE_PATHS)]),
+                        True)
+                except Exception:
+                    _destroy_view(view)
+                    raise
+                self._view = view
+            with self._cond:
+                gone = dict(self._leases_seen)
+            self._view.ModifyListView(add=[lease],
+                                      remove=list(gone.values()))
+            with self._cond:
+                for moid in gone:
+                    self._leases_seen.pop(moid, None)
+            return generation
+
+    def wait_lease(self, lease, deadline, what):
+        """Watch an NFC lease until it is ready (or fails, or is gone):
+        one ModifyListView, then the stream's WaitForUpdatesEx. Returns its
+        {path: value} (LEASE_PATHS); None when the deadline passed first.
+        """
+        moid = lease._moId
+        try:
+            generation = self._add_lease(lease)
+        except Exception:
+            with self._cond:
+                self._leases.pop(moid, None)
+            raise
+
+        def settled():
+            if self._generation != generation:
+                raise vexc.NotAuthenticatedException(
+                    '%s: vCenter logged the session out while its NFC '
+                    'lease was being made ready' % what)
+            values = self._leases.get(moid)
+            return values if _lease_settled(values) else None
+        try:
+            return self._wait_until(settled, deadline)
+        finally:
+            with self._cond:
+                self._leases.pop(moid, None)
+                if self._generation == generation:
+                    self._leases_seen[moid] = lease
 
     def _forget_old(self):
         """Drop the oldest finished tasks nobody waits for, over the bound."""
@@ -168,19 +272,32 @@ class _TaskStream(object):
                 self._waited += collections.Counter()  # drop zero counts
 
     def _wait(self, moids, deadline, what):
+        def finished():
+            found = [self._states.get(m) for m in moids]
+            if all(s is not None and s.done for s in found):
+                return found
+            return None
+        found = self._wait_until(finished, deadline)
+        if found is None:
+            pending = sorted(m for m in moids if not (
+                m in self._states and self._states[m].done))
+            raise faults.TaskTimeout(
+                message='%s: still running after the timeout (%s)'
+                % (what or 'vCenter task', ', '.join(pending)))
+        return found
+
+    def _wait_until(self, check, deadline):
+        """``check()`` (called with the lock held) once it is not None;
+        None when the deadline passes first."""
         cond = self._cond
         while True:
             with cond:
-                found = [self._states.get(m) for m in moids]
-                if all(s is not None and s.done for s in found):
+                found = check()
+                if found is not None:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    pending = sorted(m for m, s in zip(moids, found)
-                                     if s is None or not s.done)
-                    raise faults.TaskTimeout(
-                        message='%s: still running after the timeout (%s)'
-                        % (what or 'vCenter task', ', '.join(pending)))
+                    return None
                 if self._busy:
                     cond.wait(remaining)
                     continue
@@ -210,7 +327,7 @@ class _TaskStream(object):
                     self._collector = None
                 if update is not None:
                     self._version = update.version
-                    _apply_update(update, self._states)
+                    _apply_update(update, self._states, self._leases)
                     self._report_later()
                     self._forget_old()
                 self._cond.notify_all()
@@ -220,6 +337,13 @@ class _TaskStream(object):
             collector, self._collector = self._collector, None
         if collector is not None:
             _destroy(collector)
+
+
+def _destroy_view(view):
+    try:
+        view.DestroyView()
+    except Exception as exc:
+        LOG.debug('DestroyView failed: %s', exc)
 
 
 def _destroy(collector):
@@ -257,6 +381,7 @@ class TaskWaiter(object):
         self.update_wait = update_wait
         self.timeout = timeout
         self._stream = _TaskStream(session, update_wait) if stream else None
+        self._lease_stream = True
         self._lock = threading.Lock()
         self._idle = []  # (login generation, collector) for filter waits
 
@@ -308,6 +433,24 @@ class TaskWaiter(object):
             self.wait(task, what)
         except Exception as exc:
             LOG.warning('%s failed: %s', what, exc)
+
+    def wait_lease(self, lease, timeout, what=None):
+        """Watch an HttpNfcLease until it is ready, failed or gone.
+
+        Through the task stream (one ModifyListView, the WaitForUpdatesEx
+        shared with task waits), else with a filter of its own. Returns its
+        values of LEASE_PATHS, or None when ``timeout`` seconds passed.
+        """
+        deadline = time.monotonic() + timeout
+        if self._stream is not None and self._lease_stream:
+            try:
+                return self._stream.wait_lease(lease, deadline, what)
+            except vexc.NoPermissionException as exc:
+                LOG.warning('Cannot watch NFC leases through a ListView '
+                            '(%s); watching each with a filter instead', exc)
+                self._lease_stream = False
+        return self.wait_for_values(lease, LEASE_PATHS, _lease_settled,
+                                    timeout)
 
     def _task_error(self, moid, state, what):
         # pyvmomi hands TaskInfo.error (a LocalizedMethodFault on the wire)

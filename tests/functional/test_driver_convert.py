@@ -206,6 +206,27 @@ class ConvertRefusedTest(ConvertTestBase):
         self.assert_refused(exception.ImageUnacceptable, image,
                             'must be a raw disk', 'bytes are qcow2')
 
+    def refused_label(self, data_format, label, found):
+        # The bytes decide: refused before anything is written, naming
+        # the label and what the bytes are.
+        image = self.images.add(image_files.qemu_image(data_format),
+                                disk_format=label)
+        self.assert_refused(exception.ImageUnacceptable, image,
+                            'labelled disk_format %s' % label,
+                            'bytes are %s' % found)
+
+    def test_vhd_labelled_vhdx(self):
+        self.refused_label('vpc', 'vhdx', 'vhd')
+
+    def test_vhdx_labelled_vdi(self):
+        self.refused_label('vhdx', 'vdi', 'vhdx')
+
+    def test_vdi_labelled_vhd(self):
+        self.refused_label('vdi', 'vhd', 'vdi')
+
+    def test_raw_labelled_qcow2(self):
+        self.refused_label('raw', 'qcow2', 'raw')
+
     def test_qcow2_with_a_backing_file(self):
         image = self.images.add(qcow2_with_backing_file(), disk_format='qcow2')
         self.assert_refused(exception.ImageUnacceptable, image,

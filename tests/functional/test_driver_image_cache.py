@@ -164,6 +164,28 @@ class DeadFillTest(CacheTestBase):
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
 
+    def test_dead_import_written_in_place_is_replaced(self):
+        # An import writes its disk at the entry's name; its compute died
+        # half way: the entry stays hidden behind the dead lock, and the
+        # compute that breaks the lock removes it first.
+        image = self.images.add(test_driver_spawn.stream_optimized_vmdk(4),
+                                vmware_disktype='streamOptimized')
+        entry = self.entry(image)
+        lock = self.put_lock(entry, beat_age=3600)
+        half = entry.parent.join('%s-flat.vmdk' % image.id)
+        self.cache.write_small(entry, b'# Disk DescriptorFile\n')
+        self.cache.write_small(half, b'\x00' * 4096)
+        self.assertFalse(self.cache.exists(entry))
+        instance = self.make_instance()
+        self.spawn(instance, image)
+        self.assertEqual('poweredOn', self.vm(instance)['runtime.powerState'])
+        self.assertEqual(['%s-flat.vmdk' % image.id, '%s.vmdk' % image.id],
+                         self.names(self.image_folder(image.id)))
+        self.assertIsNone(self.names(lock.rel_path))
+        descriptor = self.datastore_file(str(entry))
+        self.assertNotEqual(b'# Disk DescriptorFile\n', descriptor)
+        self.assertIn(b'createType', descriptor)
+
     def test_next_fill_removes_what_dead_fills_left(self):
         image = self.images.add(b'\x24' * MiB, vmware_disktype='thin')
         folder = self.cache.folder(DS, image.id)

@@ -170,6 +170,12 @@ class RefusedBeforeAnyWriteTest(InspectionTestBase):
                             'needs %d bytes, the datastore has' % (
                                 sectors * 512))
 
+    def test_vmdk_declaring_no_capacity(self):
+        data = image_files.with_capacity(image_files.stream_optimized(), 0)
+        image = self.images.add(data, vmware_disktype='streamOptimized')
+        self.assert_refused(image, exception.ImageUnacceptable,
+                            'its vmdk header declares no capacity')
+
     def test_zero_length_image(self):
         image = self.images.add(b'', vmware_disktype='thin')
         self.assert_refused(image, exception.ImageUnacceptable,

@@ -134,6 +134,24 @@ class OvaSpawnTest(OvaTestBase):
             "not the one its manifest lists", nothing_written=False)
         self.assert_import_aborted()
 
+    def test_ova_changed_between_its_reads(self):
+        # Glance's stream is read twice (descriptor, then disk): an OVA
+        # whose disk member differs the second time is refused before
+        # anything is written.
+        image = self.add_ova(ova_files.good_ova())
+        other = ova_files.good_ova(image_files.qemu_image(
+            'vmdk', 'streamOptimized', size_mb=8, random_mb=2))
+        real = self.images.download
+
+        def download(context, image_id):
+            chunks = list(real(context, image_id))
+            self.images.data[image_id] = other  # what the next read sees
+            return iter(chunks)
+        self.images.download = download
+        self.assert_refused(image, exception.ImageUnacceptable,
+                            'the OVA changed while it was read')
+        self.assertEqual([], self.leases)
+
 
 class OvaRefusedTest(OvaTestBase):
     """Each hostile OVA: ImageUnacceptable naming why, nothing written."""
@@ -190,6 +208,87 @@ class OvaRefusedTest(OvaTestBase):
             self.add_ova(ova_files.good_ova(image_files.monolithic_sparse())),
             exception.ImageUnacceptable, 'must be a streamOptimized VMDK, '
             'but its bytes are vmdk (monolithicsparse)')
+
+    def test_fifo(self):
+        self.refused([ova_files.member('x', kind=tarfile.FIFOTYPE)],
+                     "'x' is a FIFO")
+
+    def test_directory(self):
+        self.refused([ova_files.member('d', kind=tarfile.DIRTYPE)],
+                     "'d' is a directory")
+
+    def test_not_a_tar(self):
+        self.refused_data(b'\x42' * 4096, 'it is not a tar archive')
+
+    def test_compressed_tar(self):
+        import gzip
+        self.refused_data(gzip.compress(ova_files.good_ova()),
+                          'it is not a tar archive')
+
+    def test_empty_tar(self):
+        self.refused_data(ova_files.ova([]), 'the tar is empty')
+
+    def test_descriptor_not_first(self):
+        vmdk = image_files.stream_optimized()
+        self.refused_data(ova_files.ova([
+            ova_files.member('vm-disk1.vmdk', vmdk),
+            ova_files.member('vm.ovf', ova_files.ovf(size=len(vmdk)))]),
+            "its first member 'vm-disk1.vmdk' is not an OVF descriptor")
+
+    def test_oversized_extended_header(self):
+        self.refused([ova_files.member('x' * (70 * 1024), b'x')],
+                     'a tar extended header of', 'at most 65536')
+
+    def test_oversized_descriptor(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', b' ' * (1024 * 1024 + 1))]),
+            'its OVF descriptor is 1048577 bytes (at most 1048576)')
+
+    def test_too_many_members(self):
+        self.refused([ova_files.member('f%d' % i, b'') for i in range(100)],
+                     'more than 100 tar members')
+
+    def test_second_descriptor(self):
+        self.refused([ova_files.member('other.ovf', ova_files.ovf())],
+                     "it holds a second OVF descriptor 'other.ovf'")
+
+    def test_manifest_that_is_no_manifest(self):
+        self.refused([ova_files.member('vm.mf', b'not a digest line\n')],
+                     "its manifest 'vm.mf' has a line that is no digest")
+
+    def test_oversized_manifest(self):
+        self.refused([ova_files.member('vm.mf', b'\n' * (65 * 1024))],
+                     "its manifest 'vm.mf' is %d bytes" % (65 * 1024))
+
+    def test_descriptor_unlike_its_manifest(self):
+        self.refused([ova_files.member('vm.mf', ova_files.manifest(
+            {'vm.ovf': b'another descriptor'}))],
+            "the SHA256 of 'vm.ovf' is not the one its manifest lists")
+
+    def test_descriptor_not_well_formed(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', b'<Envelope><DiskSection>')]),
+            'is not well-formed XML')
+
+    def test_descriptor_not_an_envelope(self):
+        self.refused_data(ova_files.ova([ova_files.member(
+            'vm.ovf', b'<?xml version="1.0"?><Project/>')]),
+            'is not an OVF Envelope but <Project>')
+
+    def test_descriptor_declaring_another_disk_format(self):
+        sparse = ('http://www.vmware.com/interfaces/specifications/'
+                  'vmdk.html#sparse')
+        descriptor = ova_files.ovf(disk_format=sparse)
+        self.refused_data(
+            ova_files.ova([ova_files.member('vm.ovf', descriptor)]),
+            'declares a disk of format', '#sparse', 'not a streamOptimized')
+
+    def test_disk_without_a_file(self):
+        descriptor = ova_files.ovf().replace(b'ovf:fileRef="file1"',
+                                             b'ovf:fileRef="file9"')
+        self.refused_data(ova_files.ova([ova_files.member('vm.ovf',
+                                                          descriptor)]),
+                          "names no file for its disk 'vmdisk1'")
 
     def test_hostile_xml(self):
         xml = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM '

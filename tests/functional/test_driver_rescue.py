@@ -24,7 +24,7 @@ from nova_vmware_ext.compute import rescue
 from tests.functional import test_driver_spawn
 
 
-class RescueTest(test_driver_spawn.SpawnTestBase):
+class RescueTestBase(test_driver_spawn.SpawnTestBase):
 
     def setUp(self):
         super().setUp()
@@ -56,6 +56,9 @@ class RescueTest(test_driver_spawn.SpawnTestBase):
     def rescue(self, instance, image_meta=None):
         self.driver.rescue(self.context, instance, [],
                            image_meta or self.rescue_image, '', None, None)
+
+
+class RescueTest(RescueTestBase):
 
     def test_rescue_boots_from_a_rescue_disk(self):
         instance = self._running()
@@ -256,4 +259,65 @@ class RescueTest(test_driver_spawn.SpawnTestBase):
         self.assertEqual(len(before['disks']) + 1,
                          len(self.state(instance)['disks']))
         self.driver.unrescue(self.context, instance)
+        self.assertEqual(before, self.state(instance))
+
+
+class RescueFromAnyImageTest(RescueTestBase):
+    """Rescue images in any format a spawn takes: qcow2, raw, VHD, VHDX and
+    VDI converted once into the cache, an OVA's disk imported."""
+
+    VCSIM_SHAPE = dict(hosts=1, datastores=1, portgroups=1)
+
+    def rescue_from(self, instance, image, downloads=1):
+        before = self.state(instance)
+        self.keep_cache_entry(image.id)
+        self.rescue(instance, image)
+        after = self.state(instance)
+        self.assertEqual('poweredOn', after['power'])
+        [new] = [d for d in after['disks'] if d not in before['disks']]
+        path = new[1]
+        self.assertTrue(path.endswith('%s/%s-rescue.vmdk' % (
+            instance.uuid, image.id)), path)
+        disk = [d for d in self.vm_of(instance.uuid, [
+            'config.hardware.device'])['config.hardware.device']
+            if getattr(d.backing, 'fileName', None) == path][0]
+        # A child of the image's cache entry: the converted (or the OVA's)
+        # streamOptimized disk as vCenter imported it.
+        self.assertEqual('[LocalDS_0] _base/%s/%s.vmdk' % (image.id, image.id),
+                         disk.backing.parent.fileName)
+        cached = self.datastore_file(disk.backing.parent.fileName)
+        self.assertIn(b'createType="streamOptimized"', cached[:4096])
+        self.assertEqual(downloads, self.images.downloads[image.id])
+        self.driver.unrescue(self.context, instance)
+        self.assertEqual(before, self.state(instance))
+
+    def test_converted_formats(self):
+        from tests import image_files
+        instance = self._running()
+        for disk_format, qemu_format in (('qcow2', 'qcow2'), ('raw', 'raw'),
+                                         ('vhd', 'vpc'), ('vhdx', 'vhdx'),
+                                         ('vdi', 'vdi')):
+            image = self.images.add(image_files.qemu_image(qemu_format),
+                                    disk_format=disk_format)
+            self.rescue_from(instance, image)
+
+    def test_ova(self):
+        from tests import image_files
+        from tests import ova_files
+        instance = self._running()
+        image = self.images.add(
+            ova_files.good_ova(image_files.stream_optimized()))
+        image.container_format = 'ova'
+        # Glance's stream: once for the descriptor, once for the disk.
+        self.rescue_from(instance, image, downloads=2)
+
+    def test_refused_converted_image_changes_nothing(self):
+        from tests import image_files
+        instance = self._running()
+        before = self.state(instance)
+        labelled_raw = self.images.add(image_files.qemu_image('qcow2'),
+                                       disk_format='raw')
+        raised = self.assertRaises(exception.ImageUnacceptable, self.rescue,
+                                   instance, labelled_raw)
+        self.assertIn('qcow2', str(raised))
         self.assertEqual(before, self.state(instance))

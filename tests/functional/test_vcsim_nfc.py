@@ -263,6 +263,43 @@ class NfcImportTest(NfcTestCase):
         self.assertRaises(vim.fault.InvalidState, lease.HttpNfcLeaseComplete)
         self.assertRaises(vim.fault.InvalidState, lease.HttpNfcLeaseAbort)
 
+    def test_lease_watched_through_a_list_view(self):
+        # vSphere: a ListView holds any object of the session, a lease
+        # too; a filter on the view reports the lease as it enters and as
+        # its state changes. (Stock vcsim: ManagedObjectNotFound, it looks
+        # only in the global registry.)
+        PC = vmodl.query.PropertyCollector
+        content = self.si.RetrieveContent()
+        view = content.viewManager.CreateListView([])
+        pc = content.propertyCollector.CreatePropertyCollector()
+        self.addCleanup(pc.DestroyPropertyCollector)
+        pc.CreateFilter(PC.FilterSpec(
+            objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
+                PC.TraversalSpec(name='v', type=vim.view.ListView,
+                                 path='view', skip=False)])],
+            propSet=[PC.PropertySpec(type=vim.HttpNfcLease,
+                                     pathSet=['state'])]), True)
+        version = pc.WaitForUpdatesEx('', PC.WaitOptions(
+            maxWaitSeconds=0)).version
+        lease = self.pool.ImportVApp(spec=self.import_spec('view-vm'),
+                                     folder=self.vm_folder)
+        self.addCleanup(lease.HttpNfcLeaseAbort)
+        view.ModifyListView(add=[lease])
+        self.assertEqual([lease], list(view.view))
+        states = []
+        while 'ready' not in states:
+            update = pc.WaitForUpdatesEx(version, PC.WaitOptions(
+                maxWaitSeconds=10))
+            self.assertIsNotNone(update, states)
+            version = update.version
+            for fs in update.filterSet:
+                for obj in fs.objectSet:
+                    self.assertEqual(lease, obj.obj)
+                    states += [c.val for c in obj.changeSet]
+        self.assertEqual('ready', states[-1])
+        view.ModifyListView(remove=[lease])
+        self.assertEqual([], list(view.view))
+
     def test_complete_while_initializing_is_invalid_state(self):
         lease = self.pool.ImportVApp(spec=self.import_spec('early-vm'),
                                      folder=self.vm_folder)

@@ -30,17 +30,20 @@ from tests.nova import test_servers
 MiB = 1024 * 1024
 
 
-def qcow2_image(size_mb=16):
-    """A real qcow2 of ``size_mb`` virtual MiB with a pattern at its
-    start (qemu-img)."""
+def qcow2_image(size_mb=16, qemu_format='qcow2'):
+    """A real qcow2 (or another qemu-img format) of ``size_mb`` virtual
+    MiB with a pattern at its start (qemu-img)."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, 'disk.raw')
         with open(raw, 'wb') as f:
             f.write(b'nova-vmware-ext ' * 4096)
             f.truncate(size_mb * MiB)
-        out = os.path.join(tmp, 'disk.qcow2')
+        if qemu_format == 'raw':
+            with open(raw, 'rb') as f:
+                return f.read()
+        out = os.path.join(tmp, 'disk.out')
         subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O',
-                        'qcow2', raw, out], check=True,
+                        qemu_format, raw, out], check=True,
                        stdin=subprocess.DEVNULL)
         with open(out, 'rb') as f:
             return f.read()
@@ -53,10 +56,10 @@ class ConvertedImageServersTest(test_servers.VcsimServersTestBase):
         self.flags(query_placement_for_image_type_support=True,
                    group='scheduler')
 
-    def add_image(self, disk_format, data, virtual_mb):
+    def add_image(self, disk_format, data, virtual_size):
         meta = {'name': '%s-image' % disk_format, 'status': 'active',
                 'container_format': 'bare', 'disk_format': disk_format,
-                'size': len(data), 'virtual_size': virtual_mb * MiB,
+                'size': len(data), 'virtual_size': virtual_size,
                 'min_ram': 0, 'min_disk': 0, 'protected': False,
                 'visibility': 'public', 'is_public': True, 'tags': [],
                 'properties': {'vmware_adaptertype': 'lsiLogic',
@@ -64,17 +67,35 @@ class ConvertedImageServersTest(test_servers.VcsimServersTestBase):
         return self.glance.create(None, meta, data=io.BytesIO(data))
 
     def test_boot_from_qcow2(self):
-        image = self.add_image('qcow2', qcow2_image(16), 16)
+        self.boot_and_delete('qcow2', qcow2_image(16), 16 * MiB)
+
+    def test_boot_from_raw_vhd_vhdx_vdi(self):
+        # One server each, in turn, on one compute (the scheduler finds
+        # each format's trait on it).
+        for disk_format, qemu_format in (('raw', 'raw'), ('vhd', 'vpc'),
+                                         ('vhdx', 'vhdx'), ('vdi', 'vdi')):
+            data = qcow2_image(8, qemu_format)
+            # A VHD's disk is 8 MiB rounded to its CHS geometry: its
+            # footer's current size.
+            size = (int.from_bytes(data[-512 + 48:-512 + 56], 'big')
+                    if disk_format == 'vhd' else 8 * MiB)
+            self.boot_and_delete(disk_format, data, size)
+
+    def boot_and_delete(self, disk_format, data, virtual_size):
+        """Boot a server from the image through the REST API, check its
+        VM is a linked clone of the converted cache entry, delete it."""
+        image = self.add_image(disk_format, data, virtual_size)
         flavor_id = self._create_flavor(memory_mb=256, vcpu=1, disk=0,
                                         ephemeral=0)
         self.keep_cache_entry(image['id'], flavor_id)
         server = self._create_server(image_uuid=image['id'],
                                      flavor_id=flavor_id, networks='none')
-        self.assertEqual('ACTIVE', server['status'])
+        self.assertEqual('ACTIVE', server['status'], disk_format)
         vm = self.vms()[server['id']]
         self.assertEqual('poweredOn', vm['runtime.powerState'])
         disks = base.disks(vm)
-        self.assertEqual([16 * 1024], [d.capacityInKB for d in disks])
+        self.assertEqual([virtual_size // 1024],
+                         [d.capacityInKB for d in disks])
         # A linked clone of the converted disk in the image cache.
         parent = disks[0].backing.parent.fileName
         self.assertRegex(parent, r'^\[[^]]+\] [0-9.]*_base/%s/%s\.vmdk$'
@@ -84,7 +105,7 @@ class ConvertedImageServersTest(test_servers.VcsimServersTestBase):
         self.assertNotIn(server['id'], self.vms())
 
     def test_format_without_the_trait_lands_nowhere(self):
-        image = self.add_image('ploop', b'\0' * MiB, 1)
+        image = self.add_image('ploop', b'\0' * MiB, MiB)
         flavor_id = self._create_flavor(memory_mb=256, vcpu=1, disk=1,
                                         ephemeral=0)
         server = self._create_server(image_uuid=image['id'],

@@ -13,6 +13,8 @@
 """images/convert.py: qemu-img's command lines, limits and local space."""
 
 import collections
+import os
+import time
 from unittest import mock
 
 import fixtures
@@ -72,8 +74,16 @@ class CommandTest(testtools.TestCase):
         self.assertEqual(('qemu-img', 'info', 'x'), args)
         self.assertEqual(['--as=%d' % (2 * units.Gi)],
                          kwargs.pop('prlimit').prlimit_args())
+        self.assertTrue(callable(kwargs.pop('on_execute')))
         self.assertEqual({'env_variables': {'LC_ALL': 'C', 'LANG': 'C'},
-                          'check_exit_code': [0]}, kwargs)
+                          'check_exit_code': [0], 'timeout': None}, kwargs)
+
+    def test_timeout_scaled_to_the_virtual_disk(self):
+        self.assertEqual(600, convert.timeout(4 * units.Mi))
+        self.assertEqual(600, convert.timeout(10 * units.Gi))
+        self.assertEqual(60 * 100, convert.timeout(100 * units.Gi))
+        self.assertEqual(60 * 101, convert.timeout(100 * units.Gi + 1))
+        self.assertEqual(5 * 200, convert.timeout(200 * units.Gi, 5))
 
     def test_space_needed_is_image_plus_virtual_disk(self):
         verdict = inspect.Verdict('qcow2', None, 10 * units.Gi)
@@ -133,3 +143,43 @@ class LocalSpaceTest(testtools.TestCase):
                                 self.verdict)
         self.assertIn('the image conversion directory %s/gone cannot be '
                       'used' % self.tmp, str(exc))
+
+
+class HungQemuImgTest(testtools.TestCase):
+    """qemu-img that never ends is killed at its wall-clock limit; the
+    spawn fails naming it and the local directory is removed."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.work = os.path.join(self.tmp, 'work')
+        os.mkdir(self.work)
+        self.pid_file = os.path.join(self.tmp, 'pid')
+        fake = os.path.join(self.tmp, 'qemu-img')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho $$ > %s\nexec sleep 300\n'
+                    % self.pid_file)
+        os.chmod(fake, 0o755)
+        self.useFixture(fixtures.MockPatchObject(convert, 'QEMU_IMG', fake))
+        self.useFixture(fixtures.MockPatchObject(convert, 'MIN_TIMEOUT', 1))
+
+    def test_hung_convert_is_killed_and_its_directory_removed(self):
+        converter = convert.Converter(mock.Mock(), mock.Mock(), self.work,
+                                      timeout_per_gib=1)
+        source = fetch.ImageSource('img-1', units.Mi, 'preallocated',
+                                   'lsiLogic', None, 'raw')
+        download = mock.Mock(source=source, verdict=inspect.Verdict(
+            'raw', None, units.Mi))
+        download.stream.return_value = iter([b'\0' * units.Mi])
+        started = time.monotonic()
+        exc = self.assertRaises(convert.ConversionError, converter._fill,
+                                download, None, None)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual('image img-1: qemu-img convert did not finish '
+                         'within 1 s and was killed ([vmware_ext] '
+                         'image_conversion_timeout)', str(exc))
+        with open(self.pid_file) as f:
+            pid = int(f.read())
+        self.assertRaises(ProcessLookupError, os.kill, pid, 0)
+        self.assertEqual([], os.listdir(self.work))
+        converter.fetcher.fill_disk.assert_not_called()

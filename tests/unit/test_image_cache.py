@@ -13,6 +13,7 @@
 """Image cache logic without a vCenter: lock staleness, the fetch lock and
 fill cleanup over an in-memory datastore, the in-tree folder and markers."""
 
+import dataclasses
 import datetime
 import threading
 import time
@@ -295,8 +296,16 @@ class MemoryCache(image_cache.ImageCache):
         self.generation = 1
         self.alive_sessions = {'key-1'}
 
-    def exists(self, path):
+    def present(self, path):
+        self.store._check('present')
         return self.store.files.get(path) is not None
+
+    def folder_exists(self, folder):
+        return folder in self.store.files and self.store.files[folder] is None
+
+    def discard_entry(self, path):
+        self.store._check('discard_entry')
+        self.store.delete(path)
 
     def list(self, folder):
         return self.store.listing(folder)
@@ -571,3 +580,110 @@ class FetchLockTest(testtools.TestCase):
         self.assertGreater(count, 2)
         time.sleep(0.1)
         self.assertEqual(count, len(writes))  # nothing after stop()
+
+
+class InPlaceFillTest(testtools.TestCase):
+    """A fill that writes its entry in place (an NFC import): the entry
+    does not count while its lock exists; a dead fill's in-place writes go
+    with its lock, unless its record says it finished."""
+
+    def setUp(self):
+        super().setUp()
+        self.store = FakeDatastore()
+        self.cache = MemoryCache(self.store, heartbeat_interval=0.05,
+                                 stale_after=1.0)
+        self.entry = DS.join('img/img.vmdk')
+        self.lock_path = DS.join('img/fetch-lock.img_vmdk')
+
+    def dead_fill(self, done=False):
+        """A fill that died after writing half of its entry in place."""
+        self.store.make_directory(self.lock_path)
+        dead = dataclasses.replace(record(time.time() - 3600), done=done)
+        self.store.write(self.lock_path.join('owner.json'), dead.to_bytes())
+        self.store.write(self.entry, b'half')
+
+    def test_entry_under_a_lock_does_not_count(self):
+        self.dead_fill()
+        self.assertTrue(self.cache.present(self.entry))
+        self.assertFalse(self.cache.exists(self.entry))
+        self.store.delete(self.lock_path)
+        self.assertTrue(self.cache.exists(self.entry))
+
+    def test_breaking_a_dead_fill_removes_its_entry_first(self):
+        self.dead_fill()
+        filled = []
+
+        def fill(path):
+            filled.append(self.store.files.get(path))
+            self.store.write(path, b'whole')
+        self.cache.ensure(self.entry, fill)
+        self.assertEqual([None], filled)  # the half entry was gone
+        self.assertEqual(b'whole', self.store.files[self.entry])
+        self.assertNotIn(self.lock_path, self.store.files)
+
+    def test_dead_lock_of_a_finished_fill_keeps_its_entry(self):
+        self.dead_fill(done=True)
+        self.cache.ensure(self.entry, self.fail_fill)
+        self.assertEqual(b'half', self.store.files[self.entry])
+        self.assertNotIn(self.lock_path, self.store.files)
+
+    def fail_fill(self, path):
+        self.fail('the entry was there: no fill')
+
+    def test_dead_lock_stays_when_its_entry_cannot_be_removed(self):
+        self.dead_fill()
+        self.store.fail['discard_entry'] = vexc.VimException('locked')
+        self.assertRaises(vexc.VimException, self.cache.ensure, self.entry,
+                          self.fail_fill)
+        self.assertIn(self.lock_path, self.store.files)
+        self.assertFalse(self.cache.exists(self.entry))
+
+    def test_sweep_removes_a_dead_fills_entry_with_its_lock(self):
+        self.dead_fill()
+        left = self.cache.remove_leftovers(DS.join('img'))
+        self.assertEqual({DS: None, DS.join('img'): None}, self.store.files)
+        self.assertEqual((), left.entries + left.locks)
+
+    def test_sweep_keeps_a_finished_fills_entry(self):
+        self.dead_fill(done=True)
+        left = self.cache.remove_leftovers(DS.join('img'))
+        self.assertEqual(b'half', self.store.files[self.entry])
+        self.assertEqual(((), [self.entry]),
+                         (left.locks, [e.path for e in left.entries]))
+
+    def test_failed_fill_that_left_its_entry_keeps_the_lock(self):
+        def fill(path):
+            self.store.write(path, b'half')  # the import's abort failed
+            raise vexc.ImageTransferException('upload failed')
+        exc = self.assertRaises(vexc.ImageTransferException,
+                                self.cache.ensure, self.entry, fill)
+        self.assertIn('upload failed', str(exc))
+        self.assertIn(self.lock_path, self.store.files)
+        self.assertFalse(self.cache.exists(self.entry))
+
+    def test_failed_fill_that_cannot_tell_keeps_the_lock(self):
+        def fill(path):
+            self.store.fail['present'] = vexc.VimConnectionException('down')
+            raise vexc.ImageTransferException('upload failed')
+        self.assertRaises(vexc.ImageTransferException, self.cache.ensure,
+                          self.entry, fill)
+        self.assertIn(self.lock_path, self.store.files)
+
+    def test_finished_fill_marks_its_lock_done_before_removing_it(self):
+        seen = []
+        real_delete = self.store.delete
+
+        def delete(path):
+            if path == self.lock_path:
+                seen.append(cache_lock.OwnerRecord.from_bytes(
+                    self.store.files[self.lock_path.join('owner.json')]))
+            real_delete(path)
+        self.store.delete = delete
+        self.cache.ensure(self.entry, lambda path: self.store.write(
+            path, b'whole'))
+        self.assertEqual([True], [r.done for r in seen])
+
+    def test_done_is_read_only_from_a_true_value(self):
+        data = record(1.0).to_bytes().replace(b'"done": false',
+                                              b'"done": "yes"')
+        self.assertFalse(cache_lock.OwnerRecord.from_bytes(data).done)
