@@ -26,7 +26,9 @@ simulator:
   against reading the image into memory first;
 - lifecycle events and the power-state sweep (bench/lifecycle.py);
 - an uncached spawn per image format, converted ones included
-  (bench/formats.py).
+  (bench/formats.py);
+- a spawn with a storage policy beside a plain one
+  (bench/storage_policy.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -235,6 +237,9 @@ def _main_rows(args):
     from bench import fills
     _table('Uncached spawn per image kind (SOAP calls, login excluded)',
            [fills.HEADER] + fills.bench_fills())
+    from bench import storage_policy
+    _table('Policy-aware spawn (login excluded)',
+           [storage_policy.HEADER] + storage_policy.bench_policy_spawn())
 
 
 if __name__ == '__main__':
