@@ -180,10 +180,11 @@ class StoragePlacement(object):
         if compatible is not None and not [
                 ds for ds in self.inventory.datastores()
                 if ds.ref._moId in compatible]:
+            regex = self.inventory.datastore_regex
             raise exception.ComputeResourcesUnavailable(reason=(
-                'no datastore of cluster %s satisfies storage policy %r: %s '
-                '([vmware] datastore_regex %r)' % (
-                    cluster, name, why, self.inventory.datastore_regex)))
+                'no datastore of cluster %s satisfies storage policy %r: %s%s'
+                % (cluster, name, why, ' (of [vmware] datastore_regex %r)'
+                   % regex if regex else '')))
         raise exception.ImageUnacceptable(image_id=image.image_id, reason=(
             'on cluster %s%s: %s' % (
                 cluster, ' with storage policy %r' % name if name else '',

