@@ -66,6 +66,15 @@ class StoragePolicies(object):
         known = self._ids.get(name)
         if known is not None:
             return known
+        return self._read_names().get(name)
+
+    def names(self):
+        """The names of vCenter's storage policies, sorted (asked anew)."""
+        return sorted(self._read_names())
+
+    def _read_names(self):
+        """{policy name: profile id} of vCenter's storage requirement
+        policies (two calls), kept for profile_id."""
         manager = self._service().profileManager
         ids = manager.PbmQueryProfile(
             resourceType=pbm.profile.ResourceType(resourceType='STORAGE'),
@@ -75,7 +84,7 @@ class StoragePolicies(object):
                                  if ids else ())}
         with self._lock:
             self._ids = found
-        return found.get(name)
+        return found
 
     def forget(self):
         """Policies were renamed or removed: look names up again."""
