@@ -39,6 +39,7 @@ from oslo_log import log as logging
 
 from nova_vmware_ext.compute import flavor as vflavor
 from nova_vmware_ext.compute import image_meta as vimage
+from nova_vmware_ext.vsphere import pbm as vpbm
 
 LOG = logging.getLogger(__name__)
 
@@ -154,14 +155,28 @@ class StoragePlacement(object):
         datastores = self.inventory.datastores()
         profile_id = compatible = None
         if name is not None:
-            profile_id = self._profile_id(name, flavor)
-            compatible = self.policies.matching_datastores(
-                profile_id, [ds.ref for ds in datastores])
+            profile_id, compatible = self._compatible(name, flavor,
+                                                      datastores)
         datastore, why = choose(datastores, self.resources.free_space,
                                 compatible, image)
         if datastore is None:
             self._refuse(why, name, compatible, image)
         return Placement(datastore, profile_id, name)
+
+    def _compatible(self, name, flavor, datastores):
+        """(profile id, moids of the datastores satisfying it); a name
+        known by a profile id vCenter no longer has is looked up again."""
+        refs = [ds.ref for ds in datastores]
+        for attempt in (1, 2):
+            profile_id = self._profile_id(name, flavor)
+            try:
+                return profile_id, self.policies.matching_datastores(
+                    profile_id, refs)
+            except vpbm.ProfileGone as exc:
+                if attempt == 2:
+                    raise
+                LOG.info('Looking storage policy %(name)r up again: '
+                         '%(err)s', {'name': name, 'err': exc})
 
     def _profile_id(self, name, flavor):
         profile_id = self.policies.profile_id(name)

@@ -25,7 +25,10 @@ one PbmQueryMatchingHub.
 import threading
 
 from oslo_log import log as logging
+from oslo_vmware import exceptions as vexc
 from pyVmomi import pbm
+
+from nova_vmware_ext.vsphere import faults
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +36,11 @@ PBM_PATH = '/pbm/sdk'
 # PBM 6.5 (vSphere 6.5 and later).
 PBM_VERSION = 'pbm.version.version11'
 HUB_DATASTORE = 'Datastore'
+
+
+class ProfileGone(vexc.VMwareDriverException):
+    """The profile id a name was known by is gone (the policy was
+    deleted, or made again under the same name): look the name up again."""
 
 
 class StoragePolicies(object):
@@ -93,14 +101,25 @@ class StoragePolicies(object):
 
     def matching_datastores(self, profile_id, datastores):
         """The moids of those ``datastores`` (managed objects) that
-        satisfy the policy."""
+        satisfy the policy.
+
+        :raises ProfileGone: vCenter has no such profile (any more); the
+            names known are forgotten.
+        """
         if not datastores:
             return set()
         hubs = [pbm.placement.PlacementHub(hubType=HUB_DATASTORE,
                                            hubId=ds._moId)
                 for ds in datastores]
-        matching = self._service().placementSolver.PbmQueryMatchingHub(
-            hubsToSearch=hubs,
-            profile=pbm.profile.ProfileId(uniqueId=profile_id))
+        try:
+            matching = self._service().placementSolver.PbmQueryMatchingHub(
+                hubsToSearch=hubs,
+                profile=pbm.profile.ProfileId(uniqueId=profile_id))
+        except vexc.VimException as exc:
+            if not faults.is_fault(exc, 'InvalidArgument'):
+                raise
+            self.forget()
+            raise ProfileGone('storage profile %s is gone: %s' % (
+                profile_id, exc))
         return {hub.hubId for hub in matching or ()
                 if hub.hubType == HUB_DATASTORE}

@@ -176,10 +176,27 @@ class StoragePolicySpawnTest(StoragePolicyTestBase):
         # vCenter forgets the session: the next PBM call logs in again.
         self.si.content.sessionManager.TerminateSession(
             [session.session_key])
+        generation = session.generation
         instance = self.with_policy(self.policy('silver'))
         self.spawn(instance, self.flat)
         self.assertEqual(('LocalDS_0', 'LocalDS_0'),
                          self.datastore_of(instance))
+        # Logged in again (the PBM call, or the VM watcher first): PBM's
+        # calls carry the new session, vcsim refuses the old one.
+        self.assertGreater(session.generation, generation)
+
+    def test_policy_made_again_under_its_name(self):
+        self.spawn(self.with_policy(self.policy('gold')), self.flat)
+        # An administrator deletes the policy and makes it again: the
+        # name now has another profile id.
+        name, old = self.policy_ids['gold']
+        policies.delete_policy(self.pbm, old)
+        new = policies.create_policy(self.pbm, name,
+                                     [policies.tag_rule('Tier', 'gold')])
+        self.addCleanup(policies.delete_policy, self.pbm, new)
+        instance = self.with_policy(name)
+        self.spawn(instance, self.flat)
+        self.assertEqual(([new], [[new]]), self.associated(instance))
 
 
 class VsanTest(StoragePolicyTestBase):
