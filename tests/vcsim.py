@@ -25,7 +25,9 @@ panicked on unset properties).
 """
 
 import atexit
+import contextlib
 import fcntl
+import functools
 import http.cookies
 import os
 import secrets
@@ -33,15 +35,18 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from unittest import mock
 import urllib.parse
 
 import fixtures
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_SCRIPT = os.path.join(REPO_ROOT, 'tools', 'vcsim', 'build.sh')
+WSDL_SCRIPT = os.path.join(REPO_ROOT, 'tools', 'vcsim', 'wsdl_gen.py')
 
 READY_TIMEOUT = 120  # seconds for vcsim to build its inventory and listen
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL
@@ -126,6 +131,40 @@ def build_vcsim():
         return _binary
 
 
+_wsdl_dir = None
+
+
+def wsdl_dir():
+    """The directory of the generated vim WSDL (tools/vcsim/wsdl_gen.py),
+    made once per set of inputs and cached beside the vcsim binary.
+    $VCSIM_WSDL_DIR, when set, names a prebuilt one."""
+    global _wsdl_dir
+    with _binary_lock:
+        if _wsdl_dir is None:
+            _wsdl_dir = os.environ.get('VCSIM_WSDL_DIR') or _generate_wsdl()
+        return _wsdl_dir
+
+
+def _generate_wsdl():
+    cache = _cache_dir()
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, 'build.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            result = subprocess.run(
+                [sys.executable, WSDL_SCRIPT, '--cached'],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, timeout=BUILD_TIMEOUT,
+                check=False)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or len(lines) != 1:
+        raise VcsimError('%s failed (exit %d):\n%s' % (
+            WSDL_SCRIPT, result.returncode, result.stderr.strip()))
+    return lines[0]
+
+
 # Every vcsim this process started and has not stopped yet, with the
 # directory of its fixture: the atexit net.
 _running = {}
@@ -175,7 +214,9 @@ class VcsimFixture(fixtures.Fixture):
     ``username``, ``password``, ``ca_file`` (the server certificate, for
     verified TLS), ``pid``, ``tmpdir`` (removed on cleanup) and ``log_file``
     (vcsim's stderr), ``control_url`` and ``control_token`` (the fault
-    injection endpoint: see ``inject`` and ``server_calls``).
+    injection endpoint: see ``inject`` and ``server_calls``), ``wsdl_url``
+    (https://127.0.0.1:PORT/sdk/vimService.wsdl, the vim WSDL for suds
+    clients: see ``oslo_session``).
     """
 
     def __init__(self, clusters=1, hosts=3, standalone_hosts=0, vms=0,
@@ -206,6 +247,7 @@ class VcsimFixture(fixtures.Fixture):
                '-tmpdir', os.path.join(self.tmpdir, 'datastores'),
                '-pidfile', self.pidfile, '-cert-out', self.ca_file,
                '-control-token-file', self.control_token_file,
+               '-wsdl-dir', wsdl_dir(),
                # vcsim exits when our end of its stdin closes, even if this
                # process is killed before any cleanup can run.
                '-exit-on-stdin-eof']
@@ -232,6 +274,11 @@ class VcsimFixture(fixtures.Fixture):
         with open(self.control_token_file) as f:
             self.control_token = f.read().strip()
         self.control_url = 'https://%s:%d/_control' % (self.host, self.port)
+        self.wsdl_url = 'https://%s:%d/sdk/vimService.wsdl' % (
+            self.host, self.port)
+        # The same files, read locally: one URL for every simulator, so
+        # suds builds its model of them once per process (oslo_session).
+        self.wsdl_file_url = 'file://%s/vimService.wsdl' % wsdl_dir()
 
     def _wait_for_url(self, stdout_file):
         deadline = time.monotonic() + READY_TIMEOUT
@@ -267,6 +314,17 @@ class VcsimFixture(fixtures.Fixture):
         si = service_instance(self, username, password)
         self.addCleanup(_disconnect, si)
         return si
+
+    def oslo_session(self, username=None, password=None, **kwargs):
+        """A logged-in oslo.vmware VMwareAPISession over verified TLS,
+        logged out at cleanup. It loads the vim WSDL from
+        ``wsdl_file_url``, the files this simulator serves at ``wsdl_url``
+        (pass ``wsdl_loc=fx.wsdl_url`` to load them over HTTPS), once per
+        process. ``kwargs`` go to VMwareAPISession (e.g.
+        ``task_poll_interval``)."""
+        session = oslo_session(self, username, password, **kwargs)
+        self.addCleanup(_oslo_logout, session)
+        return session
 
     # Fault injection and call counts: the control endpoint of
     # tools/vcsim/fault_inject.go, which documents the rules.
@@ -352,6 +410,48 @@ def service_instance(fx, username=None, password=None):
         user=fx.username if username is None else username,
         pwd=fx.password if password is None else password,
         sslContext=context)
+
+
+def oslo_session(fx, username=None, password=None, **kwargs):
+    """Log in to the simulator of ``fx`` with oslo.vmware (suds) through
+    the WSDL it serves. The caller logs out (``session.logout()``); prefer
+    ``fx.oslo_session()``, which does it at cleanup."""
+    from oslo_vmware import api
+
+    options = dict(api_retry_count=1, task_poll_interval=0.1,
+                   port=fx.port, cacert=fx.ca_file, insecure=False,
+                   wsdl_loc=fx.wsdl_file_url)
+    options.update(kwargs)
+    with _suds_definitions_cached():
+        return api.VMwareAPISession(
+            fx.host, fx.username if username is None else username,
+            fx.password if password is None else password, **options)
+
+
+_suds_patch_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _suds_definitions_cached():
+    """suds builds its model of the 3 MB vim WSDL anew for each client
+    (1-3 s of CPU); with cachingpolicy=1 it keeps the built model in
+    oslo.vmware's in-memory cache, keyed by the WSDL's URL, so a process
+    pays once per URL. oslo.vmware offers no option for it: patch the
+    client class it instantiates while the session is made."""
+    from oslo_vmware import service
+
+    client = functools.partial(service.CompatibilitySudsClient,
+                               cachingpolicy=1)
+    with _suds_patch_lock, mock.patch.object(
+            service, 'CompatibilitySudsClient', client):
+        yield
+
+
+def _oslo_logout(session):
+    try:
+        session.logout()
+    except Exception:  # already gone with the simulator: nothing to undo
+        pass
 
 
 def _disconnect(si):
