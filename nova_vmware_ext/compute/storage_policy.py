@@ -160,7 +160,7 @@ class StoragePlacement(object):
         datastore, why = choose(datastores, self.resources.free_space,
                                 compatible, image)
         if datastore is None:
-            self._refuse(why, name, compatible, image)
+            self._refuse(why, name, compatible, image, datastores)
         return Placement(datastore, profile_id, name)
 
     def _compatible(self, name, flavor, datastores):
@@ -190,11 +190,10 @@ class StoragePlacement(object):
                     self.policies.session.endpoint)))
         return profile_id
 
-    def _refuse(self, why, name, compatible, image):
+    def _refuse(self, why, name, compatible, image, datastores):
         cluster = self.inventory.cluster_name
         if compatible is not None and not [
-                ds for ds in self.inventory.datastores()
-                if ds.ref._moId in compatible]:
+                ds for ds in datastores if ds.ref._moId in compatible]:
             regex = self.inventory.datastore_regex
             raise exception.ComputeResourcesUnavailable(reason=(
                 'no datastore of cluster %s satisfies storage policy %r: %s%s'

@@ -164,7 +164,8 @@ def _flat_backing(path, provisioning):
 
 
 def storage_profile(profile_id):
-    """The VM profile specs applying a storage policy (none: [])"""
+    """The profile specs applying a storage policy (a PBM profile id) to
+    the VM's home or to a disk; [] for none."""
     if not profile_id:
         return []
     return [vim.vm.DefinedProfileSpec(profileId=profile_id)]
