@@ -180,3 +180,21 @@ class PbmTest(vcsim.VcsimClassMixin, testtools.TestCase):
             verify=self.vcsim.ca_file, timeout=30).status_code)
         self.addCleanup(requests.delete, iso, headers={'Cookie': cookie},
                         verify=self.vcsim.ca_file, timeout=30)
+
+
+class PbmFlagsTest(testtools.TestCase):
+
+    def test_malformed_ds_tags_stop_vcsim_starting(self):
+        for value, expected in (
+                ('LocalDS_0', 'want NAME=CATEGORY:TAG'),
+                ('LocalDS_0=gold', 'tag "gold" is not CATEGORY:TAG')):
+            fx = vcsim.VcsimFixture(hosts=1, extra_args=['-ds-tags', value])
+            try:
+                fx.setUp()
+            except Exception as e:
+                error = e.args[0][1] if isinstance(e.args[0], tuple) else e
+            else:
+                fx.cleanUp()
+                self.fail('vcsim started with -ds-tags %s' % value)
+            self.assertIsInstance(error, vcsim.VcsimError)
+            self.assertIn(expected, str(error))
