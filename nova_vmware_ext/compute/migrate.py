@@ -96,7 +96,8 @@ def refuse_other_vcenter(own_node, other_node):
 # Flavor limits a resize does not apply to the VM's devices: a change is
 # refused rather than ignored.
 _KEPT_ON_RESIZE = (('disk_io', 'quota:disk_io_*'), ('vif', 'quota:vif_*'),
-                   ('video_ram_max_mb', 'hw_video:ram_max_mb'))
+                   ('video_ram_max_mb', 'hw_video:ram_max_mb'),
+                   ('storage_policy', 'vmware:storage_policy'))
 
 
 def check_new_flavor(old, new, image_meta):

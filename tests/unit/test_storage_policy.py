@@ -22,6 +22,7 @@ from pyVmomi import vim
 import testtools
 
 from nova_vmware_ext.compute import image_meta as vimage
+from nova_vmware_ext.compute import migrate
 from nova_vmware_ext.compute import storage_policy
 from nova_vmware_ext.vsphere import inventory as vinventory
 
@@ -198,3 +199,20 @@ class StoragePlacementTest(testtools.TestCase):
             .check_default_policy)
         self.assertIn("[vmware] pbm_default_policy 'bronze' is not a storage "
                       "policy of vCenter vc:443", str(exc))
+
+
+class ResizeTest(testtools.TestCase):
+
+    def test_resize_to_another_storage_policy_is_refused(self):
+        # The VM's disks stay where they are and keep their policy: a
+        # resize would silently break the new flavor's promise.
+        meta = objects.ImageMeta.from_dict({'properties': {}})
+        exc = self.assertRaises(
+            exception.InstanceFaultRollback, migrate.check_new_flavor,
+            _flavor({'vmware:storage_policy': 'gold'}),
+            _flavor({'vmware:storage_policy': 'silver'}), meta)
+        self.assertIn('changes vmware:storage_policy',
+                      str(exc.inner_exception))
+        migrate.check_new_flavor(
+            _flavor({'vmware:storage_policy': 'gold'}),
+            _flavor({'vmware:storage_policy': 'gold'}), meta)
