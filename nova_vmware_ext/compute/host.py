@@ -187,16 +187,16 @@ class Host(object):
             converter=convert.Converter(self.fetcher, self.cache,
                                         ext.image_conversion_dir))
         project_folders = folders.ProjectFolders(session, inventory)
-        self.migrator = migrate.MigrateOps(
-            session, waiter, inventory, self.resources, project_folders,
-            self.instances, self.power, files, self.nodename,
-            integration_bridge=vmware.integration_bridge,
-            server_groups=self.server_groups)
-        self.consoles = self._consoles(session, waiter, inventory)
         self.placement = storage_policy.StoragePlacement(
             inventory, self.resources,
             pbm.StoragePolicies(session) if vmware.pbm_enabled else None,
             default_policy=vmware.pbm_default_policy)
+        self.migrator = migrate.MigrateOps(
+            session, waiter, inventory, self.resources, project_folders,
+            self.instances, self.power, files, self.nodename,
+            integration_bridge=vmware.integration_bridge,
+            server_groups=self.server_groups, placement=self.placement)
+        self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources, project_folders,
             self.instances, roots, files, http,

@@ -163,6 +163,25 @@ class StoragePlacement(object):
             self._refuse(why, name, compatible, image, datastores)
         return Placement(datastore, profile_id, name)
 
+    def allowed(self, flavor):
+        """The datastores a VM of ``flavor`` may live on: those of
+        datastore_regex and, with a storage policy, that satisfy it.
+
+        :raises InvalidInput, ComputeResourcesUnavailable: as choose.
+        """
+        name = requested_policy(flavor, self.policies is not None,
+                                self.default_policy)
+        datastores = self.inventory.datastores()
+        if name is None:
+            return datastores
+        _, compatible = self._compatible(name, flavor, datastores)
+        kept = [ds for ds in datastores if ds.ref._moId in compatible]
+        if not kept:
+            _, why = choose(datastores, self.resources.free_space,
+                            compatible)
+            self._refuse(why, name, compatible, None, datastores)
+        return kept
+
     def _compatible(self, name, flavor, datastores):
         """(profile id, moids of the datastores satisfying it); a name
         known by a profile id vCenter no longer has is looked up again."""
