@@ -27,6 +27,12 @@ simulator:
 - lifecycle events and the power-state sweep (bench/lifecycle.py);
 - an uncached spawn per image format, converted ones included
   (bench/formats.py);
+- volume attach, extend and detach, vmdk and vstorageobject
+  (bench/volumes.py);
+- a Glance-backed image filled by a datastore copy inside vSphere against
+  the HTTP stream of the same image (bench/glance_copy.py);
+- our driver beside Nova's in-tree vmwareapi driver, spawn to destroy, in
+  calls and seconds, as ratios (bench/intree.py);
 - a spawn with a storage policy beside a plain one
   (bench/storage_policy.py).
 Nothing here asserts a time: the output is for people (and the closing note).
@@ -187,13 +193,22 @@ def main():
     parser.add_argument('--event-changes', type=int, default=100)
     parser.add_argument('--sweep', default='2000,10000',
                         help='instance counts of the power-state sweep')
-    parser.add_argument('--only', choices=['lifecycle'],
+    parser.add_argument('--only', choices=['lifecycle', 'intree'],
                         help='run only these rows')
     args = parser.parse_args()
     threading.current_thread().name = 'bench'
-    if args.only != 'lifecycle':
+    if args.only is None:
         _main_rows(args)
-    _lifecycle_rows(args)
+    if args.only in (None, 'lifecycle'):
+        _lifecycle_rows(args)
+    if args.only in (None, 'intree'):
+        _intree_rows()
+
+
+def _intree_rows():
+    from bench import intree
+    _table("Ours beside Nova's in-tree vmwareapi driver (SOAP calls per "
+           'operation, login excluded; wall time)', intree.bench_intree())
 
 
 def _lifecycle_rows(args):
@@ -234,9 +249,16 @@ def _main_rows(args):
     from bench import snapshot
     _table('Snapshot to Glance (64 MiB disk)',
            [('what', 'value')] + snapshot.bench_snapshot(64))
+    from bench import volumes
+    _table('Volume attach, extend, detach (20 other VMs, login excluded)',
+           [volumes.HEADER] + volumes.bench_volumes(20))
     from bench import fills
     _table('Uncached spawn per image kind (SOAP calls, login excluded)',
            [fills.HEADER] + fills.bench_fills())
+    from bench import glance_copy
+    _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
+           'spawn, login excluded)',
+           [glance_copy.HEADER] + glance_copy.bench_glance_copy())
     from bench import storage_policy
     _table('Policy-aware spawn (login excluded)',
            [storage_policy.HEADER] + storage_policy.bench_policy_spawn())

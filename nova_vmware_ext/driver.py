@@ -53,6 +53,8 @@ class VCDriver(driver.ComputeDriver):
         supports_image_type_vhdx=True,
         supports_image_type_vdi=True,
         supports_attach_interface=True,
+        # Cinder's vmdk and vstorageobject volumes (compute/volumes.py).
+        supports_extend_volume=True,
     )
 
     def __init__(self, virtapi):
@@ -118,7 +120,8 @@ class VCDriver(driver.ComputeDriver):
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         self._host.destroyer.destroy(instance, destroy_disks=destroy_disks,
-                                     context=context)
+                                     context=context,
+                                     block_device_info=block_device_info)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
@@ -285,6 +288,32 @@ class VCDriver(driver.ComputeDriver):
                                                destroy_disks=True,
                                                migrate_data=None):
         self._host.live_migration.rollback_at_destination(instance)
+
+    # Volumes (compute/volumes.py): Cinder's vmdk and vstorageobject ones
+
+    def get_volume_connector(self, instance):
+        return self._host.volumes.connector(instance)
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        self._host.volumes.attach(connection_info, instance, encryption)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        self._host.volumes.detach(connection_info, instance)
+
+    def extend_volume(self, context, connection_info, instance,
+                      requested_size):
+        self._host.volumes.extend(connection_info, instance, requested_size)
+
+    def swap_volume(self, context, old_connection_info, new_connection_info,
+                    instance, mountpoint, resize_to):
+        # As in-tree: Cinder's volume migration and retype of an attached
+        # volume need the guest's data copied from disk to disk while it
+        # runs, which vSphere does only by Storage vMotion of whole VMs.
+        raise NotImplementedError('swapping an attached volume is not '
+                                  'supported: detach it and attach the '
+                                  'other')
 
     # Consoles (compute/consoles.py)
 

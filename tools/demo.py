@@ -18,7 +18,9 @@ vmware_ext.driver.VCDriver``) over Nova's own Placement, Glance and Neutron
 test fixtures, uploads a real streamOptimized VMDK made by qemu-img, boots
 a server through the compute REST API and shows it beside its vSphere VM,
 then deletes it. ``--cli`` also drives the API with the ``openstack``
-client. Exits non-zero on any failure.
+client. ``--glance-datastore`` instead stores a flat VMDK through
+glance_store's VMware backend on the simulator's datastore and shows the
+image cache filled by a copy inside vSphere. Exits non-zero on any failure.
 """
 
 import argparse
@@ -71,6 +73,11 @@ def parse_args(argv):
     parser.add_argument('--cli', action='store_true',
                         help='also serve the compute API on 127.0.0.1 and '
                              'drive it with the openstack client')
+    parser.add_argument('--glance-datastore', action='store_true',
+                        help="boot from a flat VMDK that glance_store's "
+                             "VMware backend keeps on the simulator's "
+                             "datastore: the cache is filled by a copy "
+                             "inside vSphere (vcsim on port 443, as root)")
     parser.add_argument('--timeout', type=int, default=300,
                         help='seconds to wait for the server at most')
     return parser.parse_args(argv)
@@ -99,14 +106,21 @@ def demo_case(args, fx):
         def runTest(self):
             self.show_services()
             self.show_cluster()
-            image = self.upload_image()
+            image = (self.store_on_datastore() if args.glance_datastore
+                     else self.upload_image())
             flavor = self.api.get_flavor(self._create_flavor(
                 name='m1.demo', memory_mb=512, vcpu=2, disk=1,
                 ephemeral=0))
             step('flavor %s: %d vCPU, %d MiB, %d GB disk' % (
                 flavor['name'], flavor['vcpus'], flavor['ram'],
                 flavor['disk']))
+            if args.glance_datastore:
+                http = self.driver()._host.fetcher.http
+                http.received = http.sent = 0
+                self.vcsim.reset_server_calls()
             server = self.boot_and_wait(image, flavor)
+            if args.glance_datastore:
+                self.show_datastore_fill(image, http)
             # The image cache keeps its entry by design (the leak check
             # of the test base sees everything else).
             self.keep_cache_entry(image['id'], flavor['id'])
@@ -161,6 +175,64 @@ def demo_case(args, fx):
                  '(qemu-img), %d KiB for %d MiB virtual' % (
                      image['id'], len(data) // 1024, self.IMAGE_MB))
             return image
+
+        def store_on_datastore(self):
+            """A flat VMDK stored by glance_store's VMware backend; Glance
+            exposes its location (show_multiple_locations)."""
+            import io
+
+            from oslo_utils import uuidutils
+
+            from tests import glance_stores
+
+            conf = glance_stores.vmware_store(self.vcsim, 'LocalDS_0')
+            image_id = uuidutils.generate_uuid()
+            data = b'nova-vmware-ext ' * (self.IMAGE_MB * MiB // 16)
+            location, size = glance_stores.add(conf, image_id, data)
+            self.addCleanup(self.remove_from_store, location)
+            meta = base.vmdk_image(image_id, data, self.IMAGE_MB,
+                                   name='demo-flat-%dM' % self.IMAGE_MB,
+                                   vmware_disktype='thin')
+            meta.update(locations=[{'url': location, 'metadata': {}}],
+                        direct_url=location)
+            image = self.glance.create(None, meta, data=io.BytesIO(data))
+            self.glance_downloads = 0
+            real = self.glance.download
+
+            def download(context, image_id, **kwargs):
+                self.glance_downloads += 1
+                return real(context, image_id, **kwargs)
+            self.glance.download = download
+            step('image %s stored by glance_store\'s VMware backend: a flat '
+                 '(thin) VMDK of %d MiB at [LocalDS_0] %s/%s; Glance\'s '
+                 'location %s' % (image_id, size // MiB,
+                                  glance_stores.STORE_DIR, image_id,
+                                  location))
+            return image
+
+        def remove_from_store(self, location):
+            from tests import glance_stores
+
+            glance_stores.delete(location)
+            content = self.si.RetrieveContent()
+            task = content.fileManager.DeleteDatastoreFile_Task(
+                '[LocalDS_0] %s' % glance_stores.STORE_DIR,
+                content.rootFolder.childEntity[0])
+            _wait(task)
+
+        def show_datastore_fill(self, image, http):
+            calls = self.vcsim.server_calls()
+            copies = calls.get('CopyDatastoreFile_Task', 0)
+            step('image cache filled inside vSphere: CopyDatastoreFile_Task '
+                 '%d, CopyVirtualDisk_Task %d (the entry grown to the '
+                 'flavor), Glance downloads %d; image bytes through '
+                 'nova-compute: %d KiB read (the inspected head), %d bytes '
+                 'written (descriptor, lock record) for a %d MiB image' % (
+                     copies, calls.get('CopyVirtualDisk_Task', 0),
+                     self.glance_downloads, http.received // 1024,
+                     http.sent, image['size'] // MiB))
+            if copies != 1 or self.glance_downloads:
+                raise DemoFailed('the image was not copied inside vSphere')
 
         def boot_and_wait(self, image, flavor):
             server = self.api.post_server({'server': {
@@ -429,9 +501,19 @@ def main(argv=None):
 
     step('building vcsim (govmomi simulator, Debian packages) ...')
     vcsim.build_vcsim()
+    port_lock = None
+    extra = ()
+    if args.glance_datastore:
+        from tests import port443
+        # glance_store reaches vCenter on 443 only.
+        port_lock = port443._lock()
+        extra = port443.LISTEN
     fx = vcsim.VcsimFixture(hosts=args.hosts, datastores=args.datastores,
-                            vms=args.vms, portgroups=1)
+                            vms=args.vms, portgroups=1, extra_args=extra)
     fx.setUp()
+    if args.glance_datastore:
+        # glance_store's /folder transfers verify TLS with it.
+        os.environ['REQUESTS_CA_BUNDLE'] = fx.ca_file
     try:
         step('vcsim is up at %s (pid %s)' % (fx.url, fx.pid))
         case = demo_case(args, fx)
@@ -459,6 +541,13 @@ def main(argv=None):
         return 0
     finally:
         fx.cleanUp()
+        if port_lock is not None:
+            port_lock.close()
+
+
+def _wait(task):
+    from pyVim import task as task_util
+    task_util.WaitForTask(task)
 
 
 def _trim(text, log_lines=30):

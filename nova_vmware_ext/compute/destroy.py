@@ -41,17 +41,22 @@ MOVING = (task_states.RESIZE_PREP, task_states.RESIZE_MIGRATING,
 
 class DestroyOps(object):
 
-    def __init__(self, waiter, instances, files, server_groups=None):
+    def __init__(self, waiter, instances, files, server_groups=None,
+                 volumes=None):
         """:param files: vsphere.files.FileManager of the cluster's
         datacenter.
         :param server_groups: compute.server_groups.ServerGroupRules (None:
-        DRS rules are not kept)."""
+        DRS rules are not kept).
+        :param volumes: compute.volumes.VolumeOps, which detaches the
+        instance's volumes before its VM and disks go."""
         self.waiter = waiter
         self.instances = instances
         self.files = files
         self.server_groups = server_groups
+        self.volumes = volumes
 
-    def destroy(self, instance, destroy_disks=True, context=None):
+    def destroy(self, instance, destroy_disks=True, context=None,
+                block_device_info=None):
         task_state = (instance.task_state
                       if instance.obj_attr_is_set('task_state') else None)
         if task_state == task_states.RESIZE_REVERTING:
@@ -83,6 +88,9 @@ class DestroyOps(object):
                                      'power off of ' + what)
             except vexc.InvalidPowerStateException:
                 pass
+        if self.volumes is not None:
+            # Destroy_Task deletes every disk of the VM: a volume's too.
+            self.volumes.detach_all(instance, block_device_info)
         folder = None
         vmx = item.get('config.files.vmPathName')
         if vmx:

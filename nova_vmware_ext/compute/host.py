@@ -50,12 +50,15 @@ from nova_vmware_ext.compute import stuck_reboots
 from nova_vmware_ext.compute import suspend
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vnc_ports
+from nova_vmware_ext.compute import volumes
 from nova_vmware_ext import conf as vmware_conf
 from nova_vmware_ext.images import aging
 from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.images import convert
+from nova_vmware_ext.images import datastore_copy
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import browser as vbrowser
+from nova_vmware_ext.vsphere import datastore_lookup
 from nova_vmware_ext.vsphere import disks as vdisks
 from nova_vmware_ext.vsphere import drs_rules
 from nova_vmware_ext.vsphere import environment
@@ -66,6 +69,7 @@ from nova_vmware_ext.vsphere import pbm
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
 from nova_vmware_ext.vsphere import transfer
+from nova_vmware_ext.vsphere import volumes as vvolumes
 from nova_vmware_ext.vsphere import watch
 
 LOG = logging.getLogger(__name__)
@@ -172,8 +176,13 @@ class Host(object):
         self.power = power.PowerOps(waiter, self.instances)
         self.server_groups = server_groups.ServerGroupRules(
             inventory, self.instances, drs_rules.DrsRules(session, waiter))
+        self.volumes = volumes.VolumeOps(
+            session, waiter, self.instances,
+            vvolumes.ShadowVms(session, waiter),
+            vvolumes.FirstClassDisks(session, waiter), conf=self.conf)
         self.destroyer = destroy.DestroyOps(waiter, self.instances, files,
-                                            server_groups=self.server_groups)
+                                            server_groups=self.server_groups,
+                                            volumes=self.volumes)
         self.cache = image_cache.ImageCache(
             session, waiter, http, inventory, self.cache_folder,
             fetch_timeout=ext.image_fetch_timeout, owner=self.conf.host,
@@ -185,7 +194,10 @@ class Host(object):
             self.cache, self.fetcher, files, disks, browser,
             use_linked_clone=vmware.use_linked_clone,
             converter=convert.Converter(self.fetcher, self.cache,
-                                        ext.image_conversion_dir))
+                                        ext.image_conversion_dir),
+            copier=datastore_copy.DatastoreCopier(
+                self.fetcher,
+                datastore_lookup.DatastoreLookup(session, inventory)))
         project_folders = folders.ProjectFolders(session, inventory)
         self.placement = storage_policy.StoragePlacement(
             inventory, self.resources,
@@ -203,7 +215,7 @@ class Host(object):
             integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
             server_groups=self.server_groups, consoles=self.consoles,
-            placement=self.placement)
+            volumes=self.volumes, placement=self.placement)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)
@@ -273,12 +285,21 @@ class Host(object):
                      'marked managed by %s without it', self.session.endpoint,
                      exc.fault_name, vinstances.EXTENSION_KEY)
             return
-        manager.RegisterExtension(vim.Extension(
-            key=vinstances.EXTENSION_KEY, version='1.0', company='OpenStack',
-            lastHeartbeatTime=datetime.datetime.now(datetime.timezone.utc),
-            description=vim.Description(label='OpenStack Compute',
-                                        summary='OpenStack services'),
-            shownInSolutionManager=True))
+        try:
+            manager.RegisterExtension(vim.Extension(
+                key=vinstances.EXTENSION_KEY, version='1.0',
+                company='OpenStack',
+                lastHeartbeatTime=datetime.datetime.now(
+                    datetime.timezone.utc),
+                description=vim.Description(label='OpenStack Compute',
+                                            summary='OpenStack services'),
+                shownInSolutionManager=True))
+        except vexc.VimFaultException as exc:
+            # Another compute registered it since FindExtension (vCenter
+            # says InvalidArgument, as the in-tree driver also expects).
+            if not faults.is_fault(exc, 'InvalidArgument'):
+                raise
+            return
         LOG.info('Registered the vCenter extension %s',
                  vinstances.EXTENSION_KEY)
 

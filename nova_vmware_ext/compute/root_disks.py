@@ -51,15 +51,38 @@ def _check_fits(flavor_kb, image_kb):
             flavor_size=flavor_kb * units.Ki, image_size=image_kb * units.Ki)
 
 
+def image_locations(image_api, context, image_id):
+    """The URLs of an image's locations, as Glance exposes them to Nova
+    (``show_multiple_locations``, ``show_image_direct_url``), read through
+    Nova's own Glance API as the in-tree driver reads them; () when Glance
+    gives none or cannot be asked."""
+    try:
+        meta = image_api.get(context, image_id, include_locations=True)
+    except exception.NovaException as exc:
+        LOG.info('Glance gives no locations of image %(image)s (%(err)s); '
+                 'it is downloaded', {'image': image_id, 'err': exc})
+        return ()
+    urls = []
+    for location in meta.get('locations') or ():
+        url = location.get('url')
+        if url and url not in urls:
+            urls.append(url)
+    return tuple(urls)
+
+
 def glance_source(image_api, context, image):
     """The images.fetch.ImageSource of a validated image's Glance bytes
     (``image_api``: Nova's Glance API), for spawn and rescue alike."""
     def chunks():
         return image_api.download(context, image.image_id)
+
+    def locations():
+        return image_locations(image_api, context, image.image_id)
     return fetch.ImageSource(image.image_id, image.size, image.disk_type,
                              image.adapter_type, chunks,
                              disk_format=image.disk_format,
-                             virtual_size=image.virtual_size)
+                             virtual_size=image.virtual_size,
+                             locations=locations)
 
 
 class RootDisks(object):
@@ -75,12 +98,16 @@ class RootDisks(object):
         the image does not say.
     :param converter: images.convert.Converter, which fills cache entries
         of qcow2, raw, VHD, VHDX and VDI images.
+    :param copier: images.datastore_copy.DatastoreCopier, which fills
+        cache entries of VMDK images Glance keeps on a datastore of this
+        vCenter by copies inside vSphere (None: always downloaded).
     """
 
     def __init__(self, cache, fetcher, files, disks, browser,
-                 use_linked_clone=True, converter=None):
+                 use_linked_clone=True, converter=None, copier=None):
         self.cache = cache
         self.fetcher = fetcher
+        self.copier = copier
         self.converter = converter or convert.Converter(fetcher, cache)
         self.files = files
         self.disks = disks
@@ -183,8 +210,9 @@ class RootDisks(object):
 
     def _ensure_disk(self, image, datastore):
         """What fills the image's disk entry: the converter for formats
-        vSphere cannot use as they are (and for flat VMDKs going to vSAN),
-        else the fetcher."""
+        vSphere cannot use as they are (and for flat VMDKs going to vSAN,
+        which takes no disk file), else the datastore copier when there is
+        one, else the fetcher."""
         if image.needs_conversion:
             return self.converter.ensure_disk
         if (datastore.type == DATASTORE_TYPE_VSAN
@@ -194,6 +222,8 @@ class RootDisks(object):
                     entry, dataclasses.replace(source, disk_format='raw'),
                     limits)
             return ensure_as_raw
+        if self.copier is not None:
+            return self.copier.ensure_disk
         return self.fetcher.ensure_disk
 
     @staticmethod

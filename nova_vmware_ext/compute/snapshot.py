@@ -32,6 +32,7 @@ from pyVmomi import vim
 
 from nova_vmware_ext.compute import image_meta as vimage
 from nova_vmware_ext.compute import instances as vinstances
+from nova_vmware_ext.compute import volume_devices
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import nfc
 
@@ -39,7 +40,7 @@ LOG = logging.getLogger(__name__)
 
 CLONE_PREFIX = 'snapshot-'
 _PATHS = ['config.hardware.device', 'config.guestId', 'parent',
-          'resourcePool']
+          'resourcePool', 'config.extraConfig']
 
 _ADAPTER_TYPES = (
     (vim.vm.device.VirtualLsiLogicSASController,
@@ -77,12 +78,13 @@ def os_distro(guest_id):
                  if (guest_id or '').startswith(prefix)), None)
 
 
-def root_disk(devices):
+def root_disk(devices, extra_config=None):
     """The VM's first disk on a datastore (spawn creates the root disk
-    first), or None."""
+    first) that is no Cinder volume's, or None."""
     disks = sorted((d for d in devices or ()
                     if isinstance(d, vim.vm.device.VirtualDisk) and
-                    getattr(d.backing, 'fileName', None)),
+                    getattr(d.backing, 'fileName', None) and
+                    not volume_devices.is_volume_disk(d, extra_config)),
                    key=lambda d: d.key)
     return disks[0] if disks else None
 
@@ -128,11 +130,12 @@ class SnapshotOps(object):
             # is not there.
             raise exception.InstanceNotRunning(instance_id=instance.uuid)
         vm, devices = item['obj'], item.get('config.hardware.device') or []
-        disk = root_disk(devices)
+        disk = root_disk(devices, item.get('config.extraConfig'))
         if disk is None:
             raise exception.NovaException(
                 'Cannot snapshot instance %s: its VM has no disk on a '
-                'datastore' % instance.uuid)
+                'datastore but volumes (an instance booted from a volume is '
+                'snapshotted through Cinder)' % instance.uuid)
         metadata = image_metadata(instance, devices, disk,
                                   item.get('config.guestId'))
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)

@@ -47,6 +47,7 @@ from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import storage_policy
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vm_config
+from nova_vmware_ext.compute import volumes
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import transfer
@@ -83,7 +84,8 @@ class SpawnOps(object):
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
                  image_api=None, hw_versions=None, network_api=None,
-                 server_groups=None, consoles=None, placement=None):
+                 server_groups=None, consoles=None, volumes=None,
+                 placement=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -99,6 +101,7 @@ class SpawnOps(object):
         self.network_api = network_api or neutron.API()
         self.server_groups = server_groups
         self.consoles = consoles
+        self.volumes = volumes
         self.placement = placement or storage_policy.StoragePlacement(
             inventory, resources)
 
@@ -112,6 +115,10 @@ class SpawnOps(object):
             instance.flavor, image_meta, network_info,
             hw_versions=self.hw_versions.get() if self.hw_versions else None,
             integration_bridge=self.integration_bridge)
+        boot_volume = None
+        if self.volumes is not None:
+            volumes.check_all(block_device_info)
+            boot_volume = volumes.root_volume(block_device_info)
         try:
             networks = self._networks(network_info, image)
             placement = self.placement.choose(instance.flavor, image)
@@ -125,7 +132,9 @@ class SpawnOps(object):
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
                                  network_info, networks, placement, created,
-                                 consoles)
+                                 consoles, boot_volume is not None)
+                if self.volumes is not None:
+                    self.volumes.attach_all(instance, block_device_info)
                 vifs.update_vnic_indexes(self.network_api, context, instance,
                                          network_info)
                 # Before power on: DRS places the VM by its group's rule.
@@ -139,7 +148,11 @@ class SpawnOps(object):
                 # The error that failed the spawn is what Nova sees; what
                 # the rollback cannot remove is logged by it.
                 with excutils.save_and_reraise_exception():
-                    created.undo()
+                    # A volume's disk must not go with the failed VM.
+                    if (created.vm is None or self.volumes is None or
+                            self.volumes.detach_all_quietly(
+                                instance, block_device_info)):
+                        created.undo()
                     if (created.vm is not None and
                             self.server_groups is not None):
                         self.server_groups.member_gone(context, instance)
@@ -165,21 +178,26 @@ class SpawnOps(object):
 
     def _build(self, context, instance, image, image_meta, injected_files,
                admin_password, network_info, networks, placement, created,
-               consoles=None):
-        """Root disk, config drive and the VM itself; returns the VM."""
+               consoles=None, boot_from_volume=False):
+        """Root disk, config drive and the VM itself; returns the VM.
+
+        A VM booting from a volume gets no root disk here: the volume is
+        attached once the VM exists (compute/volumes.py)."""
         datastore = placement.datastore
-        source = root_disks.glance_source(self.image_api, context,
-                                          image)
-        image, source = self.root_disks.open_ova(image_meta, image, source,
-                                                 instance)
         folder = created.folder
-        limits = fetch.Limits(
-            root_disk=instance.flavor.root_gb * units.Gi,
-            datastore_free=self.resources.free_space(datastore))
-        root, cdroms = self.root_disks.prepare(instance, image, source,
-                                               datastore, limits)
-        if not root.create:  # a full copy went into the folder
-            created.folder_made = True
+        root, cdroms = None, []
+        if not boot_from_volume:
+            source = root_disks.glance_source(self.image_api, context,
+                                              image)
+            image, source = self.root_disks.open_ova(image_meta, image,
+                                                     source, instance)
+            limits = fetch.Limits(
+                root_disk=instance.flavor.root_gb * units.Gi,
+                datastore_free=self.resources.free_space(datastore))
+            root, cdroms = self.root_disks.prepare(instance, image, source,
+                                                   datastore, limits)
+            if not root.create:  # a full copy went into the folder
+                created.folder_made = True
         if configdrive.required_by(instance):
             cdroms.append(self._config_drive(
                 context, instance, injected_files, admin_password,
@@ -205,8 +223,8 @@ class SpawnOps(object):
             self.root_disks.forget(root.parent)
             self.root_disks.prepare(instance, image, source, datastore,
                                     limits)
-        vm = self._create_vm(instance, config,
-                             refill if root.parent is not None else None)
+        vm = self._create_vm(instance, config, refill if (
+            root is not None and root.parent is not None) else None)
         created.vm = vm
         self.instances.remember(instance.uuid, vm)
         LOG.info('Created VM %(vm)s on datastore %(ds)s from image '

@@ -65,6 +65,9 @@ class ImageSource:
     chunks: Callable  # returns a fresh iterator over the image's bytes
     disk_format: str = 'vmdk'
     virtual_size: Optional[int] = None  # Glance's, when it has one
+    # Returns the URLs of the image's locations as Glance exposes them
+    # (asked only when a datastore copy could fill the entry).
+    locations: Optional[Callable] = None
 
 
 class Download(object):
@@ -213,7 +216,7 @@ class Fetcher(object):
         self.http.put(self._url(path), stream, stream.source.size,
                       'upload of image %s' % stream.source.image_id)
 
-    def _move_disk(self, staged, entry):
+    def move_disk(self, staged, entry):
         """Give the finished disk its entry's name. Already taken: a
         compute that does not see our lock (an older version naming it
         otherwise) filled the entry meanwhile; its disk is as good, ours
@@ -236,7 +239,7 @@ class Fetcher(object):
             adapter=source.adapter_type)
         flat = temp.join(entry.basename[:-len('.vmdk')] + '-flat.vmdk')
         self._upload(flat, stream)
-        self._move_disk(staged, entry)
+        self.move_disk(staged, entry)
         self.capacities[entry] = size
 
     def _sparse(self, stream, entry, temp):
@@ -245,7 +248,7 @@ class Fetcher(object):
         self._upload(sparse, stream)
         staged = temp.join(entry.basename)
         self.disks.copy(sparse, staged)
-        self._move_disk(staged, entry)
+        self.move_disk(staged, entry)
         self.capacities[entry] = stream.verdict.virtual_size
 
     def _stream_optimized(self, stream, entry, temp):
@@ -267,7 +270,7 @@ class Fetcher(object):
         except vexc.VimException:
             with excutils.save_and_reraise_exception():
                 _remove_import_vm(self.waiter, vm)
-        self._move_disk(staged, entry)
+        self.move_disk(staged, entry)
         self.capacities[entry] = capacity
 
 

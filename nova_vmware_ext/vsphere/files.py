@@ -148,9 +148,10 @@ class FileManager(object):
             force)
         self.waiter.wait(task, 'move %s to %s' % (source, target))
 
-    def copy(self, source, target, force=False):
-        """Copy a file or folder (not a virtual disk: see VirtualDisks)."""
+    def copy(self, source, target, force=False, source_datacenter=None):
+        """Copy a file or folder (not a virtual disk: see VirtualDisks),
+        from this datacenter or ``source_datacenter``."""
         task = self._manager.CopyDatastoreFile_Task(
-            str(source), self.datacenter, str(target), self.datacenter,
-            force)
+            str(source), source_datacenter or self.datacenter, str(target),
+            self.datacenter, force)
         self.waiter.wait(task, 'copy %s to %s' % (source, target))

@@ -133,6 +133,19 @@ def _check(response, what):
                                 response.text[:200]))
 
 
+def _total_size(response, what):
+    """A file's size from a ranged GET's answer: Content-Range of a 206,
+    Content-Length of a 200 (a server that ignores ranges)."""
+    try:
+        if response.status_code == 206:
+            return int(response.headers['Content-Range'].rsplit('/', 1)[1])
+        return int(response.headers['Content-Length'])
+    except (KeyError, IndexError, ValueError):
+        raise vexc.ImageTransferException(
+            '%s: HTTP %s without the file\'s size' % (
+                what, response.status_code))
+
+
 class HttpClient(object):
     """HTTP requests made with a vCenter session's cookie and TLS."""
 
@@ -141,6 +154,10 @@ class HttpClient(object):
         read = timeout or session.timeout
         self.timeout = (min(CONNECT_TIMEOUT, read), read)  # (connect, read)
         self._http = requests.Session()
+        # Bytes of bodies this process sent and received: what crossed
+        # nova-compute (benchmarks and tests read them).
+        self.sent = 0
+        self.received = 0
 
     def _verify(self):
         if self.session.insecure:
@@ -175,6 +192,7 @@ class HttpClient(object):
             # The session expired under a long transfer: log in again now,
             # so that the caller's retry (with a fresh source) can succeed.
             self.session.relogin(generation)
+        self.sent += progress.done
         _check(response, what)
         if quiet:
             LOG.debug('%s: %d bytes written', what, progress.done)
@@ -182,14 +200,14 @@ class HttpClient(object):
             progress.log(final=True)
         return progress.done
 
-    def _bodiless(self, method, url, what, **kwargs):
+    def _bodiless(self, method, url, what, headers=None, **kwargs):
         """A request without a body, sent again once after a re-login if
         vCenter refused the session."""
         for attempt in (1, 2):
             generation = self.session.generation
             try:
                 response = self._http.request(
-                    method, url, headers=self._headers(),
+                    method, url, headers=self._headers(headers),
                     verify=self._verify(), timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
                 raise vexc.ImageTransferException('%s: %s' % (what, exc),
@@ -205,7 +223,31 @@ class HttpClient(object):
         _check(response, what)
         size = response.headers.get('Content-Length')
         return (int(size) if size else None,
-                response.iter_content(chunk_size=CHUNK))
+                self._counted(response.iter_content(chunk_size=CHUNK)))
+
+    def _counted(self, chunks):
+        for chunk in chunks:
+            self.received += len(chunk)
+            yield chunk
+
+    def get_head(self, url, what, length):
+        """(size of the file, its first ``length`` bytes at most): one
+        ranged GET; the rest of the file never crosses this process."""
+        response = self._bodiless(
+            'GET', url, what, stream=True,
+            headers={'Range': 'bytes=0-%d' % (length - 1)})
+        try:
+            _check(response, what)
+            size = _total_size(response, what)
+            head = b''
+            for chunk in self._counted(response.iter_content(
+                    chunk_size=min(CHUNK, length))):
+                head += chunk
+                if len(head) >= length:
+                    break
+            return size, head[:length]
+        finally:
+            response.close()
 
     def exists(self, url, what):
         """True if a datastore file exists (HTTP HEAD)."""

@@ -52,6 +52,10 @@ class FakeImageAPI(object):
             'size': len(data), 'properties': properties})
         return meta
 
+    def get(self, context, image_id, include_locations=False):
+        """Nova's glance.API.get: this Glance exposes no locations."""
+        return {'id': image_id, 'locations': []}
+
     def download(self, context, image_id):
         self.downloads[image_id] += 1
         data = self.data[image_id]

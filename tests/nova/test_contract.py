@@ -50,7 +50,8 @@ class ContractTestCase(test.NoDBTestCase):
                           'supports_image_type_vhdx',
                           'supports_image_type_vdi',
                           'supports_migrate_to_same_host',
-                          'supports_attach_interface'},
+                          'supports_attach_interface',
+                          'supports_extend_volume'},
                          {name for name, value in ours.items() if value})
 
     def test_capabilities_reach_placement_as_traits(self):
@@ -64,7 +65,8 @@ class ContractTestCase(test.NoDBTestCase):
                           os_traits.COMPUTE_IMAGE_TYPE_VHDX,
                           os_traits.COMPUTE_IMAGE_TYPE_VDI,
                           os_traits.COMPUTE_SAME_HOST_COLD_MIGRATE,
-                          os_traits.COMPUTE_NET_ATTACH_INTERFACE},
+                          os_traits.COMPUTE_NET_ATTACH_INTERFACE,
+                          os_traits.COMPUTE_VOLUME_EXTEND},
                          {trait for trait, value in traits.items() if value})
         self.assertIs(False, traits[os_traits.COMPUTE_IMAGE_TYPE_PLOOP])
         self.assertIs(False, traits[os_traits.COMPUTE_VOLUME_MULTI_ATTACH])

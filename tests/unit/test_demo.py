@@ -97,3 +97,11 @@ class QuietKnownNoiseTest(testtools.TestCase):
         self.assertFalse(logging.getLogger(
             'nova.monkey_patch').isEnabledFor(logging.WARNING))
         self.assertEqual(self.nova_level, logging.getLogger('nova').level)
+
+
+class ArgumentsTest(testtools.TestCase):
+
+    def test_glance_datastore_is_an_option_off_by_default(self):
+        self.assertFalse(demo.parse_args([]).glance_datastore)
+        self.assertTrue(demo.parse_args(
+            ['--glance-datastore']).glance_datastore)

@@ -50,7 +50,7 @@ NO_VCENTER_CALL = frozenset(['cleanup', 'get_available_nodes',
                              'cleanup_live_migration_destination_check'])
 
 # Methods that always refuse: NotImplementedError, whatever is below.
-REFUSED = frozenset(['live_migration_force_complete'])
+REFUSED = frozenset(['live_migration_force_complete', 'swap_volume'])
 
 # The failure Nova names for a vSphere error in these methods.
 POWER_FAILURES = {
@@ -330,7 +330,8 @@ class StepFailureTest(testtools.TestCase):
         flags.config(group='vmware', host_ip='vc.example.org')
 
     def destroy_raising(self, fault):
-        def destroy(instance, destroy_disks=True, context=None):
+        def destroy(instance, destroy_disks=True, context=None,
+                    block_device_info=None):
             with errors.fails_as(exception.InstancePowerOffFailure):
                 raise fault
         drv = vc_driver.VCDriver(fake.FakeVirtAPI())

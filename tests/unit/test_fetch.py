@@ -120,7 +120,7 @@ class StagingTest(testtools.TestCase):
         self.fetcher.disks = disks = mock.Mock()
         disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
         self.cache.exists.return_value = True
-        self.fetcher._move_disk(self.staging.join('img.vmdk'), self.entry)
+        self.fetcher.move_disk(self.staging.join('img.vmdk'), self.entry)
         self.cache.exists.assert_called_once_with(self.entry)
 
     def test_name_taken_by_something_else_is_an_error(self):
@@ -129,5 +129,5 @@ class StagingTest(testtools.TestCase):
         disks.move.side_effect = vexc.FileAlreadyExistsException('taken')
         self.cache.exists.return_value = False
         self.assertRaises(vexc.FileAlreadyExistsException,
-                          self.fetcher._move_disk,
+                          self.fetcher.move_disk,
                           self.staging.join('img.vmdk'), self.entry)

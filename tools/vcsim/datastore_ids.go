@@ -17,8 +17,10 @@
 // Cinder's FCD driver stores "<disk id>@<datastore moid>" and splits it at
 // the "@". Installed right after the inventory exists (before the other
 // datastore installers, by file name order), this renames the model's
-// datastores, numbered in the order of their old moids, and rewrites every
-// reference to them reachable from the registry.
+// datastores, numbered by datacenter and name (LocalDS_0 of the first
+// datacenter is datastore-1), and rewrites every
+// reference to them reachable from the registry. It also lists each
+// datastore once in its folder (the model adds it once per host).
 
 package main
 
@@ -26,10 +28,10 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -42,52 +44,86 @@ func dsRenameIDs(*simulator.Model, *simulator.Server) {
 	for _, e := range simulator.Map.All("Datastore") {
 		stores = append(stores, e.(*simulator.Datastore))
 	}
-	sort.Slice(stores, func(i, j int) bool { return stores[i].Self.Value < stores[j].Self.Value })
+	sort.Slice(stores, func(i, j int) bool { return dsLess(stores[i], stores[j]) })
 	renames := make(map[string]string, len(stores))
 	for i, ds := range stores {
 		renames[ds.Self.Value] = fmt.Sprintf("datastore-%d", i+1)
 	}
 
-	objects := registryObjects()
-	for _, ds := range stores {
-		simulator.Map.Remove(ds.Self)
+	old := make([]types.ManagedObjectReference, len(stores))
+	for i, ds := range stores {
+		old[i] = ds.Self
 	}
-	r := &refRewriter{renames: renames, seen: make(map[visited]bool)}
-	for _, obj := range objects {
-		r.walk(reflect.ValueOf(obj))
-	}
-	for _, ds := range stores {
+	rewriteRegistryRefs(renames)
+	for i, ds := range stores {
+		simulator.Map.Remove(old[i])
 		simulator.Map.Put(ds)
 	}
+	dsDedupeFolderChildren()
+}
+
+// dsDedupeFolderChildren lists each datastore once in its folder: the
+// model adds a datastore to its folder once per host it mounts it on.
+func dsDedupeFolderChildren() {
+	for _, e := range simulator.Map.All("Folder") {
+		f := e.(*simulator.Folder)
+		seen := make(map[types.ManagedObjectReference]bool)
+		children := f.ChildEntity[:0]
+		for _, ref := range f.ChildEntity {
+			if ref.Type == "Datastore" && seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			children = append(children, ref)
+		}
+		f.ChildEntity = children
+	}
+}
+
+// dsLess orders datastores by their folder (datacenters in creation
+// order), then by name with LocalDS_2 before LocalDS_10.
+func dsLess(a, b *simulator.Datastore) bool {
+	fa, fb := dsFolderOf(a), dsFolderOf(b)
+	if fa != fb {
+		return len(fa) < len(fb) || len(fa) == len(fb) && fa < fb
+	}
+	if len(a.Name) != len(b.Name) {
+		return len(a.Name) < len(b.Name)
+	}
+	return a.Name < b.Name
+}
+
+// dsFolderOf is the datastore folder moid the stock moid ends with.
+func dsFolderOf(ds *simulator.Datastore) string {
+	return ds.Self.Value[strings.LastIndex(ds.Self.Value, "@")+1:]
 }
 
 var morType = reflect.TypeOf(types.ManagedObjectReference{})
 
-// registryObjects returns the registry's objects reachable from the
-// service instance and the inventory through their exported fields.
-func registryObjects() []mo.Reference {
+// rewriteRegistryRefs renames the Datastore references in the exported
+// fields of every registry object reachable from the service instance and
+// the inventory, in one walk that also follows the references it meets.
+func rewriteRegistryRefs(renames map[string]string) {
 	queue := []types.ManagedObjectReference{vim25.ServiceInstance}
 	for _, e := range simulator.Map.All("") {
 		queue = append(queue, e.Reference())
 	}
-	found := make(map[types.ManagedObjectReference]bool)
-	var objects []mo.Reference
-	collect := &refRewriter{seen: make(map[visited]bool), found: func(ref types.ManagedObjectReference) {
-		queue = append(queue, ref)
-	}}
+	r := &refRewriter{renames: renames, seen: make(map[visited]bool),
+		found: func(ref types.ManagedObjectReference) { queue = append(queue, ref) }}
+	done := make(map[types.ManagedObjectReference]bool)
 	for len(queue) > 0 {
 		ref := queue[0]
 		queue = queue[1:]
-		if found[ref] {
+		if done[ref] {
 			continue
 		}
-		found[ref] = true
+		done[ref] = true
+		// The registry still knows renamed datastores by their old moid:
+		// found reports references before renaming them.
 		if obj := simulator.Map.Get(ref); obj != nil {
-			objects = append(objects, obj)
-			collect.walk(reflect.ValueOf(obj))
+			r.walk(reflect.ValueOf(obj))
 		}
 	}
-	return objects
 }
 
 // refRewriter walks a value's exported fields: it reports each managed

@@ -90,11 +90,14 @@ func vmDatastoreFileExists(name string) bool {
 	if !p.FromString(name) {
 		return false
 	}
+	// Datastores of one name in several datacenters (datastore1 of every
+	// ESXi): the file is there if any of them holds it.
 	for _, obj := range simulator.Map.All("Datastore") {
 		ds := obj.(*simulator.Datastore)
 		if ds.Name == p.Datastore {
-			_, err := os.Stat(path.Join(ds.Info.GetDatastoreInfo().Url, p.Path))
-			return err == nil
+			if _, err := os.Stat(path.Join(ds.Info.GetDatastoreInfo().Url, p.Path)); err == nil {
+				return true
+			}
 		}
 	}
 	return false
