@@ -34,7 +34,9 @@ simulator:
 - a Glance-backed image filled by a datastore copy inside vSphere against
   the HTTP stream of the same image (bench/glance_copy.py);
 - our driver beside Nova's in-tree vmwareapi driver, spawn to destroy, in
-  calls and seconds, as ratios (bench/intree.py).
+  calls and seconds, as ratios (bench/intree.py);
+- a spawn with a storage policy beside a plain one
+  (bench/storage_policy.py).
 Nothing here asserts a time: the output is for people (and the closing note).
 """
 
@@ -256,6 +258,9 @@ def _main_rows(args):
     _table('Glance-backed image: datastore copy vs HTTP stream (uncached '
            'spawn, login excluded)',
            [glance_copy.HEADER] + glance_copy.bench_glance_copy())
+    from bench import storage_policy
+    _table('Policy-aware spawn (login excluded)',
+           [storage_policy.HEADER] + storage_policy.bench_policy_spawn())
 
 
 if __name__ == '__main__':

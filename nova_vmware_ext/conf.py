@@ -90,14 +90,27 @@ vmware_opts = [
     cfg.IntOpt('connection_pool_size', min=10, default=10,
                help='Maximum number of HTTP connections to vCenter.'),
     cfg.BoolOpt('pbm_enabled', default=False,
-                help='Place instances by storage policy (SPBM). ' +
-                     NOT_YET_SUPPORTED + ' A flavor with '
-                     'vmware:storage_policy is refused.'),
+                help='Place instances by vCenter storage policy (SPBM): '
+                     'the flavor extra spec vmware:storage_policy (else '
+                     'pbm_default_policy) names a policy; the instance '
+                     'goes to the datastore with the most free space among '
+                     'those that satisfy it and match datastore_regex, '
+                     'the image cache entry its root disk links to is made '
+                     'there, and the policy is applied to the VM and its '
+                     'disks. A policy vCenter does not have, or that no '
+                     'datastore of the cluster satisfies, fails the spawn '
+                     'before anything is made. Off: vmware:storage_policy '
+                     'is ignored (with a warning), as Nova documents it.'),
     cfg.StrOpt('pbm_wsdl_location',
-               help='Location of the PBM service WSDL. ' + NOT_YET_SUPPORTED),
+               help='Not used by nova-vmware-ext: pyVmomi carries the PBM '
+                    'types, no WSDL is needed. Kept so an in-tree nova.conf '
+                    'loads.'),
     cfg.StrOpt('pbm_default_policy',
-               help='Storage policy used when a flavor names none. ' +
-                    NOT_YET_SUPPORTED),
+               help='Name of the vCenter storage policy of instances whose '
+                    'flavor names none (with pbm_enabled). It must exist '
+                    'in vCenter: nova-compute refuses to start otherwise. '
+                    'Unset: such instances are placed by free space '
+                    'alone, with no policy.'),
     cfg.IntOpt('maximum_objects', min=0, default=100,
                help='Largest number of objects vCenter is asked to return '
                     'in one page of a property query. ' + NOT_YET_SUPPORTED +
@@ -179,10 +192,9 @@ ext_opts = [
 # about at start-up when the operator set it.
 UNACTED_OPTIONS = {
     'vmware': dict(
-        [(name, 'not yet supported by nova-vmware-ext')
-         for name in ('pbm_enabled', 'pbm_wsdl_location',
-                      'pbm_default_policy')] +
-        [('maximum_objects', 'not yet supported by nova-vmware-ext; '
+        [('pbm_wsdl_location', 'not used by nova-vmware-ext: pyVmomi carries '
+          'the PBM types, no WSDL is needed'),
+         ('maximum_objects', 'not yet supported by nova-vmware-ext; '
           '[vmware_ext] page_size sets the page size of property queries'),
          ('task_poll_interval', 'not used by nova-vmware-ext, which waits '
           'for task updates instead of polling ([vmware_ext] task_timeout '

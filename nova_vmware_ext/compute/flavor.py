@@ -13,10 +13,10 @@
 """What a flavor's extra specs ask of a VM, and which ones it may ask. Pure.
 
 ``flavor_limits`` parses the keys this driver honours (quota:*,
-vmware:hw_version, hw_video:ram_max_mb) and ``cpu_topology`` the hw:cpu_*
-ones; ``check_supported`` refuses, naming it, every other key a virt driver
-would have to act on. Errors are ``InvalidInput`` naming key, value and what
-is allowed.
+vmware:hw_version, vmware:storage_policy, hw_video:ram_max_mb) and
+``cpu_topology`` the hw:cpu_* ones; ``check_supported`` refuses, naming it,
+every other key a virt driver would have to act on. Errors are
+``InvalidInput`` naming key, value and what is allowed.
 
 A key is this driver's business when its namespace is one a virt driver acts
 on (``hw:``, ``hw_rng:``, ``hw_video:``, ``quota:``, ``vmware:``, ``os:``,
@@ -50,16 +50,22 @@ QUOTA_KNOBS = ('limit', 'reservation', 'shares_level', 'shares_share')
 TOPOLOGY_KEYS = ('hw:cpu_sockets', 'hw:cpu_cores', 'hw:cpu_threads',
                  'hw:cpu_max_sockets', 'hw:cpu_max_cores',
                  'hw:cpu_max_threads')
+# A vCenter storage policy name (honoured with [vmware] pbm_enabled; see
+# compute/storage_policy.py). Nova's own extra spec validator already
+# declares the key (a string), so nova-api needs no validator of ours.
+STORAGE_POLICY = 'vmware:storage_policy'
 
 # Keys the driver acts on (parsed below).
 HONOURED = frozenset(
     ['quota:%s_%s' % (resource, knob) for resource, _ in QUOTA_RESOURCES
      for knob in QUOTA_KNOBS] +
-    ['vmware:hw_version', 'hw_video:ram_max_mb'] + list(TOPOLOGY_KEYS))
+    ['vmware:hw_version', STORAGE_POLICY, 'hw_video:ram_max_mb'] +
+    list(TOPOLOGY_KEYS))
 
 HONOURED_SUMMARY = (
     'quota:{cpu,memory,disk_io,vif}_{limit,reservation,shares_level,'
-    'shares_share}, vmware:hw_version, hw_video:ram_max_mb, '
+    'shares_share}, vmware:hw_version, vmware:storage_policy, '
+    'hw_video:ram_max_mb, '
     'hw:cpu_{sockets,cores,threads}, hw:cpu_max_{sockets,cores,threads}')
 
 _FALSE = 'false'
@@ -86,10 +92,7 @@ DRIVER_NAMESPACES = ('hw', 'hw_rng', 'hw_video', 'quota', 'vmware', 'os',
 _DRIVER_UNSCOPED = ('hide_hypervisor_id',)
 
 # Why well-known keys are refused, where a reason helps the operator.
-_WHY_NOT = {
-    'vmware:storage_policy': 'storage policies (SPBM) are not yet '
-                             'supported by this driver',
-}
+_WHY_NOT = {}
 
 
 def _normalise(key, value):
@@ -176,6 +179,7 @@ class FlavorLimits(object):
     vif: Allocation = Allocation()
     hw_version: Optional[str] = None
     video_ram_max_mb: int = 0
+    storage_policy: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,11 +250,16 @@ def flavor_limits(flavor):
                  'vmx-NN, a virtual hardware version such as vmx-13')
     video_ram_max = _int_spec(extra_specs, 'hw_video:ram_max_mb',
                               'an integer >= 0 (MB)')
+    policy = extra_specs.get(STORAGE_POLICY)
+    if policy is not None and not str(policy).strip():
+        _invalid(STORAGE_POLICY, policy, 'the name of a vCenter storage '
+                 'policy')
     return FlavorLimits(
         cpu=allocations['cpu'], memory=allocations['memory'],
         disk_io=allocations['disk_io'], vif=allocations['vif'],
         hw_version=hw_version,
-        video_ram_max_mb=video_ram_max or 0)
+        video_ram_max_mb=video_ram_max or 0,
+        storage_policy=str(policy).strip() if policy is not None else None)
 
 
 def _hw_version_number(key):

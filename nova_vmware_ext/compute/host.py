@@ -25,6 +25,7 @@ import re
 from nova import exception
 from nova.network import neutron
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 
@@ -44,6 +45,7 @@ from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import server_groups
 from nova_vmware_ext.compute import snapshot
 from nova_vmware_ext.compute import spawn
+from nova_vmware_ext.compute import storage_policy
 from nova_vmware_ext.compute import stuck_reboots
 from nova_vmware_ext.compute import suspend
 from nova_vmware_ext.compute import vifs
@@ -63,6 +65,7 @@ from nova_vmware_ext.vsphere import environment
 from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import inventory as vinventory
+from nova_vmware_ext.vsphere import pbm
 from nova_vmware_ext.vsphere import session as vsession
 from nova_vmware_ext.vsphere import tasks as vtasks
 from nova_vmware_ext.vsphere import transfer
@@ -149,6 +152,11 @@ class Host(object):
         self.nodename = nodes.node_name(cluster.cluster._moId,
                                         session.content.about.instanceUuid)
         self._build(session, self.waiter, inventory, cluster.datacenter)
+        try:
+            self.placement.check_default_policy()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self.disconnect()
         self._register_extension()
         self.server_groups.check_drs()
         self._watch(session, cluster.cluster)
@@ -192,11 +200,15 @@ class Host(object):
                 self.fetcher,
                 datastore_lookup.DatastoreLookup(session, inventory)))
         project_folders = folders.ProjectFolders(session, inventory)
+        self.placement = storage_policy.StoragePlacement(
+            inventory, self.resources,
+            pbm.StoragePolicies(session) if vmware.pbm_enabled else None,
+            default_policy=vmware.pbm_default_policy)
         self.migrator = migrate.MigrateOps(
             session, waiter, inventory, self.resources, project_folders,
             self.instances, self.power, files, self.nodename,
             integration_bridge=vmware.integration_bridge,
-            server_groups=self.server_groups)
+            server_groups=self.server_groups, placement=self.placement)
         self.consoles = self._consoles(session, waiter, inventory)
         self.spawner = spawn.SpawnOps(
             session, waiter, inventory, self.resources, project_folders,
@@ -204,7 +216,7 @@ class Host(object):
             integration_bridge=vmware.integration_bridge,
             hw_versions=self.hw_versions, network_api=network_api,
             server_groups=self.server_groups, consoles=self.consoles,
-            volumes=self.volumes)
+            volumes=self.volumes, placement=self.placement)
         self.vifs = vifs.VifOps(waiter, inventory, self.instances,
                                 network_api,
                                 integration_bridge=vmware.integration_bridge)

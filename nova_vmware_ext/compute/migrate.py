@@ -100,7 +100,8 @@ def refuse_other_vcenter(own_node, other_node):
 # Flavor limits a resize does not apply to the VM's devices: a change is
 # refused rather than ignored.
 _KEPT_ON_RESIZE = (('disk_io', 'quota:disk_io_*'), ('vif', 'quota:vif_*'),
-                   ('video_ram_max_mb', 'hw_video:ram_max_mb'))
+                   ('video_ram_max_mb', 'hw_video:ram_max_mb'),
+                   ('storage_policy', 'vmware:storage_policy'))
 
 
 def check_new_flavor(old, new, image_meta):
@@ -265,12 +266,16 @@ class MigrateOps(object):
     :param nodename: this compute's node name.
     :param server_groups: compute.server_groups.ServerGroupRules, told when
         a VM moves in or out (None: DRS rules are not kept).
+    :param placement: compute.storage_policy.StoragePlacement: a VM moving
+        in goes to a datastore its flavor's storage policy allows (None:
+        datastore_regex alone).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, power, files, nodename, integration_bridge=None,
-                 server_groups=None):
+                 server_groups=None, placement=None):
         self.session = session
+        self.placement = placement
         self.server_groups = server_groups
         self.files = files
         self.waiter = waiter
@@ -427,16 +432,18 @@ class MigrateOps(object):
         return host is not None and any(
             h.ref._moId == host._moId for h in self.inventory.get().hosts)
 
-    def _target_datastore(self, item):
-        """The VM's own datastore when this cluster may use it, else the
-        allowed one with the most free space."""
-        allowed = self.inventory.datastores()
+    def _target_datastore(self, item, flavor):
+        """The VM's own datastore when this cluster may use it (and it
+        satisfies the flavor's storage policy), else the allowed one with
+        the most free space."""
+        allowed = (self.placement.allowed(flavor) if self.placement
+                   else self.inventory.datastores())
         home = vfiles.DatastorePath.parse(
             item['config.files.vmPathName']).datastore
         for datastore in allowed:
             if datastore.name == home:
                 return datastore, False
-        return self.resources.pick_datastore(), True
+        return max(allowed, key=self.resources.free_space), True
 
     def _host_for(self, inv):
         """A host for the VM when DRS will not pick one, else None."""
@@ -456,7 +463,7 @@ class MigrateOps(object):
     def _move_here(self, instance, item, network_info, image_meta,
                    volume_paths):
         inv = self.inventory.get()
-        datastore, moves = self._target_datastore(item)
+        datastore, moves = self._target_datastore(item, instance.flavor)
         spec = vim.vm.RelocateSpec(
             pool=inv.resource_pool,
             folder=self.folders.instances_folder(instance.project_id))
@@ -519,7 +526,7 @@ class MigrateOps(object):
     def _consolidate(self, instance, item, volume_paths):
         """Make a linked clone's root disk a disk of its own, in place."""
         vm = item['obj']
-        datastore, _ = self._target_datastore(item)
+        datastore, _ = self._target_datastore(item, instance.flavor)
         spec = vim.vm.RelocateSpec(datastore=datastore.ref,
                                    diskMoveType=CONSOLIDATE)
         self.waiter.wait(vm.RelocateVM_Task(spec),

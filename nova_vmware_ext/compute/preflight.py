@@ -30,6 +30,7 @@ from nova_vmware_ext.images import cache as image_cache
 from nova_vmware_ext.vsphere import browser as vbrowser
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import inventory as vinventory
+from nova_vmware_ext.vsphere import pbm
 from nova_vmware_ext.vsphere import props
 from nova_vmware_ext.vsphere import tasks as vtasks
 
@@ -78,6 +79,9 @@ class Preflight(object):
                  self.check_privileges, self.check_hosts,
                  self.check_datastores,
                  self.check_networks, self.check_image_cache]
+        if self.conf.vmware.pbm_enabled:
+            steps.insert(steps.index(self.check_datastores) + 1,
+                         self.check_storage_policy)
         try:
             for number, step in enumerate(steps):
                 try:
@@ -264,6 +268,45 @@ class Preflight(object):
                      % (', '.join(full), text), 'free space on them')
         else:
             self.add('datastores', PASS, text)
+
+    def check_storage_policy(self):
+        """PBM answers, and pbm_default_policy exists and is satisfied
+        by a matching datastore."""
+        policies = pbm.StoragePolicies(self.session)
+        default = self.conf.vmware.pbm_default_policy
+        try:
+            names = policies.names()
+            profile_id = policies.profile_id(default) if default else None
+            matching = policies.matching_datastores(
+                profile_id, [ds.ref for ds in self.matching_datastores()]
+            ) if profile_id else set()
+        except Exception as exc:
+            self.add('storage policy', FAIL, 'the storage policy service '
+                     '(PBM) of vCenter %s failed: %s' % (
+                         self.endpoint, _first_line(exc)),
+                     'check that vCenter\'s storage policy service runs, '
+                     'or set [vmware] pbm_enabled = False')
+            return
+        if not default:
+            self.add('storage policy', PASS, '%d storage policies; flavors '
+                     'without vmware:storage_policy get none ([vmware] '
+                     'pbm_default_policy is unset)' % len(names))
+        elif profile_id is None:
+            self.add('storage policy', FAIL, '[vmware] pbm_default_policy '
+                     '%r is not a storage policy of vCenter %s%s' % (
+                         default, self.endpoint,
+                         _listed('; its policies: ', names[:_SHOWN])),
+                     'set pbm_default_policy to one of them')
+        elif not matching:
+            self.add('storage policy', FAIL, 'no datastore matching '
+                     '[vmware] datastore_regex satisfies pbm_default_policy '
+                     '%r' % default, 'tag a datastore for the policy, or '
+                     'choose another policy')
+        else:
+            self.add('storage policy', PASS, 'pbm_default_policy %r is '
+                     'satisfied by %s' % (default, ', '.join(sorted(
+                         ds.name for ds in self.matching_datastores()
+                         if ds.ref._moId in matching))))
 
     def check_networks(self):
         networks = self.inventory.networks

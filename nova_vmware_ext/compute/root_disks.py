@@ -36,6 +36,12 @@ LOG = logging.getLogger(__name__)
 
 # Images whose file size is not their disk's size.
 _SPARSE_TYPES = (vimage.DISK_TYPE_STREAM_OPTIMIZED, vimage.DISK_TYPE_SPARSE)
+# A flat VMDK image (its bytes are the disk's extent) is uploaded as a file,
+# except to vSAN, which takes disks only through the vSphere API: there it
+# is converted, as raw, into a streamOptimized import.
+_FLAT_TYPES = (vimage.DISK_TYPE_THIN, vimage.DISK_TYPE_PREALLOCATED,
+               vimage.DISK_TYPE_EAGER_ZEROED_THICK)
+DATASTORE_TYPE_VSAN = 'vsan'
 
 
 def _check_fits(flavor_kb, image_kb):
@@ -130,7 +136,7 @@ class RootDisks(object):
         if image.virtual_size:  # known: refuse before filling the cache
             _check_fits(flavor_kb, image.virtual_size // units.Ki)
         base = cache.disk_path(datastore.name, image.image_id)
-        self._fill(base, source, limits, self._ensure_disk(image))
+        self._fill(base, source, limits, self._ensure_disk(image, datastore))
         image_kb = self._image_kb(image, base, datastore)
         _check_fits(flavor_kb, image_kb)
         linked = image.linked_clone
@@ -194,7 +200,7 @@ class RootDisks(object):
                        % image.disk_format)
         base = self.cache.disk_path(datastore.name, image.image_id)
         self._fill(base, source, limits or fetch.Limits(),
-                   self._ensure_disk(image))
+                   self._ensure_disk(image, datastore))
         return base, self._image_kb(image, base, datastore)
 
     def copy(self, source, target, size_kb):
@@ -202,11 +208,20 @@ class RootDisks(object):
         ``size_kb``."""
         self._copy_disk(source, target, size_kb)
 
-    def _ensure_disk(self, image):
+    def _ensure_disk(self, image, datastore):
         """What fills the image's disk entry: the converter for formats
-        vSphere cannot use as they are, else the fetcher."""
+        vSphere cannot use as they are (and for flat VMDKs going to vSAN,
+        which takes no disk file), else the datastore copier when there is
+        one, else the fetcher."""
         if image.needs_conversion:
             return self.converter.ensure_disk
+        if (datastore.type == DATASTORE_TYPE_VSAN
+                and image.disk_type in _FLAT_TYPES):
+            def ensure_as_raw(entry, source, limits):
+                return self.converter.ensure_disk(
+                    entry, dataclasses.replace(source, disk_format='raw'),
+                    limits)
+            return ensure_as_raw
         if self.copier is not None:
             return self.copier.ensure_disk
         return self.fetcher.ensure_disk

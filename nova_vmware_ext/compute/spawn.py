@@ -13,7 +13,8 @@
 """Spawn: from Glance image and flavor to a running VM in the fewest calls.
 
 1. Validate image properties and flavor extra specs (no vCenter call).
-2. Pick the usable datastore with the most free space.
+2. Pick the usable datastore with the most free space (among those the
+   instance's storage policy allows, compute/storage_policy.py).
 3. Make sure the image is in that datastore's cache (once per datastore,
    shared with every compute), grown to the flavor's root disk when the
    root disk is a linked clone of it, or copied into the instance's folder
@@ -43,6 +44,7 @@ from nova_vmware_ext.compute import instances as vinstances
 from nova_vmware_ext.compute import networks as vnetworks
 from nova_vmware_ext.compute import root_disks
 from nova_vmware_ext.compute import specs
+from nova_vmware_ext.compute import storage_policy
 from nova_vmware_ext.compute import vifs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.compute import volumes
@@ -75,12 +77,15 @@ class SpawnOps(object):
         rules of server groups (None: not kept).
     :param consoles: compute.consoles.ConsoleOps, the new VM's consoles
         (VNC port, serial port); None: none.
+    :param placement: compute.storage_policy.StoragePlacement, which picks
+        the datastore (None: the one with most free space, no policy).
     """
 
     def __init__(self, session, waiter, inventory, resources, folders,
                  instances, root_disks, files, http, integration_bridge=None,
                  image_api=None, hw_versions=None, network_api=None,
-                 server_groups=None, consoles=None, volumes=None):
+                 server_groups=None, consoles=None, volumes=None,
+                 placement=None):
         self.session = session
         self.waiter = waiter
         self.inventory = inventory
@@ -97,6 +102,8 @@ class SpawnOps(object):
         self.server_groups = server_groups
         self.consoles = consoles
         self.volumes = volumes
+        self.placement = placement or storage_policy.StoragePlacement(
+            inventory, resources)
 
     # The operation
 
@@ -114,7 +121,8 @@ class SpawnOps(object):
             boot_volume = volumes.root_volume(block_device_info)
         try:
             networks = self._networks(network_info, image)
-            datastore = self.resources.pick_datastore()
+            placement = self.placement.choose(instance.flavor, image)
+            datastore = placement.datastore
             created = _Created(self.waiter, self.instances, self.files,
                                instance, vfiles.DatastorePath(datastore.name,
                                                               instance.uuid))
@@ -123,7 +131,7 @@ class SpawnOps(object):
             try:
                 vm = self._build(context, instance, image, image_meta,
                                  injected_files, admin_password,
-                                 network_info, networks, datastore, created,
+                                 network_info, networks, placement, created,
                                  consoles, boot_volume is not None)
                 if self.volumes is not None:
                     self.volumes.attach_all(instance, block_device_info)
@@ -169,12 +177,13 @@ class SpawnOps(object):
             return vnetworks.resolve(self.inventory.refresh(), nics)
 
     def _build(self, context, instance, image, image_meta, injected_files,
-               admin_password, network_info, networks, datastore, created,
+               admin_password, network_info, networks, placement, created,
                consoles=None, boot_from_volume=False):
         """Root disk, config drive and the VM itself; returns the VM.
 
         A VM booting from a volume gets no root disk here: the volume is
         attached once the VM exists (compute/volumes.py)."""
+        datastore = placement.datastore
         folder = created.folder
         root, cdroms = None, []
         if not boot_from_volume:
@@ -198,7 +207,8 @@ class SpawnOps(object):
             root_disk=root, image=image, context=context, cdroms=cdroms,
             integration_bridge=self.integration_bridge,
             extra_config=consoles.extra_config if consoles else None,
-            serial_ports=consoles.serial_ports if consoles else ())
+            serial_ports=consoles.serial_ports if consoles else (),
+            storage_profile_id=placement.profile_id)
         resolved, vim_networks = networks
         spec = dataclasses.replace(
             spec.with_networks(resolved),
@@ -218,8 +228,11 @@ class SpawnOps(object):
         created.vm = vm
         self.instances.remember(instance.uuid, vm)
         LOG.info('Created VM %(vm)s on datastore %(ds)s from image '
-                 '%(image)s', {'vm': vm._moId, 'ds': datastore.name,
-                               'image': image.image_id}, instance=instance)
+                 '%(image)s%(policy)s', {
+                     'vm': vm._moId, 'ds': datastore.name,
+                     'image': image.image_id,
+                     'policy': ' with storage policy %s' % placement.policy
+                     if placement.policy else ''}, instance=instance)
         return vm
 
     def _create_vm(self, instance, config, refill):

@@ -189,6 +189,8 @@ class MachineSpec(object):
     serial_ports: Tuple[SerialPortSpec, ...] = ()
     nested_hv: bool = False
     video_ram_kb: Optional[int] = None
+    # The storage policy (PBM profile id) of the VM and its disks.
+    storage_profile_id: Optional[str] = None
 
     def __post_init__(self):
         # Read-only views and tuples: a spec cannot change once built.
@@ -439,14 +441,16 @@ def validate(flavor, image_meta, network_info, *, hw_versions=None,
 def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
                  image=None, context=None, folder=None, cdroms=(),
                  ephemerals_gb=None, swap_mb=None, extra_config=None,
-                 integration_bridge=None, package=None, serial_ports=()):
+                 integration_bridge=None, package=None, serial_ports=(),
+                 storage_profile_id=None):
     """Everything a new VM for ``instance`` should be, as a MachineSpec.
 
     ``image_meta`` is Nova's ImageMeta; ``image`` its ImageProperties when
     the caller has them already. ``cdroms`` are ISO DatastorePaths (the
     image's, a config drive) attached in order. ``extra_config`` adds to or
     overrides the VM's extraConfig options; ``serial_ports`` are
-    SerialPortSpecs.
+    SerialPortSpecs; ``storage_profile_id`` the storage policy of the VM
+    and its disks.
     """
     image = image or vimage.from_image_meta(image_meta)
     limits = vflavor.flavor_limits(flavor)
@@ -482,4 +486,5 @@ def machine_spec(instance, flavor, image_meta, network_info, *, root_disk,
         serial_ports=serial_ports,
         nested_hv=(image.guest_id.startswith('vmkernel') or
                    image.guest_id in _NESTED_HV_GUESTS),
-        video_ram_kb=_video_ram_kb(image, limits))
+        video_ram_kb=_video_ram_kb(image, limits),
+        storage_profile_id=storage_profile_id)

@@ -163,6 +163,14 @@ def _flat_backing(path, provisioning):
     return backing
 
 
+def storage_profile(profile_id):
+    """The profile specs applying a storage policy (a PBM profile id) to
+    the VM's home or to a disk; [] for none."""
+    if not profile_id:
+        return []
+    return [vim.vm.DefinedProfileSpec(profileId=profile_id)]
+
+
 def disk_device_change(disk, controller_key, unit_number, key=-100):
     """The VirtualDeviceSpec adding one DiskSpec to a VM.
 
@@ -297,6 +305,8 @@ def create_spec(spec, vm_path, networks=None, managed_by=None):
         config.cpuAllocation = resource_allocation(spec.cpu_allocation)
     if spec.memory_allocation.is_set:
         config.memoryAllocation = resource_allocation(spec.memory_allocation)
+    if spec.storage_profile_id:
+        config.vmProfile = storage_profile(spec.storage_profile_id)
     if managed_by:
         config.managedBy = vim.ext.ManagedByInfo(
             extensionKey=managed_by, type=EXTENSION_TYPE_INSTANCE)
@@ -306,8 +316,10 @@ def create_spec(spec, vm_path, networks=None, managed_by=None):
     devices = []
     for disk in spec.disks:
         controller_key, unit = slots.take(disk.adapter_type)
-        devices.append(disk_device_change(disk, controller_key, unit,
-                                          next(keys)))
+        change = disk_device_change(disk, controller_key, unit, next(keys))
+        if spec.storage_profile_id:
+            change.profile = storage_profile(spec.storage_profile_id)
+        devices.append(change)
     for cdrom in spec.cdroms:
         controller_key, unit = slots.take(cdrom.adapter_type)
         devices.append(cdrom_device_change(cdrom, controller_key, unit,

@@ -23,6 +23,7 @@ import collections
 import contextlib
 import contextvars
 import http.client
+import http.cookies
 import socket
 import ssl
 import threading
@@ -44,7 +45,8 @@ LOG = logging.getLogger(__name__)
 # Read-only methods: a request whose response was lost can be sent again.
 _SAFE_PREFIXES = ('Retrieve', 'ContinueRetrieve', 'CancelRetrieve',
                   'WaitForUpdates', 'CancelWaitForUpdates', 'Find', 'Query',
-                  'Fetch', 'CurrentTime', 'SessionIsActive', 'Browse')
+                  'Fetch', 'CurrentTime', 'SessionIsActive', 'Browse',
+                  'PbmQuery', 'PbmRetrieve', 'PbmCheck', 'PbmFetch')
 
 _PROPERTY_READS = frozenset(['RetrieveProperties', 'RetrievePropertiesEx',
                              'ContinueRetrievePropertiesEx'])
@@ -52,6 +54,8 @@ _PROPERTY_READS = frozenset(['RetrieveProperties', 'RetrievePropertiesEx',
 # Idle pooled connections are dropped before vCenter's proxy would close
 # them, so a reused keep-alive connection is rarely found dead.
 _POOL_IDLE_SECONDS = 50
+
+SESSION_COOKIE = 'vmware_soap_session'
 
 _scopes = contextvars.ContextVar('nova_vmware_ext_call_scopes', default=())
 _logging_in = contextvars.ContextVar('nova_vmware_ext_logging_in',
@@ -166,6 +170,7 @@ class _Door(SoapAdapter.StubAdapterBase):
         relogged = False
         while True:
             generation = session.generation
+            self._before_request()
             session.calls.record(method, login=logging_in)
             try:
                 status, obj = self.soap.InvokeMethod(mo, info, args, self)
@@ -216,6 +221,22 @@ class _Door(SoapAdapter.StubAdapterBase):
                 raise faults.translate(obj, '%s on %s' % (method, mo._moId))
             raise vexc.VimException('%s on %s: unexpected reply %r' % (
                 method, mo._moId, obj))
+
+    def _before_request(self):
+        """Called before each attempt of a request."""
+
+
+class _SharedSessionDoor(_Door):
+    """A door to another SOAP endpoint of vCenter (PBM's /pbm/sdk) that
+    uses the vim25 session: vCenter takes its cookie in the
+    ``vcSessionCookie`` SOAP header. Read before each attempt, so a request
+    after a new login carries the new session."""
+
+    def _before_request(self):
+        cookie = http.cookies.SimpleCookie(self._session.session_cookie)
+        morsel = cookie.get(SESSION_COOKIE)
+        self.soap.requestContext = {
+            'vcSessionCookie': morsel.value if morsel else ''}
 
 
 class Session(object):
@@ -423,6 +444,18 @@ class Session(object):
     def session_key(self):
         """Key of this session, as in SessionManager.currentSession."""
         return self._door.soap.GetSessionId()
+
+    def shared_session_stub(self, path, version):
+        """A stub adapter for another SOAP endpoint of vCenter (``path``,
+        e.g. /pbm/sdk, speaking ``version``) over this session: the same
+        TLS, timeouts, retries, call counting and re-login as vim25 calls.
+        """
+        soap = SoapAdapter.SoapStubAdapter(
+            host=self.host, port=self.port, path=path, version=version,
+            sslContext=self.ssl_context, poolSize=self.pool_size,
+            httpConnectionTimeout=self.timeout,
+            connectionPoolTimeout=_POOL_IDLE_SECONDS)
+        return _SharedSessionDoor(self, soap)
 
     def mo(self, type_name, moid):
         """A managed object reference bound to this session's door."""

@@ -125,10 +125,11 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertIn('datastore_regex', by_check['config'][0]['message'])
 
     def test_unacted_option_warns(self):
-        code, _, by_check = self.results(pbm_enabled='true')
+        code, _, by_check = self.results(pbm_wsdl_location='x')
         self.assertEqual(0, code)
         self.assertEqual(['WARN', 'PASS'], self.status(by_check, 'config'))
-        self.assertIn('pbm_enabled', by_check['config'][0]['message'])
+        self.assertIn('pbm_wsdl_location',
+                      by_check['config'][0]['message'])
 
     def test_wrong_password(self):
         code, text = self.run_check(host_password='not-the-password')

@@ -139,11 +139,11 @@ class SpawnRefusedTest(test_driver_spawn.SpawnTestBase):
 
     def test_extra_specs_the_driver_cannot_honour(self):
         instance = self.make_instance(extra_specs={
-            'vmware:storage_policy': 'gold', 'hw:numa_nodes': '2',
+            'hw:numa_nodes': '2', 'hw:cpu_realtime': 'yes',
             'quota:cpu_limit': '100'})
         exc = self.assert_refused(exception.InvalidInput, instance,
-                                  self.flat, (), 'vmware:storage_policy',
-                                  'SPBM', 'hw:numa_nodes')
+                                  self.flat, (), 'hw:cpu_realtime',
+                                  'hw:numa_nodes')
         self.assertNotIn('quota:cpu_limit=', str(exc))
 
     def test_guest_id_vsphere_does_not_know(self):
@@ -162,12 +162,12 @@ class UnactedOptionsTest(test_driver_spawn.SpawnTestBase):
     def test_options_set_but_not_acted_on_are_warned_about(self):
         logger = self.useFixture(fixtures.FakeLogger(
             name='nova_vmware_ext'))
-        self.flags.config(group='vmware', pbm_enabled=True,
-                          pbm_default_policy='gold',
+        self.flags.config(group='vmware', maximum_objects=50,
+                          pbm_wsdl_location='file:///pbm.wsdl',
                           serial_port_service_uri='vspc.example.org')
         self.restart_driver()
-        self.assertIn('[vmware] pbm_enabled is set', logger.output)
-        self.assertIn('[vmware] pbm_default_policy is set', logger.output)
+        self.assertIn('[vmware] maximum_objects is set', logger.output)
+        self.assertIn('[vmware] pbm_wsdl_location is set', logger.output)
         # Acted on (consoles).
         self.assertNotIn('serial_port_service_uri', logger.output)
         # The driver still starts and works with them set.

@@ -115,36 +115,39 @@ class UnactedOptionsTest(testtools.TestCase):
         self.assertEqual([], conf.unacted_options(config))
 
     def test_options_set_in_the_file_are_named(self):
-        # pbm_enabled = False equals the default, but the operator wrote it.
+        # maximum_objects = 100 equals the default, but the operator wrote
+        # it; pbm_enabled acts.
         config = self._config(
-            '[vmware]\nhost_ip = vc\npbm_enabled = False\nvnc_port = 5901\n'
-            'maximum_objects = 500\ntask_poll_interval = 1.0\n'
+            '[vmware]\nhost_ip = vc\nmaximum_objects = 100\n'
+            'pbm_enabled = False\npbm_wsdl_location = x\nvnc_port = 5901\n'
+            'task_poll_interval = 1.0\n'
             'serial_port_service_uri = vspc\nuse_linked_clone = False\n'
             '[vmware_ext]\npage_size = 10\n')
         # The console options (vnc_port, serial_port_service_uri) act.
         self.assertEqual(
-            ['vmware.maximum_objects', 'vmware.pbm_enabled',
+            ['vmware.maximum_objects', 'vmware.pbm_wsdl_location',
              'vmware.task_poll_interval'], conf.unacted_options(config))
         # The section keeps loading: the values are there.
         self.assertEqual(5901, config.vmware.vnc_port)
         self.assertFalse(config.vmware.use_linked_clone)
 
     def test_without_novas_registration_too(self):
-        config = self._config('[vmware]\npbm_default_policy = gold\n'
+        config = self._config('[vmware]\npbm_wsdl_location = x\n'
+                              'pbm_default_policy = gold\n'
                               'console_delay_seconds = 2\n',
                               nova_first=False)
-        self.assertEqual(['vmware.pbm_default_policy'],
+        self.assertEqual(['vmware.pbm_wsdl_location'],
                          conf.unacted_options(config))
         self.assertEqual(2, config.vmware.console_delay_seconds)
 
     def test_an_override_counts_when_it_changes_the_value(self):
         config = self._config('')
-        for name, value in (('pbm_default_policy', 'gold'),
+        for name, value in (('maximum_objects', 500),
                             ('vnc_keymap', 'en-us')):
             config.set_override(name, value, group='vmware')
             # Overrides live in the group object, which Nova shares.
             self.addCleanup(config.clear_override, name, group='vmware')
-        self.assertEqual(['vmware.pbm_default_policy'],
+        self.assertEqual(['vmware.maximum_objects'],
                          conf.unacted_options(config))
 
     def test_every_listed_option_exists(self):
@@ -156,14 +159,16 @@ class UnactedOptionsTest(testtools.TestCase):
 
     def test_one_warning_per_option_naming_it(self):
         logger = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
-        config = self._config('[vmware]\npbm_enabled = True\n'
-                              'vnc_keymap = de\npbm_wsdl_location = x\n')
+        config = self._config('[vmware]\nmaximum_objects = 5\n'
+                              'vnc_keymap = de\npbm_wsdl_location = x\n'
+                              'pbm_enabled = True\n')
         conf.warn_unacted_options(config)
         lines = logger.output.strip().splitlines()
         self.assertEqual(2, len(lines), lines)
-        self.assertIn('[vmware] pbm_enabled is set', lines[0])
+        self.assertIn('[vmware] maximum_objects is set', lines[0])
         self.assertIn('not yet supported', lines[0])
         self.assertIn('[vmware] pbm_wsdl_location is set', lines[1])
+        self.assertIn('no WSDL is needed', lines[1])
 
 
 class SampleConfigTest(testtools.TestCase):

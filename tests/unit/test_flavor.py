@@ -236,12 +236,16 @@ class SupportedKeysTest(testtools.TestCase):
         self.assertEqual([], self._refused(
             {key: '1' for key in vflavor.HONOURED}))
 
-    def test_storage_policy_is_refused_with_the_reason(self):
+    def test_storage_policy_is_read(self):
+        self.assertEqual('Gold tier', vflavor.flavor_limits(_flavor(
+            {'vmware:storage_policy': ' Gold tier '})).storage_policy)
+        self.assertIsNone(vflavor.flavor_limits(_flavor()).storage_policy)
+
+    def test_blank_storage_policy_is_refused(self):
         exc = self.assertRaises(exception.InvalidInput, vflavor.flavor_limits,
-                                _flavor({'vmware:storage_policy': 'gold'}))
-        self.assertIn("vmware:storage_policy='gold'", str(exc))
-        self.assertIn('storage policies (SPBM) are not yet supported',
-                      str(exc))
+                                _flavor({'vmware:storage_policy': '  '}))
+        self.assertIn("vmware:storage_policy='  '", str(exc))
+        self.assertIn('the name of a vCenter storage policy', str(exc))
 
     def test_keys_of_driver_namespaces_are_refused(self):
         refused = {

@@ -381,6 +381,7 @@ class RescueDiskFromOvaTest(testtools.TestCase):
 
         class Datastore(object):
             name = 'ds1'
+            type = 'VMFS'
 
         disks = root_disks.RootDisks(Cache(), Fetcher(), None, None, None)
         meta = _image_meta()

@@ -117,6 +117,29 @@ class CreateSpecTest(testtools.TestCase):
                           config.managedBy.type))
         self.assertTrue(config.nestedHVEnabled)
 
+    def test_storage_policy_applies_to_the_vm_and_every_disk(self):
+        config = vm_config.create_spec(_spec(
+            disks=[_disk(role=specs.DISK_ROOT,
+                         parent=DatastorePath('ds1', 'base.vmdk')),
+                   _disk()],
+            cdroms=[specs.CdromSpec(DatastorePath('ds1', 'a.iso'))],
+            storage_profile_id='profile-gold'), '[ds1]')
+        self.assertEqual(['profile-gold'],
+                         [p.profileId for p in config.vmProfile])
+        self.assertIsInstance(config.vmProfile[0], vim.vm.DefinedProfileSpec)
+        disks = _devices(config, vim.vm.device.VirtualDisk)
+        self.assertEqual([['profile-gold'], ['profile-gold']],
+                         [[p.profileId for p in _change(config, d).profile]
+                          for d in disks])
+        cdrom = _devices(config, vim.vm.device.VirtualCdrom)[0]
+        self.assertEqual([], list(_change(config, cdrom).profile))
+
+    def test_no_storage_policy_no_profile(self):
+        config = vm_config.create_spec(_spec(disks=[_disk()]), '[ds1]')
+        self.assertEqual([], list(config.vmProfile))
+        disk = _devices(config, vim.vm.device.VirtualDisk)[0]
+        self.assertEqual([], list(_change(config, disk).profile))
+
     def test_temporary_keys_are_negative_and_unique(self):
         config = vm_config.create_spec(_spec(
             disks=[_disk(), _disk('sata')],
