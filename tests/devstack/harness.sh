@@ -81,6 +81,17 @@ TOP_DIR=$top
 source "$TOP_DIR/functions"
 # shellcheck source=/dev/null
 source "$TOP_DIR/stackrc"
+# stack.sh's setup_devstack_virtualenv: the python of the global venv,
+# where pip_install puts nova-compute's packages. Here: recorded, then the
+# tests' own python (HARNESS_PYTHON) runs the command.
+PYTHON=$DEVSTACK_VENV/bin/python3
+mkdir -p "$DEVSTACK_VENV/bin"
+cat >"$PYTHON" <<'PYTHON'
+#!/bin/bash
+echo "$0 $*" >>"$HARNESS_RECORD"
+exec "${HARNESS_PYTHON:-python3}" "$@"
+PYTHON
+chmod +x "$PYTHON"
 # shellcheck source=/dev/null
 source "$TOP_DIR/lib/database"
 # shellcheck source=/dev/null

@@ -57,6 +57,9 @@ GLANCE = {
     'GLANCE_VMWARE_DATASTORES': 'DC1:nfs-1',
 }
 SIMULATOR = {'NOVA_VMWARE_EXT_SIMULATOR': 'True'}
+# govmomi's simulator's first datacenter and datastore: Glance's default
+# datastore on the simulator.
+SIMULATOR_GLANCE_DATASTORES = 'DC0:LocalDS_0'
 
 # tempest [compute-feature-enabled] flags that follow one operation of
 # README's table: True exactly when the driver implements it.
@@ -153,9 +156,11 @@ def _run(settings, before='', stop_after_stack=False):
     if before:
         with open(os.path.join(work, 'before.sh'), 'w') as f:
             f.write(before)
+    # The harness's $PYTHON runs commands with ours (pyVmomi, oslo.vmware).
     proc = subprocess.run(
         ['bash', HARNESS, _devstack_dir(), REPO, work],
         stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        env=dict(os.environ, HARNESS_PYTHON=sys.executable),
         timeout=HARNESS_TIMEOUT, check=False)
     return Run(work, proc)
 
@@ -387,6 +392,7 @@ class SimulatorTest(HarnessTestCase):
             '-username': 'nova@vsphere.local',
             '-cert-out': os.path.join(self.vcsim_dir, 'ca.pem'),
             '-tmpdir': os.path.join(self.vcsim_dir, 'datastores'),
+            '-wsdl-dir': os.path.join(self.vcsim_dir, 'wsdl'),
             '-host': '3',
             '-ds': '2',
         }, flags)
@@ -427,9 +433,98 @@ class SimulatorTest(HarnessTestCase):
                       self.result.phases['run_phase clean'])
         self.assertFalse(os.path.exists(self.vcsim_dir))
 
+    def test_install_generates_the_wsdl_with_nova_computes_python(self):
+        install = self.result.phases['run_phase stack install']
+        python = os.path.join(self.dest, 'data', 'venv', 'bin', 'python3')
+        self.assertIn('%s %s/nova-vmware-ext/tools/vcsim/wsdl_gen.py --out %s'
+                      % (python, self.dest,
+                         os.path.join(self.vcsim_dir, 'wsdl')), install)
+        # The python beside nova-compute: where pip_install puts our
+        # requirements (pyVmomi, oslo.vmware).
+        self.assertIn('run_process n-cpu %s --config-file %s' % (
+            os.path.join(os.path.dirname(python), 'nova-compute'),
+            os.path.join(self.result.work, 'etc', 'nova', 'nova-cpu.conf')),
+            self.result.phases['start_nova_compute'])
+        # No privileged port without the Glance store: no setcap.
+        self.assertEqual([], [line for line in install
+                              if 'setcap' in line or 'libcap' in line])
+
     def test_tempest_tests_no_vnc_on_the_simulator(self):
         flags = self.result.section('tempest.conf', 'compute-feature-enabled')
         self.assertEqual('False', flags['vnc_console'])
+
+
+class SimulatorGlanceStoreTest(HarnessTestCase):
+    """The simulator with Glance's VMware store: vcsim on 443 serving the
+    vim WSDL glance_store's suds client loads."""
+
+    def setUp(self):
+        super().setUp()
+        self.result = run(SIMULATOR, {'GLANCE_VMWARE_STORE': 'True'},
+                          stop_after_stack=True)
+        self.assertRan(self.result)
+        self.vcsim_dir = os.path.join(self.result.work, 'dest', 'data',
+                                      'nova-vmware-ext', 'vcsim')
+        self.wsdl_dir = os.path.join(self.vcsim_dir, 'wsdl')
+
+    def test_vcsim_listens_on_443_and_serves_the_wsdl(self):
+        command = vcsim_command(self, self.result)
+        flags = dict(zip(command[3::2], command[4::2]))
+        self.assertEqual('127.0.0.1:443', flags['-listen'])
+        self.assertEqual(self.wsdl_dir, flags['-wsdl-dir'])
+        post_config = self.result.phases['run_phase stack post-config']
+        self.assertIn('wait_for_service 60 https://127.0.0.1:443/sdk',
+                      post_config)
+        self.assertEqual('443', self.result.section(
+            'nova/nova-cpu.conf', 'vmware')['host_port'])
+
+    def test_install_generated_the_wsdl_files(self):
+        with open(os.path.join(self.wsdl_dir, 'vimService.wsdl')) as f:
+            service = f.read()
+        self.assertIn('<service name="VimService">', service)
+        self.assertIn('location="vim.wsdl"', service)
+        for name in ('vim.wsdl', 'vim-messagetypes.xsd', 'vim-types.xsd',
+                     'core-types.xsd'):
+            self.assertGreater(
+                os.path.getsize(os.path.join(self.wsdl_dir, name)), 0, name)
+
+    def test_a_copy_of_vcsim_may_bind_443_as_stack_user(self):
+        install = self.result.phases['run_phase stack install']
+        copy = os.path.join(self.vcsim_dir, 'vcsim')
+        self.assertIn('install_package libcap2-bin', install)
+        self.assertIn('sudo setcap cap_net_bind_service=+ep %s' % copy,
+                      install)
+        self.assertEqual(copy, vcsim_command(self, self.result)[1])
+        self.assertTrue(os.access(copy, os.X_OK))
+
+    def test_glance_store_points_at_the_simulator_with_its_ca(self):
+        store = self.result.section('glance/glance-api.conf', 'glance_store')
+        vmware = self.result.section('nova/nova-cpu.conf', 'vmware')
+        self.assertEqual(vmware['host_password'],
+                         store.pop('vmware_server_password'))
+        self.assertEqual({
+            'stores': 'vmware, http',
+            'default_store': 'vmware',
+            'vmware_server_host': '127.0.0.1',
+            'vmware_server_username': 'nova@vsphere.local',
+            'vmware_datastores': SIMULATOR_GLANCE_DATASTORES,
+            'vmware_store_image_dir': '/openstack_glance',
+            'vmware_ca_file': os.path.join(self.vcsim_dir, 'ca.pem'),
+        }, store)
+
+    def test_operators_datastores_win(self):
+        result = run(SIMULATOR, GLANCE, stop_after_stack=True)
+        self.assertRan(result)
+        self.assertEqual('DC1:nfs-1', result.section(
+            'glance/glance-api.conf', 'glance_store')['vmware_datastores'])
+
+    def test_no_secret_is_printed(self):
+        password = self.result.section('nova/nova-cpu.conf',
+                                       'vmware')['host_password']
+        self.assertIn('configure_glance_vmware_store', self.result.stderr)
+        self.assertNotIn(password, self.result.output)
+        self.assertNotIn(password, ' '.join(vcsim_command(self,
+                                                          self.result)))
 
 
 class BadSettingsTest(HarnessTestCase):
@@ -458,6 +553,36 @@ class BadSettingsTest(HarnessTestCase):
         result = run(VCENTER, {'GLANCE_VMWARE_STORE': 'True'})
         self.assertStopped(result, 'GLANCE_VMWARE_STORE=True needs '
                            'GLANCE_VMWARE_DATASTORES')
+
+    def test_glance_store_on_a_vcenter_off_443(self):
+        result = run(VCENTER, GLANCE, {'VMWAREAPI_PORT': '8443'})
+        self.assertStopped(result, "glance_store's vmware store has no port "
+                           "option: vCenter must listen on 443 "
+                           "(VMWAREAPI_PORT=8443)")
+        self.assertNotIn('Sup3r-S3cret-xyzzy', result.output)
+
+    def test_glance_store_on_a_simulator_off_443(self):
+        result = run(SIMULATOR, GLANCE, {'NOVA_VMWARE_EXT_VCSIM_PORT': '8989'})
+        self.assertStopped(result, 'the simulator must listen on 443 '
+                           '(NOVA_VMWARE_EXT_VCSIM_PORT=8989; unset it)')
+        self.assertNotIn('glance_store', open(os.path.join(
+            result.work, 'etc', 'glance', 'glance-api.conf')).read())
+
+    def test_simulator_on_443_beside_tls_proxy(self):
+        result = run(SIMULATOR, GLANCE, {'ENABLED_SERVICES+': ',tls-proxy'})
+        self.assertStopped(result, "the simulator's port 443 is tls-proxy's")
+        self.assertNotIn('setcap', open(os.path.join(
+            result.work, 'record')).read())
+
+    def test_wsdl_generation_failure_names_the_command(self):
+        result = run(SIMULATOR, before='export HARNESS_PYTHON=false\n')
+        dest = os.path.join(result.work, 'dest')
+        self.assertStopped(
+            result, 'generating the vim WSDL failed: %s/data/venv/bin/python3 '
+            '%s/nova-vmware-ext/tools/vcsim/wsdl_gen.py --out '
+            '%s/data/nova-vmware-ext/vcsim/wsdl' % (dest, dest, dest))
+        self.assertNotIn('== run_phase stack post-config', open(
+            os.path.join(result.work, 'record')).read())
 
     def test_foreign_vmware_ext_in_novas_tree_is_left_alone(self):
         before = (
