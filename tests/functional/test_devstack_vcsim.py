@@ -13,13 +13,15 @@
 """The devstack plugin's simulator service serves what it writes into
 nova-cpu.conf: the command the plugin hands devstack's run_process, run
 here, answers a login with nova-cpu.conf's address, user, password and CA
-file, with the cluster it names."""
+file, with the cluster it names, and serves the vim WSDL the plugin
+generated for oslo.vmware's suds clients (glance_store)."""
 
 import os
 import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 
 from pyVim import connect
 from pyVmomi import vim
@@ -84,3 +86,18 @@ class SimulatorServiceTest(test_devstack.HarnessTestCase):
             for c in clusters.values()])
         # The generated password is the only one: vcsim's default refused.
         self.assertRaises(vim.fault.InvalidLogin, self._login, 'pass')
+
+    def test_serves_the_generated_wsdl_and_glances_datastore(self):
+        url = 'https://%s:%s/sdk/vimService.wsdl' % (
+            self.vmware['host_ip'], self.vmware['host_port'])
+        context = ssl.create_default_context(cafile=self.vmware['ca_file'])
+        with urllib.request.urlopen(url, context=context, timeout=30) as r:
+            self.assertEqual(200, r.status)
+            self.assertIn(b'<service name="VimService">', r.read())
+        # Glance's default datastore on the simulator exists there.
+        datacenter, datastore = (
+            test_devstack.SIMULATOR_GLANCE_DATASTORES.split(':'))
+        si = self._login(self.vmware['host_password'])
+        found = [(dc.name, [ds.name for ds in dc.datastore])
+                 for dc in si.content.rootFolder.childEntity]
+        self.assertIn(datastore, dict(found)[datacenter], found)
