@@ -104,9 +104,11 @@ _KEPT_ON_RESIZE = (('disk_io', 'quota:disk_io_*'), ('vif', 'quota:vif_*'),
                    ('storage_policy', 'vmware:storage_policy'))
 
 
-def check_new_flavor(old, new, image_meta):
+def check_new_flavor(old, new, image_meta, policies_enabled=True):
     """Refuse a flavor this VM cannot be resized to, before anything
-    happens: InstanceFaultRollback around a ResizeError naming why."""
+    happens: InstanceFaultRollback around a ResizeError naming why.
+    ``policies_enabled`` is ``[vmware] pbm_enabled``: without it a flavor's
+    storage policy is ignored, and so is its change."""
     try:
         if new.root_gb < old.root_gb:
             raise exception.ResizeError(reason=(
@@ -129,6 +131,8 @@ def check_new_flavor(old, new, image_meta):
                 'the one of its flavor %s: a resize does not change it' % (
                     new.name, limits.hw_version or 'default', old.name)))
         for field, specs_named in _KEPT_ON_RESIZE:
+            if field == 'storage_policy' and not policies_enabled:
+                continue
             if getattr(limits, field) != getattr(old_limits, field):
                 raise exception.ResizeError(reason=(
                     'flavor %s changes %s from those of flavor %s: a resize '
@@ -287,11 +291,16 @@ class MigrateOps(object):
         self.nodename = nodename
         self.integration_bridge = integration_bridge
 
+    def _policies_enabled(self):
+        return bool(self.placement is not None and
+                    self.placement.policies is not None)
+
     # Source
 
     def migrate_disk_and_power_off(self, context, instance, flavor,
                                    timeout=0, retry_interval=0):
-        check_new_flavor(instance.flavor, flavor, instance.image_meta)
+        check_new_flavor(instance.flavor, flavor, instance.image_meta,
+                         policies_enabled=self._policies_enabled())
         migration = self._migration(context, instance)
         if migration is not None:
             try:

@@ -216,3 +216,12 @@ class ResizeTest(testtools.TestCase):
         migrate.check_new_flavor(
             _flavor({'vmware:storage_policy': 'gold'}),
             _flavor({'vmware:storage_policy': 'gold'}), meta)
+
+    def test_policy_change_is_ignored_without_pbm(self):
+        # With pbm_enabled off a flavor's policy is ignored at spawn
+        # (warned about), so its change does not stop a resize.
+        meta = objects.ImageMeta.from_dict({'properties': {}})
+        migrate.check_new_flavor(
+            _flavor({'vmware:storage_policy': 'gold'}),
+            _flavor({'vmware:storage_policy': 'silver'}), meta,
+            policies_enabled=False)
