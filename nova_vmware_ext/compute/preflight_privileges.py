@@ -18,7 +18,14 @@ from nova_vmware_ext.vsphere import faults
 from nova_vmware_ext.vsphere import privileges
 
 FIX = ('grant the vCenter role of [vmware] host_username these privileges '
-       '(README, "vCenter privileges")')
+       '(docs: "vCenter privileges", doc/source/privileges.rst)')
+
+
+def conditions(conf):
+    """The conditions of REQUIRED's conditional entries that hold and can
+    be checked. Glance's datastores cannot: each image's location names
+    its own, and a copy vCenter refuses falls back to a download."""
+    return {privileges.PBM_ENABLED} if conf.vmware.pbm_enabled else set()
 
 
 def _entities(preflight):
@@ -42,10 +49,12 @@ def check(preflight):
     where; a network alone lacking Network.Assign is a WARN (instances
     just cannot use it)."""
     entities = _entities(preflight)
+    holding = conditions(preflight.conf)
     labels = {ref._moId: label for ref, _, label in entities}
     try:
         lacking = privileges.missing(
-            preflight.session, [(ref, scope) for ref, scope, _ in entities])
+            preflight.session, [(ref, scope) for ref, scope, _ in entities],
+            holding)
     except vexc.VimFaultException as exc:
         if faults.is_fault(exc, 'MethodNotFound') or faults.is_fault(
                 exc, 'NotSupported'):
@@ -63,6 +72,7 @@ def check(preflight):
     if on_networks:
         return ('WARN', 'instances cannot use these networks, missing %s'
                 % text, FIX)
-    count = len({p.id for p in privileges.REQUIRED})
+    count = len({i for ids in privileges.by_scope(
+        conditions=holding).values() for i in ids})
     return ('PASS', 'all %d privileges the driver needs are granted on %d '
             'objects' % (count, len(entities)), None)

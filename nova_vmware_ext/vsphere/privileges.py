@@ -12,9 +12,13 @@
 
 """The vCenter privileges nova-vmware-ext needs, and where it needs them.
 
-``REQUIRED`` is the one list (README's "vCenter privileges" section is
-written from it); ``missing`` asks vCenter's AuthorizationManager which of
-them the session's own user lacks, in one HasPrivilegeOnEntities call.
+``REQUIRED`` is the one list (the docs' privileges page and README's
+"vCenter privileges" section are written from it); ``missing`` asks
+vCenter's AuthorizationManager which of them the session's own user lacks,
+in one HasPrivilegeOnEntities call.
+
+An entry with ``when`` is needed only under that condition: the caller
+says which conditions hold (``missing(..., conditions=...)``).
 """
 
 import dataclasses
@@ -26,17 +30,25 @@ RESOURCE_POOL = 'resource pool'
 CLUSTER = 'cluster'
 DATASTORE = 'datastore'
 NETWORK = 'network'
+# The datastores Glance's VMware store keeps images on: each image's
+# location names one, so no configuration of this compute lists them.
+GLANCE_DATASTORE = "Glance's datastores"
+
+# Conditions of the entries needed only sometimes.
+PBM_ENABLED = '[vmware] pbm_enabled'
+GLANCE_LOCATIONS = "Glance's VMware store, its locations shown"
 
 
 @dataclasses.dataclass(frozen=True)
 class Privilege(object):
     id: str
     scope: str  # one of the scopes above
-    why: str
+    why: str  # names the condition too, when there is one (the docs)
+    when: str = None  # None: always needed; else one of the conditions
 
 
-def _each(scope, why, *ids):
-    return tuple(Privilege(i, scope, why) for i in ids)
+def _each(scope, why, *ids, when=None):
+    return tuple(Privilege(i, scope, why, when) for i in ids)
 
 
 REQUIRED = (
@@ -89,28 +101,38 @@ REQUIRED = (
     _each(DATASTORE, 'instance disks, the image cache and its aging',
           'Datastore.AllocateSpace', 'Datastore.Browse',
           'Datastore.FileManagement') +
-    _each(NETWORK, 'connect instance NICs to port groups', 'Network.Assign')
+    _each(NETWORK, 'connect instance NICs to port groups', 'Network.Assign') +
+    _each(ROOT, 'storage policies (PBM), only with [vmware] pbm_enabled',
+          'StorageProfile.View', when=PBM_ENABLED) +
+    _each(GLANCE_DATASTORE, 'cache fills copied from Glance\'s VMware store '
+          'when Glance shows image locations (else images are downloaded)',
+          'Datastore.Browse', 'Datastore.FileManagement',
+          when=GLANCE_LOCATIONS)
 )
 
 
-def by_scope(privileges=REQUIRED):
-    """{scope: [privilege id]} in list order, without duplicates."""
+def by_scope(privileges=REQUIRED, conditions=()):
+    """{scope: [privilege id]} in list order, without duplicates: those
+    always needed and those whose condition is in ``conditions``."""
     found = {}
     for privilege in privileges:
+        if privilege.when is not None and privilege.when not in conditions:
+            continue
         ids = found.setdefault(privilege.scope, [])
         if privilege.id not in ids:
             ids.append(privilege.id)
     return found
 
 
-def missing(session, entities):
+def missing(session, entities, conditions=()):
     """Privileges the session's user lacks on each entity.
 
     :param entities: [(entity ref, scope)].
+    :param conditions: the conditions (``when``) that hold.
     :returns: [(entity ref, [missing privilege ids])], only entities that
         lack any, in the given order.
     """
-    wanted = by_scope()
+    wanted = by_scope(conditions=conditions)
     all_ids = sorted({i for ids in wanted.values() for i in ids})
     refs = [ref for ref, _ in entities]
     manager = session.content.authorizationManager

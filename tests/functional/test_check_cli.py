@@ -279,6 +279,22 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(['WARN'], self.status(by_check, 'privileges'))
         self.assertIn('Network.Assign', by_check['privileges'][0]['message'])
 
+    def test_storage_profile_view_needed_only_with_pbm(self):
+        si = self.vcsim.connect()
+        granted = sorted({p.id for p in privileges.REQUIRED} -
+                         {'StorageProfile.View'})
+        test_vcsim_privileges.narrow_user(self, si, granted)
+        code, _, by_check = self.results()
+        self.assertEqual(0, code)
+        self.assertEqual(['PASS'], self.status(by_check, 'privileges'))
+        code, _, by_check = self.results(pbm_enabled='true')
+        self.assertEqual(1, code)
+        result = by_check['privileges'][0]
+        self.assertEqual('FAIL', result['status'])
+        self.assertEqual('missing root folder: StorageProfile.View',
+                         result['message'])
+        self.assertIn('doc/source/privileges.rst', result['fix'])
+
     def test_privileges_not_checkable_warns(self):
         self.vcsim.inject('HasPrivilegeOnEntities', fault='MethodNotFound')
         code, _, by_check = self.results()

@@ -92,6 +92,25 @@ class PrivilegesTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertTrue(self.granted(self.si.content.rootFolder)[
             'Datastore.Browse'])
 
+    def test_vcenter_storage_profile_privilege(self):
+        # vcsim's list is ESX's: auth_vcenter_privileges.go adds vCenter's
+        # StorageProfile ones to Admin and lets roles name them.
+        root = self.si.content.rootFolder
+        asked = ['StorageProfile.View', 'Datastore.Browse']
+
+        def granted():
+            answer = self.auth.HasPrivilegeOnEntities([root], self.key, asked)
+            return {a.privId: a.isGranted
+                    for a in answer[0].privAvailability}
+        self.assertEqual(dict.fromkeys(asked, True), granted())
+        narrow_user(self, self.si, ['StorageProfile.View'])
+        self.assertEqual({'StorageProfile.View': True,
+                          'Datastore.Browse': False}, granted())
+        self.assertRaises(vmodl.fault.InvalidArgument,
+                          self.auth.AddAuthorizationRole, 'bad-ids',
+                          ['StorageProfile.View', 'No.Such'])
+        self.assertNotIn('bad-ids', [r.name for r in self.auth.roleList])
+
     def test_unknown_session_is_refused(self):
         self.assertRaises(vmodl.fault.InvalidArgument,
                           self.auth.HasPrivilegeOnEntities,

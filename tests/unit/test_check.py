@@ -26,6 +26,7 @@ import testtools
 
 from nova_vmware_ext.cmd import check
 from nova_vmware_ext.compute import preflight
+from nova_vmware_ext.compute import preflight_privileges
 from nova_vmware_ext.vsphere import privileges
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -55,6 +56,56 @@ class PrivilegeListTest(testtools.TestCase):
     def test_image_cache_lock_session_check_is_listed(self):
         self.assertIn('Sessions.ValidateSession',
                       privileges.by_scope()[privileges.ROOT])
+
+    def test_conditional_entries_only_with_their_condition(self):
+        always = privileges.by_scope()
+        with_pbm = privileges.by_scope(conditions={privileges.PBM_ENABLED})
+        self.assertNotIn('StorageProfile.View', always[privileges.ROOT])
+        self.assertEqual(always[privileges.ROOT] + ['StorageProfile.View'],
+                         with_pbm[privileges.ROOT])
+        self.assertNotIn(privileges.GLANCE_DATASTORE, always)
+        self.assertEqual(
+            ['Datastore.Browse', 'Datastore.FileManagement'],
+            privileges.by_scope(conditions={privileges.GLANCE_LOCATIONS})[
+                privileges.GLANCE_DATASTORE])
+
+    def test_conditional_entries_say_when_in_the_docs(self):
+        # The docs' table shows only scope, ids and why.
+        conditional = [p for p in privileges.REQUIRED if p.when]
+        self.assertEqual({privileges.PBM_ENABLED,
+                          privileges.GLANCE_LOCATIONS},
+                         {p.when for p in conditional})
+        self.assertIn('only with [vmware] pbm_enabled', {
+            p.why for p in conditional
+            if p.when == privileges.PBM_ENABLED}.pop())
+        self.assertIn('when Glance shows image locations', {
+            p.why for p in conditional
+            if p.when == privileges.GLANCE_LOCATIONS}.pop())
+
+    def test_cli_checks_storage_profile_view_only_with_pbm(self):
+        conf = mock.Mock()
+        conf.vmware.pbm_enabled = False
+        self.assertEqual(set(), preflight_privileges.conditions(conf))
+        conf.vmware.pbm_enabled = True
+        self.assertEqual({privileges.PBM_ENABLED},
+                         preflight_privileges.conditions(conf))
+
+    def test_missing_asks_for_conditional_ones_when_they_hold(self):
+        folder = vim.Folder('group-d1')
+        session = mock.Mock(session_key='key-1')
+        auth = session.content.authorizationManager
+        auth.HasPrivilegeOnEntities.return_value = [
+            vim.AuthorizationManager.EntityPrivilege(
+                entity=folder, privAvailability=[
+                    vim.AuthorizationManager.PrivilegeAvailability(
+                        privId='Folder.Create', isGranted=False)])]
+        lacking = privileges.missing(session, [(folder, privileges.ROOT)])
+        self.assertNotIn('StorageProfile.View', lacking[0][1])
+        self.assertNotIn('StorageProfile.View',
+                         auth.HasPrivilegeOnEntities.call_args[1]['privId'])
+        lacking = privileges.missing(session, [(folder, privileges.ROOT)],
+                                     {privileges.PBM_ENABLED})
+        self.assertIn('StorageProfile.View', lacking[0][1])
 
     def test_missing_reads_one_answer_per_entity(self):
         folder = vim.Folder('group-v3')

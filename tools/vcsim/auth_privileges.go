@@ -178,11 +178,15 @@ func (m *authzManager) FetchUserPrivilegeOnEntities(req *types.FetchUserPrivileg
 }
 
 func (m *authzManager) AddAuthorizationRole(req *types.AddAuthorizationRole) soap.HasFault {
-	body := m.AuthorizationManager.AddAuthorizationRole(req).(*methods.AddAuthorizationRoleBody)
+	known, vcenterOnly := splitVcenterOnly(req.PrivIds)
+	stockReq := *req
+	stockReq.PrivIds = known
+	body := m.AuthorizationManager.AddAuthorizationRole(&stockReq).(*methods.AddAuthorizationRoleBody)
 	if body.Res != nil {
-		for _, role := range m.RoleList {
+		for i, role := range m.RoleList {
 			if role.Name == req.Name {
 				body.Res.Returnval = role.RoleId
+				m.RoleList[i].Privilege = append(role.Privilege, vcenterOnly...)
 			}
 		}
 	}
