@@ -23,7 +23,9 @@ remove_unused_original_minimum_age_seconds`` old. Either driver honours the
 other's markers. An image being filled (a live fetch lock inside) is left
 alone; what dead fills left (their locks and temporary folders) and image
 folders without an entry are removed. A compute that still links to a
-removed entry fills it again (see compute/spawn.py).
+removed entry fills it again (see compute/spawn.py). What failed fills of
+the in-tree driver left at the datastore root goes too, once unchanged for
+the same minimum age (images/intree_leftovers.py).
 """
 
 import datetime
@@ -32,6 +34,7 @@ from oslo_log import log as logging
 from oslo_vmware import exceptions as vexc
 
 from nova_vmware_ext.images import cache as image_cache
+from nova_vmware_ext.images import intree_leftovers
 from nova_vmware_ext.vsphere import backings
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class CacheAging(object):
         self.inventory = inventory
         self.session = session
         self.now = now
+        self.intree = intree_leftovers.InTreeLeftovers(cache, now)
 
     def run(self, min_age):
         """One pass over every usable datastore; returns removed folders."""
@@ -56,6 +60,9 @@ class CacheAging(object):
         for datastore in self.inventory.datastores():
             try:
                 removed += self._age(datastore, min_age)
+                removed += self.intree.remove(
+                    datastore.name, min_age, lambda ds=datastore: (
+                        backings.files_in_use(self.session, ds.ref)))
             except vexc.VimException as exc:
                 LOG.warning('Image cache aging on datastore %(ds)s failed: '
                             '%(err)s', {'ds': datastore.name, 'err': exc})

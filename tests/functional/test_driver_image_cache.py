@@ -19,10 +19,13 @@ datastore HTTP (/folder) with an independent session.
 """
 
 import datetime
+import os
 import re
 import time
+import uuid
 
 from nova import exception
+from pyVmomi import vim
 import requests
 
 from nova_vmware_ext.images import cache as image_cache
@@ -365,3 +368,64 @@ class InTreeCacheTest(CacheTestBase):
         parent = self.disks(self.vm(instance))[0].backing.parent.fileName
         self.assertEqual(str(DatastorePath(DS, '%s_base/%s/%s.vmdk' % (
             self.MY_IP, image.id, image.id))), parent)
+
+
+class InTreeLeftoversTest(CacheTestBase):
+    """Aging removes what failed in-tree fills left at the datastore root
+    (images/intree_leftovers.py), once unchanged for the minimum age."""
+
+    def setUp(self):
+        super().setUp()
+        [ds] = vcsim.query(self.si, vim.Datastore, ['info.url']).values()
+        self.local_root = ds['info.url']
+
+    def put(self, rel_path, age):
+        """A file (and its folders) as a fill left it ``age`` seconds ago,
+        the folders' times included."""
+        path = DatastorePath(DS, rel_path)
+        self.cache.write_small(path, b'\x00' * 4096)
+        when = time.time() - age
+        parts = rel_path.split('/')
+        for depth in range(1, len(parts) + 1):
+            os.utime(os.path.join(self.local_root, *parts[:depth]),
+                     (when, when))
+        return path
+
+    def test_old_leftovers_go_young_ones_and_others_stay(self):
+        self.addCleanup(self.cache.delete, DatastorePath(DS, 'vmware_temp'))
+        old, young, busy = (str(uuid.uuid4()) for _ in range(3))
+        img, snap, img_young = (
+            'OSTACK_IMG_%s' % uuid.uuid4(), 'OSTACK_SNAP_%s' % uuid.uuid4(),
+            'OSTACK_IMG_%s' % uuid.uuid4())
+        image = 'a1b2c3d4-0000-4000-8000-000000000001'
+        self.put('vmware_temp/%s/%s/%s-flat.vmdk' % (old, image, image), 7200)
+        self.put('vmware_temp/%s/%s/tmp-sparse.vmdk' % (young, image), 60)
+        # An old folder with a file still being written: it stays.
+        self.put('vmware_temp/%s/%s/%s.vmdk' % (busy, image, image), 7200)
+        self.put('vmware_temp/%s/%s/%s-flat.vmdk' % (busy, image, image), 5)
+        self.put('%s/%s.vmdk' % (img, img), 7200)
+        self.put('%s/%s.vmx' % (snap, snap), 7200)
+        self.put('%s/%s.vmdk' % (img_young, img_young), 60)
+        # Named unlike the in-tree driver's: not ours to judge.
+        others = ['vmware_temp/not-a-uuid/x', 'OSTACK_IMG_x/x.vmdk',
+                  'someone-elses/x.vmdk']
+        for rel_path in others:
+            self.put(rel_path, 7200)
+        for kept in (young, busy):
+            self.addCleanup(self.cache.delete,
+                            DatastorePath(DS, 'vmware_temp/' + kept))
+        for kept in [img_young] + [p.split('/')[0] for p in others[1:]]:
+            self.addCleanup(self.cache.delete, DatastorePath(DS, kept))
+
+        self.age(3600)
+
+        self.assertEqual(['busy/', 'not-a-uuid/', 'young/'], sorted(
+            n.replace(young, 'young').replace(busy, 'busy')
+            for n in self.names('vmware_temp')))
+        root = self.names('')
+        for gone in (img, snap):
+            self.assertNotIn(gone + '/', root)
+        for kept in (img_young, 'OSTACK_IMG_x', 'someone-elses'):
+            self.assertIn(kept + '/', root)
+        self.assertEqual(['%s-flat.vmdk' % image, '%s.vmdk' % image],
+                         self.names('vmware_temp/%s/%s' % (busy, image)))
