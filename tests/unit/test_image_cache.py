@@ -566,20 +566,26 @@ class FetchLockTest(testtools.TestCase):
         self.assertIn(self.lock_path, self.store.files)
 
     def test_heartbeat_failure_does_not_stop_it(self):
+        # Events, not sleeps: the test waits for the writes it needs, however
+        # slow the machine, and stop() joins the thread.
         writes = []
+        two_after_the_failure = threading.Event()
+        first = record(time.time())
 
         def renew(rec):
             writes.append(rec.seq)
             if len(writes) == 1:
                 raise vexc.ImageTransferException('HTTP 503')
+            if len(writes) == 3:
+                two_after_the_failure.set()
             return rec
-        beat = cache_lock.Heartbeat(renew, record(time.time()), 0.02).start()
-        time.sleep(0.2)
+        beat = cache_lock.Heartbeat(renew, first, 0.01).start()
+        self.assertTrue(two_after_the_failure.wait(60))
         beat.stop()
-        count = len(writes)
-        self.assertGreater(count, 2)
-        time.sleep(0.1)
-        self.assertEqual(count, len(writes))  # nothing after stop()
+        self.assertFalse(beat._thread.is_alive())  # nothing after stop()
+        self.assertEqual([first.seq + 1, first.seq + 2, first.seq + 3],
+                         writes[:3])
+        self.assertEqual(first.seq + len(writes), beat.record.seq)
 
 
 class InPlaceFillTest(testtools.TestCase):
