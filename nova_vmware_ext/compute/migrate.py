@@ -25,6 +25,8 @@ computes see. So:
   cluster, with one RelocateVM_Task: to this cluster's root pool (and a host
   of it when DRS is off), to one of its allowed datastores (the VM's own
   when allowed), its NIC backings re-resolved among this cluster's networks.
+  A volume's disk stays on its datastore (compute/volume_moves.py: a
+  cluster none of whose hosts mount it is refused before the move).
   A linked clone moving to another datastore is consolidated
   (moveAllDiskBackingsAndConsolidate): its parent in the source's image
   cache may not be reachable from here. The config drive ISO, in the VM's
@@ -70,6 +72,7 @@ from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.compute import volume_devices as devs
+from nova_vmware_ext.compute import volume_moves as vmoves
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import props
 
@@ -454,15 +457,18 @@ class MigrateOps(object):
                 return datastore, False
         return max(allowed, key=self.resources.free_space), True
 
-    def _host_for(self, inv):
-        """A host for the VM when DRS will not pick one, else None."""
+    def _host_for(self, inv, seeing=()):
+        """A host for the VM when DRS will not pick one (one of the moids
+        ``seeing`` its volumes' datastores, when it has volumes), else
+        None."""
         config = props.retrieve_one(self.session, inv.cluster,
                                     ['configurationEx'])
         drs = getattr((config or {}).get('configurationEx'), 'drsConfig',
                       None)
         if drs is not None and drs.enabled:
             return None
-        usable = [h for h in inv.hosts if h.usable]
+        usable = [h for h in inv.hosts if h.usable and
+                  (not seeing or h.ref._moId in seeing)]
         if not usable:
             raise exception.ComputeResourcesUnavailable(reason=(
                 'cluster %s has no connected host out of maintenance to '
@@ -473,14 +479,20 @@ class MigrateOps(object):
                    volume_paths):
         inv = self.inventory.get()
         datastore, moves = self._target_datastore(item, instance.flavor)
+        # Refused before any change when no host here sees the volumes.
+        volumes = vmoves.volume_disks(item.get('config.hardware.device'),
+                                      devs.volume_options(item))
+        seeing = vmoves.check_reachable(self.session, inv, volumes,
+                                        datastore)
         spec = vim.vm.RelocateSpec(
             pool=inv.resource_pool,
             folder=self.folders.instances_folder(instance.project_id))
-        host = self._host_for(inv)
+        host = self._host_for(inv, seeing)
         if host is not None:
             spec.host = host
         if moves:
             spec.datastore = datastore.ref
+            spec.disk = vmoves.locators(volumes)
             if _has_parent(root_disk(item)):
                 spec.diskMoveType = CONSOLIDATE
         spec.deviceChange = self._nic_changes(
@@ -536,8 +548,11 @@ class MigrateOps(object):
         """Make a linked clone's root disk a disk of its own, in place."""
         vm = item['obj']
         datastore, _ = self._target_datastore(item, instance.flavor)
-        spec = vim.vm.RelocateSpec(datastore=datastore.ref,
-                                   diskMoveType=CONSOLIDATE)
+        spec = vim.vm.RelocateSpec(
+            datastore=datastore.ref, diskMoveType=CONSOLIDATE,
+            disk=vmoves.locators(vmoves.volume_disks(
+                item.get('config.hardware.device'),
+                devs.volume_options(item))))
         self.waiter.wait(vm.RelocateVM_Task(spec),
                          'consolidation of the root disk of instance %s' %
                          instance.uuid)
