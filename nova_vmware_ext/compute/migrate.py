@@ -26,7 +26,7 @@ computes see. So:
   of it when DRS is off), to one of its allowed datastores (the VM's own
   when allowed), its NIC backings re-resolved among this cluster's networks.
   A volume's disk stays on its datastore (compute/volume_moves.py: a
-  cluster none of whose hosts mount it is refused before the move).
+  cluster whose hosts do not mount it is refused, before any change).
   A linked clone moving to another datastore is consolidated
   (moveAllDiskBackingsAndConsolidate): its parent in the source's image
   cache may not be reachable from here. The config drive ISO, in the VM's
@@ -301,18 +301,33 @@ class MigrateOps(object):
     # Source
 
     def migrate_disk_and_power_off(self, context, instance, flavor,
-                                   timeout=0, retry_interval=0):
+                                   timeout=0, retry_interval=0,
+                                   block_device_info=None):
         check_new_flavor(instance.flavor, flavor, instance.image_meta,
                          policies_enabled=self._policies_enabled())
         migration = self._migration(context, instance)
         if migration is not None:
             try:
                 refuse_other_vcenter(self.nodename, migration.dest_node)
+                self._check_volumes_seen(instance, migration.dest_node,
+                                         block_device_info)
             except exception.ResizeError as exc:
                 raise exception.InstanceFaultRollback(inner_exception=exc)
         self.power.power_off(instance, timeout, retry_interval)
         # Nothing to transfer: the destination takes the VM over.
         return ''
+
+    def _check_volumes_seen(self, instance, dest_node, block_device_info):
+        """Refuse a move to another cluster whose hosts do not mount a
+        volume's datastore, before the VM powers off."""
+        cluster = nodes.split_node(dest_node)[0]
+        if (dest_node == self.nodename or cluster is None or
+                not vmoves.may_have_volumes(block_device_info)):
+            return
+        item = self._read(self._vm(instance),
+                          devs.volume_paths(block_device_info))
+        vmoves.check_cluster_sees(self.session, cluster, vmoves.volume_disks(
+            item.get('config.hardware.device'), devs.volume_options(item)))
 
     @staticmethod
     def _migration(context, instance):
@@ -458,9 +473,8 @@ class MigrateOps(object):
         return max(allowed, key=self.resources.free_space), True
 
     def _host_for(self, inv, seeing=()):
-        """A host for the VM when DRS will not pick one (one of the moids
-        ``seeing`` its volumes' datastores, when it has volumes), else
-        None."""
+        """A host for the VM (of the moids ``seeing`` its volumes, if any)
+        when DRS will not pick one, else None."""
         config = props.retrieve_one(self.session, inv.cluster,
                                     ['configurationEx'])
         drs = getattr((config or {}).get('configurationEx'), 'drsConfig',

@@ -25,14 +25,19 @@ back to the shadow VM at detach; an FCD it did not attach.)
 The VM's host must then mount each volume's datastore. A cold migration to
 a cluster whose hosts do not see it (another storage network, a local
 datastore) is refused before anything changes, naming the volume and the
-datastore: ``check_reachable`` reads which datastores the cluster's usable
-hosts mount; everything else here is pure.
+datastore: by the source, before it powers the VM off
+(``check_cluster_sees``: Nova then rolls the server back), and by the
+destination before it moves the VM (``check_reachable``). Both read which
+datastores the cluster's usable hosts mount; everything else is pure.
 """
 
 import dataclasses
 
 from nova import exception
+from nova.virt import driver
+from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
+from pyVmomi import vmodl
 
 from nova_vmware_ext.compute import volume_devices as devs
 from nova_vmware_ext.vsphere import files as vfiles
@@ -81,6 +86,12 @@ def volume_disks(devices, options):
                                     getattr(backing, 'fileName', None),
                                     getattr(backing, 'datastore', None)))
     return found
+
+
+def may_have_volumes(block_device_info):
+    """False when Nova says the instance has no volume."""
+    return (block_device_info is None or
+            bool(driver.block_device_info_get_mapping(block_device_info)))
 
 
 def locators(volumes):
@@ -138,6 +149,33 @@ def check_reachable(session, inventory, volumes, target):
     usable = [h.ref for h in inventory.hosts if h.usable]
     items = props.retrieve_objects(session, usable,
                                    {vim.HostSystem: ['datastore']})
-    mounts = {i['obj']._moId: {d._moId for d in i.get('datastore') or ()}
-              for i in items}
-    return hosts_seeing(volumes, mounts, target, inventory.cluster_name)
+    return hosts_seeing(volumes, _mounts(items), target,
+                        inventory.cluster_name)
+
+
+def check_cluster_sees(session, cluster_moid, volumes):
+    """``hosts_seeing`` for the usable hosts of the cluster ``cluster_moid``
+    (another compute's: the source of a cold migration checks its
+    destination before it powers the VM off). A cluster gone is not
+    refused here: the destination then fails on its own."""
+    if not volumes:
+        return
+    try:
+        items = props.retrieve_related(
+            session, vim.ClusterComputeResource(cluster_moid), ['host'],
+            {vim.HostSystem: ['runtime.connectionState',
+                              'runtime.inMaintenanceMode', 'datastore']})
+    except (vmodl.fault.ManagedObjectNotFound,
+            vexc.ManagedObjectNotFoundException):
+        return
+    usable = [i for i in items
+              if str(i.get('runtime.connectionState')) == 'connected' and
+              not i.get('runtime.inMaintenanceMode')]
+    hosts_seeing(volumes, _mounts(usable), None, cluster_moid)
+
+
+def _mounts(items):
+    """{host moid: moids of the datastores it mounts} of hosts read with
+    their ``datastore``."""
+    return {i['obj']._moId: {d._moId for d in i.get('datastore') or ()}
+            for i in items}

@@ -21,8 +21,10 @@ host mounts. Where the files are is read over the test's own connection.
 """
 
 import os
+from unittest import mock
 
 from nova import exception
+from nova import objects
 from nova.virt import fake
 from pyVmomi import vim
 
@@ -109,9 +111,15 @@ class MigrateVolumesTest(MigrateVolumesBase):
         self.assertEqual((vmdk_disk, fcd_disk), ([cinder[0]], [cinder[1]]))
         self.assertTrue(cinder[0].startswith('[LocalDS_2] '), cinder)
         migration = self.migration()
-        self.driver.migrate_disk_and_power_off(
-            self.context, instance, 'dest-ip', self.flavor(), [],
-            block_device_info=bdi)
+        # The source checks that the destination's hosts see the volumes.
+        instance.migration_context = objects.MigrationContext(
+            migration_id=7)
+        with mock.patch.object(objects.Migration, 'get_by_id',
+                               return_value=migration):
+            self.driver.migrate_disk_and_power_off(
+                self.context, instance, 'dest-ip', self.flavor(), [],
+                block_device_info=bdi)
+        instance.migration_context = None
         instance.old_flavor, instance.flavor = instance.flavor, self.flavor()
         self.dest.finish_migration(self.context, migration, instance, '', [],
                                    self.flat, True, {},
@@ -170,6 +178,25 @@ class UnreachableVolumeTest(MigrateVolumesBase):
                                                      'only-c0-host')
         before = self.where(instance)
         files = self.files(instance, vmdk, fcd)
+        # The source refuses before it powers the VM off: Nova rolls the
+        # server back.
+        instance.migration_context = objects.MigrationContext(
+            migration_id=7)
+        with mock.patch.object(objects.Migration, 'get_by_id',
+                               return_value=self.migration()):
+            error = self.assertRaises(
+                exception.InstanceFaultRollback,
+                self.driver.migrate_disk_and_power_off, self.context,
+                instance, 'dest-ip', instance.flavor, [],
+                block_device_info=bdi)
+        self.assertIn('is on datastore only-c0-host, which no usable host '
+                      'of cluster %s mounts' % self.dest_node.split('.')[0],
+                      str(error.inner_exception))
+        self.assertEqual('poweredOn',
+                         self.where(instance)['runtime.powerState'])
+        # The destination too (a datastore unmounted meanwhile), before it
+        # moves anything.
+        instance.migration_context = None
         self.driver.migrate_disk_and_power_off(
             self.context, instance, 'dest-ip', instance.flavor, [],
             block_device_info=bdi)

@@ -19,6 +19,7 @@ import fixtures
 from nova import exception
 from nova import objects
 from pyVmomi import vim
+from pyVmomi import vmodl
 import testtools
 
 from nova_vmware_ext.compute import migrate
@@ -125,6 +126,47 @@ class HostsSeeingTest(testtools.TestCase):
             vmoves.volume_disks(devices, []), {'host-1': set()}, None, 'C1')
         self.assertIn('disk [vols] fcd/abc.vmdk of volume %s' % FCD_ID,
                       str(error))
+
+
+class ClusterSeesTest(testtools.TestCase):
+    """The source's check of the destination cluster's hosts."""
+
+    def _check(self, hosts, fault=None):
+        self.useFixture(fixtures.MockPatch(
+            'nova_vmware_ext.vsphere.props.retrieve_related',
+            return_value=hosts, side_effect=fault))
+        vmoves.check_cluster_sees(
+            mock.Mock(), 'domain-c9',
+            vmoves.volume_disks(_devices(), _options()))
+
+    def _host(self, moid, state='connected', maintenance=False,
+              mounts=('datastore-2',)):
+        return {'obj': vim.HostSystem(moid),
+                'runtime.connectionState': state,
+                'runtime.inMaintenanceMode': maintenance,
+                'datastore': [vim.Datastore(m) for m in mounts]}
+
+    def test_a_usable_host_seeing_the_volumes_passes(self):
+        self._check([self._host('host-1', mounts=()), self._host('host-2')])
+
+    def test_hosts_in_maintenance_or_disconnected_do_not_count(self):
+        for host in (self._host('host-1', maintenance=True),
+                     self._host('host-1', state='disconnected')):
+            error = self.assertRaises(exception.ResizeError, self._check,
+                                      [host])
+            self.assertIn('no usable host of cluster domain-c9', str(error))
+
+    def test_a_cluster_gone_is_left_to_the_destination(self):
+        self._check([], fault=vmodl.fault.ManagedObjectNotFound())
+
+    def test_no_volume_reads_nothing(self):
+        with mock.patch('nova_vmware_ext.vsphere.props.retrieve_related'
+                        ) as related:
+            vmoves.check_cluster_sees(mock.Mock(), 'domain-c9', [])
+        related.assert_not_called()
+        self.assertFalse(vmoves.may_have_volumes(
+            {'block_device_mapping': []}))
+        self.assertTrue(vmoves.may_have_volumes(None))
 
 
 class MoveSpecTest(testtools.TestCase):
