@@ -324,10 +324,9 @@ class MigrateOps(object):
         if (dest_node == self.nodename or cluster is None or
                 not vmoves.may_have_volumes(block_device_info)):
             return
-        item = self._read(self._vm(instance),
-                          devs.volume_paths(block_device_info))
-        vmoves.check_cluster_sees(self.session, cluster, vmoves.volume_disks(
-            item.get('config.hardware.device'), devs.volume_options(item)))
+        item = self._read(self._vm(instance), ['config.extraConfig'])
+        vmoves.check_cluster_sees(self.session, cluster,
+                                  vmoves.of_vm(self.session, item))
 
     @staticmethod
     def _migration(context, instance):
@@ -494,8 +493,7 @@ class MigrateOps(object):
         inv = self.inventory.get()
         datastore, moves = self._target_datastore(item, instance.flavor)
         # Refused before any change when no host here sees the volumes.
-        volumes = vmoves.volume_disks(item.get('config.hardware.device'),
-                                      devs.volume_options(item))
+        volumes = vmoves.of_vm(self.session, item)
         seeing = vmoves.check_reachable(self.session, inv, volumes,
                                         datastore)
         spec = vim.vm.RelocateSpec(
@@ -564,9 +562,7 @@ class MigrateOps(object):
         datastore, _ = self._target_datastore(item, instance.flavor)
         spec = vim.vm.RelocateSpec(
             datastore=datastore.ref, diskMoveType=CONSOLIDATE,
-            disk=vmoves.locators(vmoves.volume_disks(
-                item.get('config.hardware.device'),
-                devs.volume_options(item))))
+            disk=vmoves.locators(vmoves.of_vm(self.session, item)))
         self.waiter.wait(vm.RelocateVM_Task(spec),
                          'consolidation of the root disk of instance %s' %
                          instance.uuid)

@@ -88,6 +88,17 @@ def volume_disks(devices, options):
     return found
 
 
+def of_vm(session, item):
+    """The volume disks of a VM read with its devices: every ``volume-<id>``
+    option counts, also one of a volume block_device_info does not list
+    (its extraConfig is read when ``item`` lacks it)."""
+    options = item.get('config.extraConfig')
+    if options is None:
+        options = (props.retrieve_one(session, item['obj'], [
+            'config.extraConfig']) or {}).get('config.extraConfig')
+    return volume_disks(item.get('config.hardware.device'), options)
+
+
 def may_have_volumes(block_device_info):
     """False when Nova says the instance has no volume."""
     return (block_device_info is None or

@@ -80,6 +80,23 @@ class VolumeDisksTest(testtools.TestCase):
         self.assertEqual([2002], [v.key for v in vmoves.volume_disks(
             _devices(), [])])
 
+    def test_every_volume_option_of_the_vm_counts(self):
+        # Read with the options of the volumes Nova lists (none here): the
+        # VM's whole extraConfig is read, a vmdk volume Nova does not list
+        # is still a volume.
+        item = {'obj': vim.VirtualMachine('vm-1'),
+                'config.hardware.device': _devices()}
+        with mock.patch('nova_vmware_ext.vsphere.props.retrieve_one',
+                        return_value={'config.extraConfig': _options()}
+                        ) as read:
+            found = vmoves.of_vm(mock.Mock(), item)
+        self.assertEqual([2001, 2002], [v.key for v in found])
+        self.assertEqual(['config.extraConfig'], read.call_args[0][2])
+        item['config.extraConfig'] = _options()
+        with mock.patch('nova_vmware_ext.vsphere.props.retrieve_one') as read:
+            self.assertEqual(2, len(vmoves.of_vm(mock.Mock(), item)))
+        read.assert_not_called()
+
     def test_locators_keep_each_volume_on_its_datastore(self):
         specs = vmoves.locators(vmoves.volume_disks(_devices(), _options()))
         self.assertEqual(
