@@ -26,6 +26,8 @@ from unittest import mock
 from nova import exception
 from nova import objects
 from nova.virt import fake
+from oslo_utils import uuidutils
+from pyVim import task as task_util
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import migrate
@@ -80,6 +82,29 @@ class MigrateVolumesBase(test_driver_spawn.SpawnTestBase):
         self.addCleanup(self._destroy_with, instance, bdi)
         return instance, vmdk, fcd, bdi
 
+    def make_linked_clone(self, instance, path):
+        """Give the instance's disk ``path`` a parent, as vSphere reports
+        for a volume Cinder made as a linked clone (vcsim reads no parent
+        from a disk file it attaches)."""
+        dc = self.si.content.rootFolder.childEntity[0]
+        manager = self.si.content.virtualDiskManager
+        base = '[%s] base-%s.vmdk' % (path[1:].split(']')[0],
+                                      uuidutils.generate_uuid())
+        task_util.WaitForTask(manager.CreateVirtualDisk_Task(
+            base, dc, vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
+                adapterType='lsiLogic', diskType='thin', capacityKb=1024)))
+        self.addCleanup(lambda: task_util.WaitForTask(
+            manager.DeleteVirtualDisk_Task(base, dc)))
+        vm = vim.VirtualMachine(self.where(instance)['moid'], self.si._stub)
+        disk = next(d for d in vm.config.hardware.device
+                    if getattr(d.backing, 'fileName', None) == path)
+        disk.backing.parent = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            fileName=base, diskMode='persistent')
+        task_util.WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(
+            deviceChange=[vim.vm.device.VirtualDeviceSpec(
+                operation='edit', device=disk)])))
+        return base
+
     def _destroy_with(self, instance, bdi):
         instance.task_state = None
         for driver in (self.driver, self.dest):
@@ -110,6 +135,7 @@ class MigrateVolumesTest(MigrateVolumesBase):
         (_, vmdk_disk, fcd_disk), cinder = self.files(instance, vmdk, fcd)
         self.assertEqual((vmdk_disk, fcd_disk), ([cinder[0]], [cinder[1]]))
         self.assertTrue(cinder[0].startswith('[LocalDS_2] '), cinder)
+        base = self.make_linked_clone(instance, cinder[0])
         migration = self.migration()
         # The source checks that the destination's hosts see the volumes.
         instance.migration_context = objects.MigrationContext(
@@ -139,6 +165,11 @@ class MigrateVolumesTest(MigrateVolumesBase):
         self.assertEqual((vmdk_disk, fcd_disk), (vmdk_after, fcd_after))
         for path in cinder_after:
             self.assertIsNotNone(self.datastore_file(path), path)
+        # The root disk, a linked clone of the image cache, was
+        # consolidated; the volume, Cinder's linked clone, was not.
+        parents = {d.backing.fileName: getattr(d.backing.parent, 'fileName',
+                                               None) for d in moved['disks']}
+        self.assertEqual((None, base), (parents[root[0]], parents[cinder[0]]))
         # The root disk (not a volume) grew to the new flavor.
         sizes = {d.backing.fileName: d.capacityInKB for d in moved['disks']}
         self.assertEqual(2 * test_driver_migrate.GiB_KB, sizes[root[0]])
