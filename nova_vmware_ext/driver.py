@@ -163,7 +163,8 @@ class VCDriver(driver.ComputeDriver):
                                    network_info, block_device_info=None,
                                    timeout=0, retry_interval=0):
         return self._host.migrator.migrate_disk_and_power_off(
-            context, instance, flavor, timeout, retry_interval)
+            context, instance, flavor, timeout, retry_interval,
+            block_device_info)
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,

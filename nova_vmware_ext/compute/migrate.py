@@ -25,6 +25,8 @@ computes see. So:
   cluster, with one RelocateVM_Task: to this cluster's root pool (and a host
   of it when DRS is off), to one of its allowed datastores (the VM's own
   when allowed), its NIC backings re-resolved among this cluster's networks.
+  A volume's disk stays on its datastore (compute/volume_moves.py: a
+  cluster whose hosts do not mount it is refused, before any change).
   A linked clone moving to another datastore is consolidated
   (moveAllDiskBackingsAndConsolidate): its parent in the source's image
   cache may not be reachable from here. The config drive ISO, in the VM's
@@ -70,6 +72,7 @@ from nova_vmware_ext.compute import nodes
 from nova_vmware_ext.compute import specs
 from nova_vmware_ext.compute import vm_config
 from nova_vmware_ext.compute import volume_devices as devs
+from nova_vmware_ext.compute import volume_moves as vmoves
 from nova_vmware_ext.vsphere import files as vfiles
 from nova_vmware_ext.vsphere import props
 
@@ -298,18 +301,32 @@ class MigrateOps(object):
     # Source
 
     def migrate_disk_and_power_off(self, context, instance, flavor,
-                                   timeout=0, retry_interval=0):
+                                   timeout=0, retry_interval=0,
+                                   block_device_info=None):
         check_new_flavor(instance.flavor, flavor, instance.image_meta,
                          policies_enabled=self._policies_enabled())
         migration = self._migration(context, instance)
         if migration is not None:
             try:
                 refuse_other_vcenter(self.nodename, migration.dest_node)
+                self._check_volumes_seen(instance, migration.dest_node,
+                                         block_device_info)
             except exception.ResizeError as exc:
                 raise exception.InstanceFaultRollback(inner_exception=exc)
         self.power.power_off(instance, timeout, retry_interval)
         # Nothing to transfer: the destination takes the VM over.
         return ''
+
+    def _check_volumes_seen(self, instance, dest_node, block_device_info):
+        """Refuse a move to another cluster whose hosts do not mount a
+        volume's datastore, before the VM powers off."""
+        cluster = nodes.split_node(dest_node)[0]
+        if (dest_node == self.nodename or cluster is None or
+                not vmoves.may_have_volumes(block_device_info)):
+            return
+        item = self._read(self._vm(instance), ['config.extraConfig'])
+        vmoves.check_cluster_sees(self.session, cluster,
+                                  vmoves.of_vm(self.session, item))
 
     @staticmethod
     def _migration(context, instance):
@@ -454,15 +471,17 @@ class MigrateOps(object):
                 return datastore, False
         return max(allowed, key=self.resources.free_space), True
 
-    def _host_for(self, inv):
-        """A host for the VM when DRS will not pick one, else None."""
+    def _host_for(self, inv, seeing=()):
+        """A host for the VM (of the moids ``seeing`` its volumes, if any)
+        when DRS will not pick one, else None."""
         config = props.retrieve_one(self.session, inv.cluster,
                                     ['configurationEx'])
         drs = getattr((config or {}).get('configurationEx'), 'drsConfig',
                       None)
         if drs is not None and drs.enabled:
             return None
-        usable = [h for h in inv.hosts if h.usable]
+        usable = [h for h in inv.hosts if h.usable and
+                  (not seeing or h.ref._moId in seeing)]
         if not usable:
             raise exception.ComputeResourcesUnavailable(reason=(
                 'cluster %s has no connected host out of maintenance to '
@@ -473,14 +492,19 @@ class MigrateOps(object):
                    volume_paths):
         inv = self.inventory.get()
         datastore, moves = self._target_datastore(item, instance.flavor)
+        # Refused before any change when no host here sees the volumes.
+        volumes = vmoves.of_vm(self.session, item)
+        seeing = vmoves.check_reachable(self.session, inv, volumes,
+                                        datastore)
         spec = vim.vm.RelocateSpec(
             pool=inv.resource_pool,
             folder=self.folders.instances_folder(instance.project_id))
-        host = self._host_for(inv)
+        host = self._host_for(inv, seeing)
         if host is not None:
             spec.host = host
         if moves:
             spec.datastore = datastore.ref
+            spec.disk = vmoves.locators(volumes)
             if _has_parent(root_disk(item)):
                 spec.diskMoveType = CONSOLIDATE
         spec.deviceChange = self._nic_changes(
@@ -536,8 +560,9 @@ class MigrateOps(object):
         """Make a linked clone's root disk a disk of its own, in place."""
         vm = item['obj']
         datastore, _ = self._target_datastore(item, instance.flavor)
-        spec = vim.vm.RelocateSpec(datastore=datastore.ref,
-                                   diskMoveType=CONSOLIDATE)
+        spec = vim.vm.RelocateSpec(
+            datastore=datastore.ref, diskMoveType=CONSOLIDATE,
+            disk=vmoves.locators(vmoves.of_vm(self.session, item)))
         self.waiter.wait(vm.RelocateVM_Task(spec),
                          'consolidation of the root disk of instance %s' %
                          instance.uuid)

@@ -52,7 +52,7 @@ func vmWrapRelocateSpec(next http.Handler) http.Handler {
 			req, _ = method.Body.(*types.RelocateVM_Task)
 			vm, _ = simulator.Map.Get(method.This).(*simulator.VirtualMachine)
 		}
-		if req == nil || vm == nil || (len(req.Spec.DeviceChange) == 0 && req.Spec.DiskMoveType != vmConsolidate) {
+		if req == nil || vm == nil || (len(req.Spec.DeviceChange) == 0 && !vmAnyConsolidation(&req.Spec)) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -121,9 +121,9 @@ func vmApplyRelocateSpec(vm *simulator.VirtualMachine, spec *types.VirtualMachin
 			}
 		}
 		changes := []types.PropertyChange{{Name: "config.hardware.device", Val: devices}}
-		if spec.DiskMoveType == vmConsolidate {
+		if vmAnyConsolidation(spec) {
 			for _, d := range devices {
-				if disk, ok := d.(*types.VirtualDisk); ok {
+				if disk, ok := d.(*types.VirtualDisk); ok && vmDiskMoveType(spec, disk.Key) == vmConsolidate {
 					vmDropParent(disk.Backing)
 				}
 			}
