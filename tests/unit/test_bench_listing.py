@@ -25,16 +25,17 @@ from bench import listing
 class MedianRowTest(testtools.TestCase):
 
     def test_medians_of_the_times_and_counts_of_the_last_run(self):
-        runs = [(2000, 4, 4, 0.90, 0.20, 0.60, 847.2),
-                (2000, 4, 5, 0.30, 0.05, 0.20, 847.0),
-                (2000, 4, 4, 0.40, 0.10, 0.25, 846.9)]
+        runs = [(2000, 4, 4, 0.90, 0.20, 0.60, 847.2, 0.30),
+                (2000, 4, 5, 0.30, 0.05, 0.20, 847.0, 0.0),
+                (2000, 4, 4, 0.40, 0.10, 0.25, 846.9, 0.01)]
         self.assertEqual(
-            ('ours', 2000, 4, 4, '0.400', '0.100', '0.250', '0.050', '847'),
+            ('ours', 2000, 4, 4, '0.400', '0.100', '0.250', '0.050',
+             '0.010', '847'),
             listing.median_row('ours', runs))
 
     def test_rest_is_never_negative(self):
         # Medians of separate columns need not add up.
-        runs = [(10, 1, 1, 0.10, 0.08, 0.05, 1.0)]
+        runs = [(10, 1, 1, 0.10, 0.08, 0.05, 1.0, 0.0)]
         self.assertEqual('0.000', listing.median_row('x', runs)[7])
 
 
@@ -48,6 +49,16 @@ class SoapClockTest(testtools.TestCase):
             {'sent': 5.0},  # a call that never answered: not counted
         ]
         self.assertEqual((0.75, 1.25, 3.0), clock.split())
+
+    def test_times_the_garbage_collector_while_patched(self):
+        import gc
+        clock = listing.SoapClock()
+        with clock.patched():
+            gc.collect()
+        self.assertGreater(clock.collecting, 0.0)
+        collected = clock.collecting
+        gc.collect()  # no longer timed
+        self.assertEqual(collected, clock.collecting)
 
 
 class NoServerGroupsTest(testtools.TestCase):
