@@ -11,9 +11,35 @@
 # under the License.
 
 """What the benchmarks share: running one measuring test case outside a
-test runner, with its class's vcsim started and stopped around it."""
+test runner, with its class's vcsim started and stopped around it; Nova's
+server group lookup without a database."""
+
+import contextlib
+from unittest import mock
 
 import testtools
+
+
+@contextlib.contextmanager
+def no_server_groups():
+    """Nova's InstanceGroup lookup answers "in no group", as Nova's
+    database would for the bench's instances.
+
+    The bench has no database: the driver's lookup when a member comes or
+    goes (compute/server_groups.py) would fail, and the driver rightly
+    warns about that on every spawn and destroy.
+    """
+    from nova import exception
+    from nova import objects
+
+    objects.register_all()
+
+    def not_found(context, instance_uuid, *args, **kwargs):
+        raise exception.InstanceGroupNotFound(group_uuid=instance_uuid)
+
+    with mock.patch.object(objects.InstanceGroup, 'get_by_instance_uuid',
+                           side_effect=not_found):
+        yield
 
 
 def run_case(case_class, method='test_measure'):
