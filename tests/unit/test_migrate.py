@@ -16,6 +16,7 @@ from unittest import mock
 
 from nova import exception
 from nova import objects
+from oslo_utils.fixture import uuidsentinel as uuids
 from pyVmomi import vim
 import testtools
 
@@ -112,8 +113,8 @@ class SpecsTest(testtools.TestCase):
 
     def test_flavor_spec_resets_unset_allocations(self):
         spec = migrate.flavor_spec(
-            objects.Instance(uuid='u', display_name='x', project_id='p',
-                             user_id='u'),
+            objects.Instance(uuid=uuids.instance, display_name='x',
+                             project_id='p', user_id='u'),
             _flavor(vcpus=4, memory_mb=4096,
                     extra_specs={'quota:memory_limit': '2048',
                                  'hw:cpu_sockets': '2'}), _image(),
@@ -241,17 +242,17 @@ class FindTest(testtools.TestCase):
                                   mock.Mock(), mock.Mock(), 'n')
 
     def test_another_datacenter_is_refused_by_name(self):
-        instance = objects.Instance(uuid='u-1')
+        instance = objects.Instance(uuid=uuids.instance)
         error = self.assertRaises(
             exception.ResizeError, self._ops(None, vim.VirtualMachine(
                 'vm-9'))._vm, instance)
-        self.assertIn('VM vm-9 of instance u-1 is in another datacenter '
-                      'than cluster C1', str(error))
+        self.assertIn('VM vm-9 of instance %s is in another datacenter '
+                      'than cluster C1' % uuids.instance, str(error))
 
     def test_nowhere_is_not_found(self):
         self.assertRaises(exception.InstanceNotFound,
                           self._ops(None, None)._vm,
-                          objects.Instance(uuid='u-1'))
+                          objects.Instance(uuid=uuids.instance))
 
 
 class _Patch(object):

@@ -13,11 +13,14 @@
 """Pure parts of rescue, diagnostics and stuck-reboot recovery."""
 
 import datetime
+import logging
 from unittest import mock
 
+import fixtures
 from nova.compute import power_state
 from nova import exception
 from nova import objects
+from oslo_utils.fixture import uuidsentinel as uuids
 from pyVmomi import vim
 import testtools
 
@@ -125,14 +128,17 @@ class UptimeTest(testtools.TestCase):
 class StuckRebootsTest(testtools.TestCase):
 
     def test_each_instance_is_rebooted_hard_despite_failures(self):
+        log = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
         api = mock.Mock()
-        locked = objects.Instance(uuid='a' * 8)
-        other = objects.Instance(uuid='b' * 8)
+        locked = objects.Instance(uuid=uuids.locked)
+        other = objects.Instance(uuid=uuids.other)
         api.reboot.side_effect = [exception.InstanceIsLocked(
             instance_uuid=locked.uuid), None]
         stuck_reboots.StuckReboots(api).reboot_hard(10, [locked, other])
         self.assertEqual([(locked, 'HARD'), (other, 'HARD')],
                          [c.args[1:] for c in api.reboot.call_args_list])
+        self.assertIn('Could not hard reboot the instance stuck rebooting: '
+                      'Instance %s is locked' % uuids.locked, log.output)
 
     def test_nothing_stuck_costs_nothing(self):
         api = mock.Mock()
