@@ -10,8 +10,9 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A test process prints no warning block about eventlet (item 5 of the
-operators issue: README's test command without warning blocks)."""
+"""A test process prints no warning block about eventlet or oslo.vmware's
+use of urllib3 (item 5 of the operators issue: README's test command without
+warning blocks)."""
 
 import os
 import subprocess
@@ -25,6 +26,14 @@ from tests.unit.test_test_summary import TOP
 # under Nova that imports eventlet (futurist, as nova.utils does).
 _IMPORTS = 'import tests, futurist._utils; import warnings; ' \
            'warnings.warn("still shown")'
+
+
+# urllib3's warning as it reaches the filters when oslo.vmware's rw_handles
+# calls set_cert() (stacklevel=2 names the caller's module).
+_SET_CERT = ('import tests, warnings; warnings.warn_explicit('
+             '"HTTPSConnection.set_cert() is deprecated and will be removed '
+             'in urllib3 v3.0.", FutureWarning, "rw_handles.py", 82, '
+             'module=%r)')
 
 
 def _stderr(code):
@@ -47,3 +56,11 @@ class QuietTestProcessTest(testtools.TestCase):
         # The block this filters is real: eventlet prints it by default.
         stderr = _stderr('import futurist._utils')
         self.assertIn('Eventlet is deprecated', stderr)
+
+    def test_oslo_vmware_set_cert_warning_is_filtered(self):
+        stderr = _stderr(_SET_CERT % 'oslo_vmware.rw_handles')
+        self.assertNotIn('set_cert', stderr)
+
+    def test_set_cert_from_another_module_still_shows(self):
+        stderr = _stderr(_SET_CERT % 'nova_vmware_ext.vsphere.nfc')
+        self.assertIn('FutureWarning: HTTPSConnection.set_cert()', stderr)
