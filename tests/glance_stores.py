@@ -19,13 +19,22 @@ CA around ``add`` and ``delete``.
 """
 
 import io
+import logging
+
+import fixtures
 
 STORE_DIR = 'openstack_glance'
 
 
 def vmware_store(fx, datastore='LocalDS_1', datacenter='DC0'):
     """The glance_store configuration (its own ConfigOpts, not Nova's) of
-    a VMware store on vcsim ``fx`` keeping images on ``datastore``."""
+    a VMware store on vcsim ``fx`` keeping images on ``datastore``.
+
+    Called from setUpClass, outside any test's log capture: what
+    glance_store and oslo.vmware log meanwhile (the store's deprecation
+    warning, the session's DEBUG lines) is captured here, not printed
+    among the test results.
+    """
     import glance_store
     from oslo_config import cfg
 
@@ -42,7 +51,8 @@ def vmware_store(fx, datastore='LocalDS_1', datacenter='DC0'):
             ('vmware_datastores', ['%s:%s:100' % (datacenter, datastore)]),
             ('vmware_store_image_dir', '/' + STORE_DIR)):
         conf.set_override(name, value, group='glance_store')
-    glance_store.create_stores(conf)
+    with fixtures.FakeLogger(level=logging.DEBUG):
+        glance_store.create_stores(conf)
     return conf
 
 

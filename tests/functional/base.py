@@ -12,6 +12,7 @@
 
 """Helpers shared by the functional tests: our session against a vcsim."""
 
+import fixtures
 from pyVmomi import vmodl
 import testtools
 
@@ -35,6 +36,8 @@ class VcsimTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # Retries and faults log warnings: kept with the test's details.
+        self.useFixture(fixtures.FakeLogger())
         self.session = make_session(self.vcsim).login()
         self.addCleanup(self.session.logout)
         self.waiter = vtasks.TaskWaiter(self.session, update_wait=5,

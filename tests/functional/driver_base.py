@@ -72,6 +72,10 @@ class DriverTestCase(vcsim.VcsimClassMixin, testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # The driver's warnings (faults the tests inject, server groups
+        # without a database...) go with the test's details, first so that
+        # the cleanups' own lines are captured too.
+        self.useFixture(fixtures.FakeLogger())
         self.flags = self.useFixture(config_fixture.Config(CONF))
         # nova-compute parses its configuration before loading a driver;
         # Nova's version string (in each VM's annotation) needs that.

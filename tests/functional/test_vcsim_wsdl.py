@@ -21,6 +21,7 @@ an independent pyvmomi connection.
 
 import functools
 
+import fixtures
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import pbm
@@ -48,6 +49,8 @@ class VcsimWsdlTest(vcsim.VcsimClassMixin, testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # oslo.vmware logs the faults tests provoke, with tracebacks.
+        self.useFixture(fixtures.FakeLogger())
         self.si = self.vcsim.connect()
 
     def invoke(self, method, obj, **kwargs):
