@@ -83,6 +83,11 @@ class MksConsoleTest(testtools.TestCase):
 
 class ConsoleOpsTest(testtools.TestCase):
 
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
+
     def ops(self, **kwargs):
         instances = mock.Mock()
         session = mock.Mock(host='vc.example.org')
@@ -244,6 +249,8 @@ class VncPortsTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.now = 0.0
         self.vms = {}   # moid -> port
         self.reads = 0

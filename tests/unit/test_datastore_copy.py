@@ -16,6 +16,7 @@ tests/functional/test_driver_glance_datastore.py)."""
 
 from unittest import mock
 
+import fixtures
 from pyVmomi import vim
 import testtools
 
@@ -92,6 +93,8 @@ class PlanTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         fetcher = mock.Mock()
         fetcher.session.host, fetcher.session.port = 'vc', 443
         self.lookup = mock.Mock()

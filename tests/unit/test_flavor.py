@@ -14,6 +14,7 @@
 
 import dataclasses
 
+import fixtures
 from nova import exception
 from nova import objects
 import testtools
@@ -38,6 +39,11 @@ def _image(properties=None):
 
 
 class FlavorLimitsTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
 
     def test_no_extra_specs(self):
         limits = vflavor.flavor_limits(_flavor())

@@ -19,6 +19,7 @@ import threading
 import time
 from unittest import mock
 
+import fixtures
 from nova import conf as nova_conf
 from nova.virt.vmwareapi import imagecache as intree_imagecache
 from nova.virt.vmwareapi import vmops as intree_vmops
@@ -347,6 +348,8 @@ class FetchLockTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.store = FakeDatastore()
         self.cache = MemoryCache(self.store, heartbeat_interval=0.05,
                                  stale_after=1.0)
@@ -595,6 +598,8 @@ class InPlaceFillTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.store = FakeDatastore()
         self.cache = MemoryCache(self.store, heartbeat_interval=0.05,
                                  stale_after=1.0)

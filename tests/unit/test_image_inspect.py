@@ -16,6 +16,7 @@ import dataclasses
 import os
 from typing import Optional
 
+import fixtures
 from oslo_vmware import exceptions as vexc
 import testtools
 
@@ -179,6 +180,8 @@ class SafetyTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.images = Images.get()
 
     def test_descriptor_extent_naming_a_host_file_is_refused(self):

@@ -214,6 +214,11 @@ class ImageErrorsTest(testtools.TestCase):
 
 class GuestIdTest(testtools.TestCase):
 
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
+
     def test_unset_is_other(self):
         self.assertEqual('otherGuest', image_meta.guest_id(None))
         self.assertEqual('otherGuest', image_meta.guest_id('', 'linux'))

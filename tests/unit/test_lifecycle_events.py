@@ -15,6 +15,7 @@
 import threading
 import time
 
+import fixtures
 from nova.compute import power_state
 from nova.virt import event as virtevent
 import testtools
@@ -81,6 +82,8 @@ class LifecycleEventsTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.emitted = []
         self.calls = FakeCalls()
         self.events = events.LifecycleEvents(self.emitted.append, self.calls)

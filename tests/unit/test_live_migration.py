@@ -14,6 +14,7 @@
 
 from unittest import mock
 
+import fixtures
 from nova import exception
 from nova.network import model as network_model
 from nova import objects
@@ -79,6 +80,11 @@ class DecisionsTest(testtools.TestCase):
 
 class ProgressTest(testtools.TestCase):
 
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
+
     def test_bytes_follow_the_percentage(self):
         instance, migration = mock.Mock(), mock.Mock()
         progress = lm._Progress(instance, migration, memory=1000, disks=0)
@@ -108,6 +114,8 @@ class OpsTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.inventory = mock.Mock(cluster_name='DC0_C1')
         self.session = mock.Mock()
         self.ops = lm.LiveMigrationOps(

@@ -17,6 +17,7 @@ import gzip
 import tarfile
 import tracemalloc
 
+import fixtures
 from nova import exception
 from nova import objects
 import testtools
@@ -313,6 +314,11 @@ class WithOvfTest(testtools.TestCase):
                                guest_id='centos8_64Guest',
                                vif_model='vmxnet3', num_cpus=8,
                                memory_mb=8192)
+
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
 
     def test_ovf_hardware_where_the_image_is_silent(self):
         meta = _image_meta()

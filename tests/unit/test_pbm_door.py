@@ -38,6 +38,8 @@ class SharedSessionDoorTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.useFixture(fixtures.MockPatch(
             'nova_vmware_ext.vsphere.session.time.sleep'))
         self.session = vsession.Session('vc.example', 'admin', 'pw',

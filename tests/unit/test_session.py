@@ -84,6 +84,8 @@ class DoorTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
         self.sleep = self.useFixture(fixtures.MockPatch(
             'nova_vmware_ext.vsphere.session.time.sleep')).mock
         self.session = vsession.Session('vc.example', 'admin', 'pw',

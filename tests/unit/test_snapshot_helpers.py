@@ -15,6 +15,7 @@ URL of the root disk, an export lease that never destroys its VM."""
 
 from unittest import mock
 
+import fixtures
 from nova import objects
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
@@ -81,6 +82,11 @@ class ImagePropertiesTest(testtools.TestCase):
 
 
 class ExportUrlTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
 
     def lease(self, keys):
         lease = nfc.Lease(mock.Mock(host='vc', port=443), mock.Mock(),

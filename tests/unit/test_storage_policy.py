@@ -136,6 +136,11 @@ class StoragePlacementTest(testtools.TestCase):
     """The vCenter side is mocked here; tests/functional/
     test_driver_storage_policy.py runs it against vcsim."""
 
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
+
     def _placement(self, datastores, matching, ids=None, default=None):
         inventory = mock.Mock(cluster_name='C0', datastore_regex=None)
         inventory.datastores.return_value = datastores

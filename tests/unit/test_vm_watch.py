@@ -19,6 +19,7 @@ after a lost session, and stopping.
 
 import threading
 
+import fixtures
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 from pyVmomi import vmodl
@@ -221,6 +222,11 @@ class FakeSession(object):
 
 
 class VmWatcherTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        # What the code logs goes with the test's details, not stderr.
+        self.useFixture(fixtures.FakeLogger())
 
     def watcher(self, script):
         self.session = FakeSession(script)
