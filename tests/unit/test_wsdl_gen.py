@@ -17,6 +17,7 @@ A pyVmomi or oslo.vmware bump that loses methods the neighbours call
 """
 
 import importlib.util
+import io
 import os
 import shutil
 import tempfile
@@ -138,6 +139,9 @@ class WsdlGenTest(testtools.TestCase):
     def test_cached_generates_once(self):
         cache = self.useFixture(fixtures.TempDir()).path
         self.useFixture(fixtures.EnvironmentVariable('VCSIM_CACHE_DIR', cache))
+        # Generating lists the methods left out on stderr: kept here.
+        stderr = io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
         first = self.gen.cached()
         self.assertEqual(
             os.path.join(cache, 'wsdl-' + self.gen.inputs_hash()), first)
@@ -146,3 +150,6 @@ class WsdlGenTest(testtools.TestCase):
         self.assertEqual(
             stamp, os.stat(os.path.join(first, 'vim.wsdl')).st_mtime_ns)
         self.assertEqual([os.path.basename(first)], os.listdir(cache))
+        # Reported by the one generation only.
+        self.assertEqual(1, stderr.getvalue().count(
+            'wsdl_gen: left out %d methods' % len(self.skipped)))
