@@ -41,6 +41,8 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # What the check logs besides its report goes with the test.
+        self.logs = self.useFixture(fixtures.FakeLogger())
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.addCleanup(self.vcsim.clear_faults)
 
@@ -168,6 +170,8 @@ class CheckCliTest(vcsim.VcsimClassMixin, testtools.TestCase):
         self.assertEqual(0, code)
         self.assertEqual(['WARN'], self.status(by_check, 'tls'))
         self.assertEqual(['PASS'], self.status(by_check, 'credentials'))
+        self.assertIn('TLS verification of vCenter %s:%s is disabled'
+                      % (self.vcsim.host, self.vcsim.port), self.logs.output)
 
     def test_nothing_listening(self):
         port = _free_port()
