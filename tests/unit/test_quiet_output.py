@@ -36,13 +36,16 @@ _SET_CERT = ('import tests, warnings; warnings.warn_explicit('
              'module=%r)')
 
 
-def _stderr(code):
-    env = dict(os.environ, PYTHONPATH=TOP)
+def _run(code, **env_vars):
+    env = dict(os.environ, PYTHONPATH=TOP, **env_vars)
     env.pop('EVENTLET_TESTS', None)  # eventlet's own switch stays off
-    done = subprocess.run([sys.executable, '-W', 'default', '-c', code],
+    return subprocess.run([sys.executable, '-W', 'default', '-c', code],
                           cwd=TOP, env=env, capture_output=True, text=True,
                           timeout=120)
-    return done.stderr
+
+
+def _stderr(code):
+    return _run(code).stderr
 
 
 class QuietTestProcessTest(testtools.TestCase):
@@ -64,3 +67,16 @@ class QuietTestProcessTest(testtools.TestCase):
     def test_set_cert_from_another_module_still_shows(self):
         stderr = _stderr(_SET_CERT % 'nova_vmware_ext.vsphere.nfc')
         self.assertIn('FutureWarning: HTTPSConnection.set_cert()', stderr)
+
+    def test_tests_nova_prints_warnings_only_outside_tests(self):
+        # tests/nova in eventlet mode: Nova's notice about that mode, and
+        # nova.test's INFO handler on stdout (Nova's executor cleanup runs
+        # after each test's log capture) are gone; a warning still shows.
+        done = _run(
+            'import tests.nova, logging; log = logging.getLogger("x"); '
+            'log.info("an info line"); log.warning("a warning line")',
+            OS_NOVA_DISABLE_EVENTLET_PATCHING='False')
+        output = done.stdout + done.stderr
+        self.assertNotIn('Eventlet based concurrency mode', output)
+        self.assertNotIn('an info line', output)
+        self.assertIn('WARNING [x] a warning line', output)
