@@ -83,7 +83,7 @@ class LifecycleEventsTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
         # What the code logs goes with the test's details, not stderr.
-        self.useFixture(fixtures.FakeLogger())
+        self.logs = self.useFixture(fixtures.FakeLogger())
         self.emitted = []
         self.calls = FakeCalls()
         self.events = events.LifecycleEvents(self.emitted.append, self.calls)
@@ -253,6 +253,10 @@ class LifecycleEventsTest(testtools.TestCase):
                              (vm('poweredOff', uuid=other, moid='vm-2'),
                               vm('poweredOn', uuid=other, moid='vm-2'))])
         self.assertEqual([(other, STARTED)], self.transitions())
+        # The failure is logged, naming the instance, with its traceback.
+        self.assertIn('Lifecycle event for %s failed' % UUID,
+                      self.logs.output)
+        self.assertIn('RuntimeError: boom', self.logs.output)
 
 
 class DelayedCallsTest(testtools.TestCase):
