@@ -176,10 +176,11 @@ class LiveMigrationOps(object):
             self.server_groups.member_added(context, instance)
 
     def post_at_source(self, context, instance):
-        """The VM left: the group's rule here is made without it."""
+        """The VM left: the group's rule here is made without it (named
+        gone, since the VM watcher may not have seen it leave yet)."""
         self.instances.forget(instance.uuid)
         if self.server_groups is not None:
-            self.server_groups.member_added(context, instance)
+            self.server_groups.member_gone(context, instance)
 
     def rollback_at_destination(self, instance):
         # The VM is one vCenter object that never was this compute's copy:
