@@ -139,8 +139,10 @@ func nfcReceive(w http.ResponseWriter, r *http.Request, l *nfcLease, f *nfcFile)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	l.receive(tmp.Name(), true)
 	keep := false
 	defer func() {
+		l.receive(tmp.Name(), false)
 		if !keep {
 			_ = os.Remove(tmp.Name())
 		}
@@ -179,4 +181,18 @@ func nfcReceive(w http.ResponseWriter, r *http.Request, l *nfcLease, f *nfcFile)
 		log.Printf("nfc %s %s: %s", r.Method, f.local, err)
 		http.Error(w, err.Error(), status)
 	}
+}
+
+// receive records (or forgets) an upload's temporary file on its lease.
+func (l *nfcLease) receive(name string, started bool) {
+	nfcLeases.Lock()
+	defer nfcLeases.Unlock()
+	if !started {
+		delete(l.receiving, name)
+		return
+	}
+	if l.receiving == nil {
+		l.receiving = make(map[string]bool)
+	}
+	l.receiving[name] = true
 }

@@ -97,6 +97,12 @@ type nfcLease struct {
 	timer    *time.Timer
 	timedOut bool
 	over     bool // done or error: no more transfers
+
+	// receiving holds the temporary files of uploads under way (guarded
+	// by nfcLeases' lock): an import that fails removes them with its
+	// VM, as vCenter does, instead of leaving them to uploads that may
+	// still be reading a body the client stopped sending.
+	receiving map[string]bool
 }
 
 // nfcLeases indexes the leases that are not over, for the NFC URLs and
@@ -355,6 +361,11 @@ func (l *nfcLease) removeImport(ctx *simulator.Context, vm *simulator.VirtualMac
 			names = append(names, strings.TrimSuffix(f.local, ".vmdk")+"-flat.vmdk")
 		}
 	}
+	nfcLeases.Lock()
+	for name := range l.receiving {
+		names = append(names, name)
+	}
+	nfcLeases.Unlock()
 	res := vm.DestroyTask(ctx, &types.Destroy_Task{This: vm.Self})
 	if task, ok := simulator.Map.Get(res.(*methods.Destroy_TaskBody).Res.Returnval).(*simulator.Task); ok {
 		if task.Info.Error != nil {
