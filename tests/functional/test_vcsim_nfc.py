@@ -20,8 +20,11 @@ discards uploads, which has no ExportVm, and whose /folder needs no
 session.
 """
 
+import glob
 import hashlib
 import os
+import threading
+import time
 
 from pyVmomi import vim
 from pyVmomi import vmodl
@@ -262,6 +265,49 @@ class NfcImportTest(NfcTestCase):
             '[LocalDS_0] aborted-vm/aborted-vm.vmx').status_code)
         self.assertRaises(vim.fault.InvalidState, lease.HttpNfcLeaseComplete)
         self.assertRaises(vim.fault.InvalidState, lease.HttpNfcLeaseAbort)
+
+    def test_abort_removes_an_upload_still_under_way(self):
+        # A client that stops sending (its image source failed) without
+        # closing the connection: the abort takes the upload's partial file
+        # with the VM at once, so the client's cleanup finds nothing. The
+        # disk goes into a folder of its own, as an image cache entry's
+        # does (the VM's folder goes with the VM anyway).
+        dc = self.content.rootFolder.childEntity[0]
+        self.content.fileManager.MakeDirectory(
+            name='[LocalDS_0] stalled-disks', datacenter=dc,
+            createParentDirectories=True)
+        spec = self.import_spec('stalled-vm')
+        spec.configSpec.deviceChange[1].device.backing.fileName = (
+            '[LocalDS_0] stalled-disks/stalled.vmdk')
+        lease = self.pool.ImportVApp(spec=spec, folder=self.vm_folder)
+        wait_for(self.si, lease, 'state', ['ready'])
+        info = props(self.si, lease, ['info'])['info']
+        roots = [d['info.url'] for d in vcsim.query(
+            self.si, vim.Datastore, ['info.url', 'name']).values()
+            if d['name'] == 'LocalDS_0']
+        pattern = os.path.join(roots[0], '**', '.*.nfc-*')
+        release = threading.Event()
+
+        def body():
+            yield b'x' * MiB
+            release.wait(60)
+
+        upload = threading.Thread(target=lambda: self.http(
+            'PUT', fix_url(self.vcsim, info.deviceUrl[0].url), self.cookie,
+            data=body()))
+        upload.start()
+        self.addCleanup(upload.join, 60)
+        self.addCleanup(release.set)
+        deadline = time.monotonic() + 30
+        while not glob.glob(pattern, recursive=True):
+            self.assertLess(time.monotonic(), deadline, 'no upload began')
+            time.sleep(0.05)
+
+        lease.HttpNfcLeaseAbort()
+        self.assertEqual([], glob.glob(pattern, recursive=True))
+        self.assertNotIn('stalled-vm', self.vm_names())
+        self.assertEqual([], os.listdir(os.path.join(roots[0],
+                                                     'stalled-disks')))
 
     def test_lease_watched_through_a_list_view(self):
         # vSphere: a ListView holds any object of the session, a lease
