@@ -21,14 +21,11 @@ local conversion directory must be empty after success and failure.
 import collections
 import os
 import subprocess
-import threading
 
 import fixtures
 from nova import exception
-from nova.virt import fake
 from pyVmomi import vim
 
-from nova_vmware_ext import driver as vc_driver
 from nova_vmware_ext.images import convert
 from tests.functional import test_driver_spawn
 from tests import image_files
@@ -143,31 +140,11 @@ class ConvertSpawnTest(ConvertTestBase):
         self._spawn_converted('vdi', image_files.qemu_image('vdi'), 4 * MiB)
 
     def test_two_computes_convert_once(self):
-        other = vc_driver.VCDriver(fake.FakeVirtAPI())
-        other.init_host('compute-2')
-        self.addCleanup(other.cleanup_host, 'compute-2')
-        other._host.spawner.image_api = self.images
+        other = self.second_compute()
         other._host.spawner.root_disks.converter.work_dir = self.work_dir
         image = self.images.add(image_files.qemu_image('qcow2'),
                                 disk_format='qcow2')
-        first, second = self.make_instance(), self.make_instance()
-        errors = []
-
-        def spawn(drv, instance):
-            try:
-                drv.spawn(self.context, instance, image, [], None, {}, [])
-            except Exception as exc:  # reported below
-                errors.append(exc)
-        threads = [threading.Thread(target=spawn, args=(self.driver, first)),
-                   threading.Thread(target=spawn, args=(other, second))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        self.addCleanup(self._destroy_quietly, first)
-        self.addCleanup(other.destroy, self.context, second, [])
-        self.keep_cache_entry(image.id)
-        self.assertEqual([], errors)
+        first, second = self.spawn_on_both(other, image)
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertEqual(1, len(self.qemu_img_runs('convert')))
         for instance in (first, second):

@@ -56,19 +56,27 @@ class MigrateTest(test_driver_spawn.SpawnTestBase):
         super().setUp()
         self.useFixture(fixtures.MockPatch(
             'nova.api.metadata.base.InstanceMetadata', Metadata))
-        self.flags.config(group='vmware', datastore_regex='^LocalDS_1$',
-                          cluster_name='DC0_C1')
+        self.start_two_clusters()
+
+    # Helpers
+
+    def start_two_clusters(self, dest=None, source=None):
+        """``self.dest``, a compute of cluster DC0_C1 on LocalDS_1, and the
+        test's own driver restarted on DC0_C0 and LocalDS_0; ``dest`` and
+        ``source`` add [vmware] options to either side."""
+        self.flags.config(group='vmware', **dict(
+            {'datastore_regex': '^LocalDS_1$', 'cluster_name': 'DC0_C1'},
+            **(dest or {})))
         self.dest = vc_driver.VCDriver(fake.FakeVirtAPI())
         self.dest.init_host('compute-dest')
         self.addCleanup(self.dest.cleanup_host, 'compute-dest')
-        self.flags.config(group='vmware', datastore_regex='^LocalDS_0$',
-                          cluster_name='DC0_C0')
+        self.flags.config(group='vmware', **dict(
+            {'datastore_regex': '^LocalDS_0$', 'cluster_name': 'DC0_C0'},
+            **(source or {})))
         self.restart_driver()
         self.driver._host.spawner.image_api = self.images
         self.source_node = self.driver.get_available_nodes()[0]
         self.dest_node = self.dest.get_available_nodes()[0]
-
-    # Helpers
 
     def where(self, instance):
         vm = self.vm_of(instance.uuid, [

@@ -25,13 +25,11 @@ from unittest import mock
 
 from nova import exception
 from nova import objects
-from nova.virt import fake
 from oslo_utils import uuidutils
 from pyVim import task as task_util
 from pyVmomi import vim
 
 from nova_vmware_ext.compute import migrate
-from nova_vmware_ext import driver as vc_driver
 from tests.functional import test_driver_migrate
 from tests.functional import test_driver_spawn
 from tests import volume_backings as backings
@@ -49,21 +47,12 @@ class MigrateVolumesBase(test_driver_spawn.SpawnTestBase):
     _destroy_anywhere = _Migrate._destroy_anywhere
     flavor = _Migrate.flavor
     migration = _Migrate.migration
+    start_two_clusters = _Migrate.start_two_clusters
 
     def setUp(self):
         super().setUp()
         self.leaks.keep([backings.FCD_FOLDER])
-        self.flags.config(group='vmware', datastore_regex='^LocalDS_1$',
-                          cluster_name='DC0_C1')
-        self.dest = vc_driver.VCDriver(fake.FakeVirtAPI())
-        self.dest.init_host('compute-dest')
-        self.addCleanup(self.dest.cleanup_host, 'compute-dest')
-        self.flags.config(group='vmware', datastore_regex='^LocalDS_0$',
-                          cluster_name='DC0_C0')
-        self.restart_driver()
-        self.driver._host.spawner.image_api = self.images
-        self.source_node = self.driver.get_available_nodes()[0]
-        self.dest_node = self.dest.get_available_nodes()[0]
+        self.start_two_clusters()
 
     def with_volumes(self, instance=None, datastore='LocalDS_2'):
         """A running instance with a vmdk and an FCD volume attached; its

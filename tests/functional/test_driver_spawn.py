@@ -18,17 +18,20 @@ simulator, never through the driver.
 
 import collections
 import logging
+import threading
 
 import fixtures
 from nova.compute import power_state
 from nova import context as nova_context
 from nova import exception
 from nova import objects
+from nova.virt import fake
 from oslo_utils import uuidutils
 from oslo_vmware import exceptions as vexc
 from pyVmomi import vim
 import requests
 
+from nova_vmware_ext import driver as vc_driver
 from tests.functional import driver_base
 from tests import image_files
 from tests import vcsim
@@ -100,6 +103,37 @@ class SpawnTestBase(driver_base.DriverTestCase):
         self.addCleanup(self._destroy_quietly, instance)
         root_gb = instance.flavor.root_gb
         self.keep_cache_entry(image_meta.id, [root_gb] if root_gb else [])
+
+    def second_compute(self, host='compute-2'):
+        """Another VCDriver on the same cluster, fed by the same Glance."""
+        other = vc_driver.VCDriver(fake.FakeVirtAPI())
+        other.init_host(host)
+        self.addCleanup(other.cleanup_host, host)
+        other._host.spawner.image_api = self.images
+        return other
+
+    def spawn_on_both(self, other, image):
+        """Spawn one instance on this compute and one on ``other`` at the
+        same time, from ``image``; both must succeed. Returns them."""
+        first, second = self.make_instance(), self.make_instance()
+        errors = []
+
+        def spawn(drv, instance):
+            try:
+                drv.spawn(self.context, instance, image, [], None, {}, [])
+            except Exception as exc:  # reported below
+                errors.append(exc)
+        threads = [threading.Thread(target=spawn, args=(self.driver, first)),
+                   threading.Thread(target=spawn, args=(other, second))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.addCleanup(self._destroy_quietly, first)
+        self.addCleanup(other.destroy, self.context, second, [])
+        self.keep_cache_entry(image.id)
+        self.assertEqual([], errors)
+        return first, second
 
     def _destroy_quietly(self, instance):
         try:
@@ -518,32 +552,9 @@ class SpawnVariantsTest(SpawnTestBase):
                              self.vm(instance)['runtime.powerState'])
 
     def test_two_computes_share_the_cache_and_download_once(self):
-        from nova.virt import fake
-        from nova_vmware_ext import driver as vc_driver
-        import threading
-        other = vc_driver.VCDriver(fake.FakeVirtAPI())
-        other.init_host('compute-2')
-        self.addCleanup(other.cleanup_host, 'compute-2')
-        other._host.spawner.image_api = self.images
+        other = self.second_compute()
         image = self.images.add(b'\x44' * MiB, vmware_disktype='thin')
-        first, second = self.make_instance(), self.make_instance()
-        errors = []
-
-        def spawn(drv, instance):
-            try:
-                drv.spawn(self.context, instance, image, [], None, {}, [])
-            except Exception as exc:  # reported below
-                errors.append(exc)
-        threads = [threading.Thread(target=spawn, args=(self.driver, first)),
-                   threading.Thread(target=spawn, args=(other, second))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        self.addCleanup(self._destroy_quietly, first)
-        self.addCleanup(other.destroy, self.context, second, [])
-        self.keep_cache_entry(image.id)
-        self.assertEqual([], errors)
+        first, second = self.spawn_on_both(other, image)
         self.assertEqual(1, self.images.downloads[image.id])
         self.assertEqual('poweredOn', self.vm(second)['runtime.powerState'])
 

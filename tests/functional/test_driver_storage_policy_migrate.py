@@ -19,9 +19,7 @@ The source compute has PBM off and datastore_regex ^LocalDS_0$, so a
 """
 
 from nova import exception
-from nova.virt import fake
 
-from nova_vmware_ext import driver as vc_driver
 from tests.functional import test_driver_migrate
 from tests.functional import test_driver_spawn
 from tests import storage_policies as policies
@@ -42,6 +40,7 @@ class PolicyMigrateTest(test_driver_spawn.SpawnTestBase):
     _destroy_anywhere = _Migrate._destroy_anywhere
     migration = _Migrate.migration
     resize = _Migrate.resize
+    start_two_clusters = _Migrate.start_two_clusters
 
     def setUp(self):
         super().setUp()
@@ -52,18 +51,9 @@ class PolicyMigrateTest(test_driver_spawn.SpawnTestBase):
         self.addCleanup(policies.delete_policy, self.pbm, profile_id)
 
     def start(self, dest_regex=None):
-        self.flags.config(group='vmware', pbm_enabled=True,
-                          datastore_regex=dest_regex, cluster_name='DC0_C1')
-        self.dest = vc_driver.VCDriver(fake.FakeVirtAPI())
-        self.dest.init_host('compute-dest')
-        self.addCleanup(self.dest.cleanup_host, 'compute-dest')
-        self.flags.config(group='vmware', pbm_enabled=False,
-                          datastore_regex='^LocalDS_0$',
-                          cluster_name='DC0_C0')
-        self.restart_driver()
-        self.driver._host.spawner.image_api = self.images
-        self.source_node = self.driver.get_available_nodes()[0]
-        self.dest_node = self.dest.get_available_nodes()[0]
+        self.start_two_clusters(
+            dest={'pbm_enabled': True, 'datastore_regex': dest_regex},
+            source={'pbm_enabled': False})
         instance = self.booted(
             extra_specs={'vmware:storage_policy': self.gold})
         self.assertEqual(['LocalDS_0'], self.where(instance)['datastores'])

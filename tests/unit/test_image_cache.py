@@ -344,7 +344,8 @@ class MemoryCache(image_cache.ImageCache):
 DS = DatastorePath('ds', '_base')
 
 
-class FetchLockTest(testtools.TestCase):
+class MemoryCacheTestCase(testtools.TestCase):
+    """An image cache over a datastore in memory, with entry ``img``."""
 
     def setUp(self):
         super().setUp()
@@ -355,6 +356,9 @@ class FetchLockTest(testtools.TestCase):
                                  stale_after=1.0)
         self.entry = DS.join('img/img.vmdk')
         self.lock_path = DS.join('img/fetch-lock.img_vmdk')
+
+
+class FetchLockTest(MemoryCacheTestCase):
 
     def other_owner(self, beat, session='key-2'):
         self.store.make_directory(self.lock_path)
@@ -591,20 +595,10 @@ class FetchLockTest(testtools.TestCase):
         self.assertEqual(first.seq + len(writes), beat.record.seq)
 
 
-class InPlaceFillTest(testtools.TestCase):
+class InPlaceFillTest(MemoryCacheTestCase):
     """A fill that writes its entry in place (an NFC import): the entry
     does not count while its lock exists; a dead fill's in-place writes go
     with its lock, unless its record says it finished."""
-
-    def setUp(self):
-        super().setUp()
-        # What the code logs goes with the test's details, not stderr.
-        self.useFixture(fixtures.FakeLogger())
-        self.store = FakeDatastore()
-        self.cache = MemoryCache(self.store, heartbeat_interval=0.05,
-                                 stale_after=1.0)
-        self.entry = DS.join('img/img.vmdk')
-        self.lock_path = DS.join('img/fetch-lock.img_vmdk')
 
     def dead_fill(self, done=False):
         """A fill that died after writing half of its entry in place."""
