@@ -34,6 +34,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from wsgiref import simple_server
 
 import fixtures
@@ -239,3 +240,28 @@ def openstack(cloud, *args):
     if proc.returncode == 0 and '-f' in args and 'json' in args:
         out = json.loads(out) if out.strip() else None
     return proc.returncode, out, proc.stderr
+
+
+class CliTestMixin(object):
+    """For test cases of Nova's functional harness that drive the
+    ``openstack`` CLI: call ``start_cli()`` at the end of setUp."""
+
+    def start_cli(self):
+        self.assertIsNotNone(openstack_command(),
+                             'python-openstackclient is not installed')
+        self.cloud = serve(self)
+
+    def osc(self, *args):
+        code, out, err = openstack(self.cloud, *args)
+        self.assertEqual(0, code, 'openstack %s: %s' % (
+            ' '.join(args), err[-2000:]))
+        return out
+
+    def wait_for(self, server_id, status, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.osc('server', 'show', server_id, '-f', 'json')
+            if shown['status'] == status or time.monotonic() > deadline:
+                self.assertEqual(status, shown['status'])
+                return shown
+            time.sleep(0.5)

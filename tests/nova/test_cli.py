@@ -17,35 +17,16 @@ against Nova's API served on 127.0.0.1 (tests/nova/cli.py); what it does is
 checked in vcsim over a separate pyvmomi connection.
 """
 
-import time
-
 from tests.nova import base
 from tests.nova import cli
 from tests.nova import test_servers
 
 
-class OpenStackClientTest(test_servers.VcsimServersTestBase):
+class OpenStackClientTest(cli.CliTestMixin, test_servers.VcsimServersTestBase):
 
     def setUp(self):
         super().setUp()
-        self.assertIsNotNone(cli.openstack_command(),
-                             'python-openstackclient is not installed')
-        self.cloud = cli.serve(self)
-
-    def osc(self, *args):
-        code, out, err = cli.openstack(self.cloud, *args)
-        self.assertEqual(0, code, 'openstack %s: %s' % (
-            ' '.join(args), err[-2000:]))
-        return out
-
-    def wait_for(self, server_id, status, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            shown = self.osc('server', 'show', server_id, '-f', 'json')
-            if shown['status'] == status or time.monotonic() > deadline:
-                self.assertEqual(status, shown['status'])
-                return shown
-            time.sleep(0.5)
+        self.start_cli()
 
     def power_state(self, server_id):
         return self.vms()[server_id]['runtime.powerState']

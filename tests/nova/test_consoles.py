@@ -22,7 +22,6 @@ ESXi host the VM runs on, and a ticket vcsim issued for that VM.
 """
 
 import os
-import time
 import urllib.parse
 
 import fixtures
@@ -36,7 +35,7 @@ from tests import vcsim
 MKSPROXY = 'http://mksproxy.example.org:6090/vnc_auto.html'
 
 
-class ConsoleCliTestBase(test_servers.VcsimServersTestBase):
+class ConsoleCliTestBase(cli.CliTestMixin, test_servers.VcsimServersTestBase):
 
     def setUp(self):
         self.flags(enabled=True, mksproxy_base_url=MKSPROXY, group='mks')
@@ -45,24 +44,7 @@ class ConsoleCliTestBase(test_servers.VcsimServersTestBase):
                    serial_port_proxy_uri='telnet://127.0.0.1:13370',
                    serial_log_dir=self.serial_log_dir, group='vmware')
         super().setUp()
-        self.assertIsNotNone(cli.openstack_command(),
-                             'python-openstackclient is not installed')
-        self.cloud = cli.serve(self)
-
-    def osc(self, *args):
-        code, out, err = cli.openstack(self.cloud, *args)
-        self.assertEqual(0, code, 'openstack %s: %s' % (
-            ' '.join(args), err[-2000:]))
-        return out
-
-    def wait_for(self, server_id, status, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            shown = self.osc('server', 'show', server_id, '-f', 'json')
-            if shown['status'] == status or time.monotonic() > deadline:
-                self.assertEqual(status, shown['status'])
-                return shown
-            time.sleep(0.5)
+        self.start_cli()
 
     def active_server(self):
         flavor_id = self._create_flavor(name='m1.console', memory_mb=256,
