@@ -12,12 +12,30 @@
 
 """What the benchmarks share: running one measuring test case outside a
 test runner, with its class's vcsim started and stopped around it; Nova's
-server group lookup without a database."""
+configuration pointed at a vcsim; Nova's server group lookup without a
+database."""
 
 import contextlib
 from unittest import mock
 
 import testtools
+
+
+def nova_conf_for(fx):
+    """Nova's CONF, parsed empty, with objects registered and [vmware]
+    pointed at vcsim fixture ``fx`` (cluster DC0_C0)."""
+    from nova import conf as nova_conf
+    from nova import objects
+
+    conf = nova_conf.CONF
+    conf([], project='nova', default_config_files=[])
+    objects.register_all()
+    for name, value in (('host_ip', fx.host), ('host_port', fx.port),
+                        ('host_username', fx.username),
+                        ('host_password', fx.password),
+                        ('ca_file', fx.ca_file), ('cluster_name', 'DC0_C0')):
+        conf.set_override(name, value, group='vmware')
+    return conf
 
 
 @contextlib.contextmanager

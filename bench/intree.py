@@ -175,17 +175,9 @@ class _ServerCalls(object):
 
 
 def _configure(fx, lock_dir):
-    from nova import conf as nova_conf
-    from nova import objects
+    from bench import harness
 
-    conf = nova_conf.CONF
-    conf([], project='nova', default_config_files=[])
-    objects.register_all()
-    for name, value in (('host_ip', fx.host), ('host_port', fx.port),
-                        ('host_username', fx.username),
-                        ('host_password', fx.password),
-                        ('ca_file', fx.ca_file), ('cluster_name', 'DC0_C0')):
-        conf.set_override(name, value, group='vmware')
+    conf = harness.nova_conf_for(fx)
     conf.set_override('lock_path', lock_dir, group='oslo_concurrency')
 
 

@@ -49,20 +49,12 @@ class _Listener(object):
 
 def _driver(fx):
     """A VCDriver logged in to the simulator of ``fx`` (as nova-compute)."""
-    from nova import conf as nova_conf
-    from nova import objects
     from nova.virt import fake
 
+    from bench import harness
     from nova_vmware_ext import driver as vc_driver
 
-    conf = nova_conf.CONF
-    conf([], project='nova', default_config_files=[])
-    objects.register_all()
-    for name, value in (('host_ip', fx.host), ('host_port', fx.port),
-                        ('host_username', fx.username),
-                        ('host_password', fx.password),
-                        ('ca_file', fx.ca_file), ('cluster_name', 'DC0_C0')):
-        conf.set_override(name, value, group='vmware')
+    conf = harness.nova_conf_for(fx)
     conf.set_override('task_update_wait', 30, group='vmware_ext')
     conf.set_override('my_ip', '')
     driver = vc_driver.VCDriver(fake.FakeVirtAPI())
