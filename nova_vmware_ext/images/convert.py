@@ -33,6 +33,7 @@ images already take, inspection included.
 """
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -47,6 +48,7 @@ from oslo_utils import units
 
 from nova_vmware_ext.images import fetch
 from nova_vmware_ext.images import inspect
+from nova_vmware_ext.vsphere import transfer
 
 LOG = logging.getLogger(__name__)
 
@@ -60,7 +62,6 @@ QEMU_ADAPTERS = {'ide': 'ide', 'busLogic': 'buslogic'}
 # reading an image into memory (nova/virt/images.py limits qemu-img info to
 # 1 GiB). No CPU-time limit: converting a large image takes long.
 ADDRESS_SPACE = 2 * units.Gi
-CHUNK = 1 * units.Mi
 # Formats whose metadata ``qemu-img check`` verifies; its exit codes: 0
 # clean, 3 leaked clusters only (harmless for a copy), 2 corrupt, 1 not
 # checked.
@@ -115,17 +116,6 @@ def space_needed(verdict, size):
     """Local bytes a conversion needs: the image plus its converted disk
     (at most as large as the virtual disk)."""
     return size + verdict.virtual_size
-
-
-def _file_chunks(path):
-    def chunks():
-        with open(path, 'rb') as f:
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    return
-                yield chunk
-    return chunks
 
 
 class Converter(object):
@@ -195,7 +185,7 @@ class Converter(object):
             vmdk = fetch.ImageSource(
                 source.image_id, os.path.getsize(converted),
                 'streamOptimized', source.adapter_type,
-                _file_chunks(converted))
+                functools.partial(transfer.file_chunks, converted))
             with self.fetcher.open(vmdk, limits) as judged:
                 self.fetcher.fill_disk(judged, entry, staging)
 
